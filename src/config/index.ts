@@ -1,0 +1,283 @@
+import { isAbsolute, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { z } from 'zod';
+import { InputError, InputErrors } from '../util/errors.js';
+import { booleanVar, durationVar, enumVar, intVar, listVar, stringVar } from './values.js';
+
+export const MODES = ['deploy', 'plan', 'diff'] as const;
+export type Mode = (typeof MODES)[number];
+
+const ROLE_ARN = /^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+export const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+
+const optionalString = stringVar();
+const roleArn = stringVar(ROLE_ARN, 'expected an IAM role ARN such as arn:aws:iam::123456789012:role/deploy');
+const url = stringVar(/^https?:\/\/\S+$/, 'expected an http(s) URL');
+
+/**
+ * Every variable the pipe reads, with its default. The key is the variable's name, so a zod
+ * issue path names the variable. pipe.yml and README's table list the same variables.
+ */
+const schema = z.object({
+  // What to do
+  MODE: enumVar(MODES, 'deploy'),
+  ROOT_MANIFEST: stringVar().transform((v) => v ?? 'app-of-apps.yaml'),
+  ENVIRONMENT: optionalString,
+  APPS: listVar,
+  FORCE: booleanVar(false),
+  BASE_REVISION: stringVar(/^[\w./@^~{}-]+$/, 'expected a commit SHA, tag or branch name'),
+  PRUNE: booleanVar(false),
+  PRUNE_REMOVED_APPS: booleanVar(false),
+  WAIT: booleanVar(true),
+  TIMEOUT: durationVar(300),
+  CONCURRENCY: intVar(4, 1, 64),
+  FAIL_ON_DIFF: booleanVar(false),
+  FORCE_CONFLICTS: booleanVar(false),
+  FIELD_MANAGER: stringVar(/^[\w.:-]{1,128}$/, 'expected up to 128 letters, digits, ".", ":", "_" or "-"').transform(
+    (v) => v ?? 'app-of-apps-pipe',
+  ),
+  LEDGER_NAMESPACE: stringVar(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes namespace name').transform(
+    (v) => v ?? 'app-of-apps-pipe',
+  ),
+  LOCK_TIMEOUT: durationVar(600, 0),
+  REPORT_FILE: optionalString,
+  DEBUG: booleanVar(false),
+
+  // Identity and cluster access
+  AWS_OIDC_ROLE_ARN: roleArn,
+  AWS_ROLE_ARN: roleArn,
+  AWS_REGION: stringVar(REGION, 'expected an AWS region such as eu-west-1'),
+  AWS_DEFAULT_REGION: optionalString,
+  ROLE_SESSION_NAME: stringVar(SESSION_NAME, 'expected 2 to 64 characters of letters, digits and + = , . @ _ - (AWS RoleSessionName rules)'),
+  SESSION_DURATION: intVar(3600, 900, 43200),
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_SECRET_ACCESS_KEY: optionalString,
+  AWS_SESSION_TOKEN: optionalString,
+  AWS_ENDPOINT_URL: url,
+  AWS_ENDPOINT_URL_STS: url,
+  AWS_ENDPOINT_URL_EKS: url,
+  CLUSTER_NAME: stringVar(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'expected an EKS cluster name (letters, digits, - and _, up to 100 characters)'),
+  CLUSTER_ENDPOINT: stringVar(/^https:\/\/\S+$/, 'expected the cluster API endpoint as an https:// URL'),
+  CLUSTER_CA_DATA: optionalString,
+  KUBE_CONFIG: optionalString,
+  KUBE_CONTEXT: optionalString,
+  BITBUCKET_STEP_OIDC_TOKEN: optionalString,
+
+  // Set by Bitbucket Pipelines
+  BITBUCKET_CLONE_DIR: optionalString,
+  BITBUCKET_COMMIT: optionalString,
+  BITBUCKET_BRANCH: optionalString,
+  BITBUCKET_TAG: optionalString,
+  BITBUCKET_BUILD_NUMBER: optionalString,
+  BITBUCKET_DEPLOYMENT_ENVIRONMENT: optionalString,
+  BITBUCKET_DEPLOYMENT_ENVIRONMENT_UUID: optionalString,
+  BITBUCKET_WORKSPACE: optionalString,
+  BITBUCKET_REPO_SLUG: optionalString,
+  BITBUCKET_REPO_UUID: optionalString,
+  BITBUCKET_REPO_FULL_NAME: optionalString,
+  BITBUCKET_STEP_TRIGGERER_UUID: optionalString,
+  BITBUCKET_STEP_UUID: optionalString,
+  BITBUCKET_PIPELINE_UUID: optionalString,
+  BITBUCKET_PR_ID: optionalString,
+  BITBUCKET_PR_DESTINATION_BRANCH: optionalString,
+  BITBUCKET_PR_DESTINATION_COMMIT: optionalString,
+  BITBUCKET_GIT_HTTP_ORIGIN: optionalString,
+  BITBUCKET_GIT_SSH_ORIGIN: optionalString,
+  BITBUCKET_PIPE_STORAGE_DIR: optionalString,
+  BITBUCKET_PIPE_SHARED_STORAGE_DIR: optionalString,
+  CI: booleanVar(false),
+});
+
+type Vars = z.output<typeof schema>;
+
+/** Who and what a run is, for audit labels, the ledger, the lock and reports. */
+export interface BuildContext {
+  commit?: string;
+  branch?: string;
+  tag?: string;
+  buildNumber?: string;
+  repoFullName?: string;
+  repoSlug?: string;
+  workspace?: string;
+  repoUuid?: string;
+  triggerer?: string;
+  pipelineUuid?: string;
+  stepUuid?: string;
+  deploymentEnvironment?: string;
+  deploymentEnvironmentUuid?: string;
+  prId?: string;
+  prDestinationBranch?: string;
+  prDestinationCommit?: string;
+  gitHttpOrigin?: string;
+  gitSshOrigin?: string;
+  ci: boolean;
+}
+
+export interface IdentityConfig {
+  oidcRoleArn?: string;
+  oidcToken?: string;
+  roleArn?: string;
+  region?: string;
+  roleSessionName?: string;
+  sessionDurationSeconds: number;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  stsEndpoint?: string;
+  eksEndpoint?: string;
+  clusterName?: string;
+  clusterEndpoint?: string;
+  clusterCaData?: string;
+  kubeConfig?: string;
+  kubeContext?: string;
+}
+
+export interface Config {
+  mode: Mode;
+  /** Absolute path of the repository clone. */
+  workspace: string;
+  /** Root manifest path as given (relative to the workspace). */
+  rootManifest: string;
+  environment?: string;
+  apps: string[];
+  force: boolean;
+  baseRevision?: string;
+  prune: boolean;
+  pruneRemovedApps: boolean;
+  wait: boolean;
+  timeoutSeconds: number;
+  concurrency: number;
+  failOnDiff: boolean;
+  forceConflicts: boolean;
+  fieldManager: string;
+  ledgerNamespace: string;
+  lockTimeoutSeconds: number;
+  /** Absolute path of the JSON report. */
+  reportFile: string;
+  debug: boolean;
+  identity: IdentityConfig;
+  build: BuildContext;
+}
+
+/** env -> Config. Every problem is reported at once, each naming its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const errors = result.error.issues.map(
+      (issue) => new InputError(issue.message, { where: { variable: String(issue.path[0] ?? '?') } }),
+    );
+    throw new InputErrors(errors);
+  }
+  const v = result.data;
+  const config = toConfig(v, cwd);
+  checkCombinations(config);
+  return config;
+}
+
+function toConfig(v: Vars, cwd: string): Config {
+  const workspace = resolve(cwd, v.BITBUCKET_CLONE_DIR ?? '.');
+  const storage = v.BITBUCKET_PIPE_STORAGE_DIR;
+  const reportFile = v.REPORT_FILE
+    ? resolve(workspace, v.REPORT_FILE)
+    : resolve(storage ?? resolve(tmpdir(), 'app-of-apps-pipe'), 'app-of-apps-report.json');
+  return {
+    mode: v.MODE,
+    workspace,
+    rootManifest: v.ROOT_MANIFEST,
+    environment: v.ENVIRONMENT ?? v.BITBUCKET_DEPLOYMENT_ENVIRONMENT,
+    apps: v.APPS,
+    force: v.FORCE,
+    baseRevision: v.BASE_REVISION,
+    prune: v.PRUNE,
+    pruneRemovedApps: v.PRUNE_REMOVED_APPS,
+    wait: v.WAIT,
+    timeoutSeconds: v.TIMEOUT,
+    concurrency: v.CONCURRENCY,
+    failOnDiff: v.FAIL_ON_DIFF,
+    forceConflicts: v.FORCE_CONFLICTS,
+    fieldManager: v.FIELD_MANAGER,
+    ledgerNamespace: v.LEDGER_NAMESPACE,
+    lockTimeoutSeconds: v.LOCK_TIMEOUT,
+    reportFile,
+    debug: v.DEBUG,
+    identity: {
+      oidcRoleArn: v.AWS_OIDC_ROLE_ARN,
+      oidcToken: v.BITBUCKET_STEP_OIDC_TOKEN,
+      roleArn: v.AWS_ROLE_ARN,
+      region: v.AWS_REGION ?? v.AWS_DEFAULT_REGION,
+      roleSessionName: v.ROLE_SESSION_NAME,
+      sessionDurationSeconds: v.SESSION_DURATION,
+      accessKeyId: v.AWS_ACCESS_KEY_ID,
+      secretAccessKey: v.AWS_SECRET_ACCESS_KEY,
+      sessionToken: v.AWS_SESSION_TOKEN,
+      stsEndpoint: v.AWS_ENDPOINT_URL_STS ?? v.AWS_ENDPOINT_URL,
+      eksEndpoint: v.AWS_ENDPOINT_URL_EKS ?? v.AWS_ENDPOINT_URL,
+      clusterName: v.CLUSTER_NAME,
+      clusterEndpoint: v.CLUSTER_ENDPOINT,
+      clusterCaData: v.CLUSTER_CA_DATA,
+      kubeConfig: v.KUBE_CONFIG,
+      kubeContext: v.KUBE_CONTEXT,
+    },
+    build: {
+      commit: v.BITBUCKET_COMMIT,
+      branch: v.BITBUCKET_BRANCH,
+      tag: v.BITBUCKET_TAG,
+      buildNumber: v.BITBUCKET_BUILD_NUMBER,
+      repoFullName: v.BITBUCKET_REPO_FULL_NAME,
+      repoSlug: v.BITBUCKET_REPO_SLUG,
+      workspace: v.BITBUCKET_WORKSPACE,
+      repoUuid: v.BITBUCKET_REPO_UUID,
+      triggerer: v.BITBUCKET_STEP_TRIGGERER_UUID,
+      pipelineUuid: v.BITBUCKET_PIPELINE_UUID,
+      stepUuid: v.BITBUCKET_STEP_UUID,
+      deploymentEnvironment: v.BITBUCKET_DEPLOYMENT_ENVIRONMENT,
+      deploymentEnvironmentUuid: v.BITBUCKET_DEPLOYMENT_ENVIRONMENT_UUID,
+      prId: v.BITBUCKET_PR_ID,
+      prDestinationBranch: v.BITBUCKET_PR_DESTINATION_BRANCH,
+      prDestinationCommit: v.BITBUCKET_PR_DESTINATION_COMMIT,
+      gitHttpOrigin: v.BITBUCKET_GIT_HTTP_ORIGIN,
+      gitSshOrigin: v.BITBUCKET_GIT_SSH_ORIGIN,
+      ci: v.CI,
+    },
+  };
+}
+
+/** Rules that span several variables. */
+function checkCombinations(c: Config): void {
+  const errors: InputError[] = [];
+  const id = c.identity;
+  const err = (variable: string, message: string, hint?: string) =>
+    errors.push(new InputError(message, { where: { variable }, hint }));
+
+  if (isAbsolute(c.rootManifest) || c.rootManifest.split(/[\\/]/).includes('..')) {
+    err('ROOT_MANIFEST', `"${c.rootManifest}" is outside the repository`, 'give a path relative to the repository root');
+  }
+  if (c.mode !== 'plan') {
+    const ways = [id.kubeConfig, id.clusterName || id.clusterEndpoint].filter(Boolean).length;
+    if (ways === 0) {
+      err('CLUSTER_NAME', `MODE=${c.mode} needs a cluster`, 'set CLUSTER_NAME (EKS) or KUBE_CONFIG (a base64 kubeconfig), or use MODE=plan');
+    }
+    if (id.kubeConfig && (id.clusterName || id.clusterEndpoint)) {
+      err('KUBE_CONFIG', 'KUBE_CONFIG and CLUSTER_NAME/CLUSTER_ENDPOINT are both set', 'set one way to reach the cluster');
+    }
+    if (id.clusterEndpoint && !id.clusterCaData) {
+      err('CLUSTER_CA_DATA', 'CLUSTER_ENDPOINT is set but CLUSTER_CA_DATA is not', 'set CLUSTER_CA_DATA to the base64 CA bundle of the cluster');
+    }
+    if ((id.clusterName || id.clusterEndpoint) && !id.region) {
+      err('AWS_REGION', 'an EKS cluster needs a region', 'set AWS_REGION, for example eu-west-1');
+    }
+    if (id.clusterEndpoint && !id.clusterName) {
+      err('CLUSTER_NAME', 'CLUSTER_ENDPOINT is set but CLUSTER_NAME is not', 'the EKS token is bound to the cluster name: set CLUSTER_NAME too');
+    }
+    if ((id.clusterName || id.clusterEndpoint) && !id.oidcRoleArn && !id.accessKeyId) {
+      err('AWS_OIDC_ROLE_ARN', 'no AWS credentials for the EKS cluster', 'set AWS_OIDC_ROLE_ARN and add `oidc: true` to the step (preferred), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY');
+    }
+  }
+  if (id.accessKeyId && !id.secretAccessKey) err('AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not');
+  if (id.secretAccessKey && !id.accessKeyId) err('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not');
+  if (id.kubeConfig && !/^[A-Za-z0-9+/=\s_-]+$/.test(id.kubeConfig)) {
+    err('KUBE_CONFIG', 'is not base64', 'set KUBE_CONFIG to the output of `base64 -w0 ~/.kube/config`');
+  }
+  if (errors.length) throw new InputErrors(errors);
+}

@@ -1,0 +1,103 @@
+/**
+ * The resolved App-of-Apps model: what every later stage sees, whatever the root's form
+ * (native app-of-apps.yaml, a directory of Argo CD Applications, or a Helm chart rendering them).
+ * Everything here is already resolved for one environment.
+ */
+export type SourceType = 'directory' | 'kustomize' | 'helm';
+
+export interface Origin {
+  /** Repository-relative file the app is declared in. */
+  file: string;
+  line?: number;
+}
+
+export interface DirectoryOptions {
+  recurse: boolean;
+  /** Glob(s) relative to the app path, Argo CD semantics ("{a.yaml,b.yaml}" brace lists allowed). */
+  include?: string;
+  exclude?: string;
+}
+
+export interface HelmOptions {
+  releaseName: string;
+  /** Repository-relative paths, in order. */
+  valueFiles: string[];
+  /** Inline values (YAML text or object), applied after valueFiles. */
+  values?: Record<string, unknown>;
+  /** --set / --set-string parameters, applied last. */
+  parameters: { name: string; value: string; forceString?: boolean }[];
+}
+
+export interface KustomizeOptions {
+  namePrefix?: string;
+  nameSuffix?: string;
+  images?: string[];
+  commonLabels?: Record<string, string>;
+}
+
+export interface App {
+  /** Unique name; the app's id in every message. */
+  name: string;
+  /** Repository-relative POSIX path of the source to render (the environment's overlay when there is one). */
+  path: string;
+  type: SourceType;
+  namespace: string;
+  createNamespace: boolean;
+  prune: boolean;
+  wait: boolean;
+  timeoutSeconds: number;
+  serverSideApply: boolean;
+  pruneLast: boolean;
+  dependsOn: string[];
+  /** Argo CD sync wave of the app itself (orders apps inside a dependency layer). */
+  syncWave: number;
+  /** Extra repository-relative globs whose change makes the app "changed". */
+  watch: string[];
+  directory?: DirectoryOptions;
+  helm?: HelmOptions;
+  kustomize?: KustomizeOptions;
+  /** Per-environment guardrails copied from the environment. */
+  origin: Origin;
+  /**
+   * Stable digest of everything the root says about this app for this environment
+   * (a change to it makes the app changed even if no file under its path changed).
+   */
+  definitionDigest: string;
+}
+
+/** A child the pipe cannot render: reported per app, never silently dropped. */
+export interface UnsupportedApp {
+  name: string;
+  reason: string;
+  origin: Origin;
+}
+
+export interface ClusterRef {
+  name?: string;
+  region?: string;
+}
+
+export interface Environment {
+  name: string;
+  cluster?: ClusterRef;
+  roleArn?: string;
+  /** Namespaces apps may write to; undefined = no restriction. */
+  allowedNamespaces?: string[];
+  /** Cluster-scoped kinds apps may write; undefined = no restriction. */
+  allowedClusterKinds?: string[];
+}
+
+export type RootFormat = 'native' | 'argocd-directory' | 'argocd-helm';
+
+export interface Root {
+  format: RootFormat;
+  /** Repository-relative path of the root manifest (file or directory). */
+  file: string;
+  /** The environment the apps were resolved for (undefined when the root declares none). */
+  environment?: Environment;
+  environments: string[];
+  apps: App[];
+  /** Apps disabled for this environment (listed in plan output, never deployed). */
+  disabled: string[];
+  unsupported: UnsupportedApp[];
+}

@@ -1,0 +1,67 @@
+import { execa, type Options } from 'execa';
+import { mask } from '../report/mask.js';
+
+/** A failed external tool: one typed error with the command, exit code, stderr and duration. */
+export class ToolError extends Error {
+  constructor(
+    readonly tool: string,
+    readonly argv: string[],
+    readonly exitCode: number | undefined,
+    readonly stderr: string,
+    readonly durationMs: number,
+    readonly timedOut = false,
+  ) {
+    const why = timedOut ? 'timed out' : exitCode === undefined ? 'could not be started' : `exited with ${exitCode}`;
+    super(mask(`${tool} ${argv.join(' ')} ${why} after ${durationMs} ms${stderr.trim() ? `: ${lastLines(stderr, 20)}` : ''}`));
+    this.name = 'ToolError';
+  }
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  input?: string;
+  timeoutMs?: number;
+  /** Exit codes that are answers, not failures (kubectl diff exits 1 when there are differences). */
+  okExitCodes?: number[];
+  signal?: AbortSignal;
+}
+
+/** Runs a tool with an argv array (never a shell); throws ToolError on failure. */
+export async function runTool(bin: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const options: Options = {
+    cwd: opts.cwd,
+    env: opts.env,
+    extendEnv: true,
+    input: opts.input,
+    timeout: opts.timeoutMs,
+    cancelSignal: opts.signal,
+    reject: false,
+    stripFinalNewline: false,
+    maxBuffer: 512 * 1024 * 1024,
+  };
+  const r = await execa(bin, argv, options);
+  const durationMs = Date.now() - started;
+  const stdout = String(r.stdout ?? '');
+  const stderr = String(r.stderr ?? '');
+  const ok = r.exitCode !== undefined && (r.exitCode === 0 || (opts.okExitCodes ?? []).includes(r.exitCode));
+  if (!ok || r.timedOut || r.isCanceled) {
+    const tool = bin.split('/').pop() ?? bin;
+    const why = r.exitCode === undefined && !r.timedOut ? `${stderr}\n${r.originalMessage ?? ''}`.trim() : stderr;
+    throw new ToolError(tool, argv, r.exitCode, why, durationMs, Boolean(r.timedOut));
+  }
+  return { stdout, stderr, exitCode: r.exitCode ?? 0, durationMs };
+}
+
+function lastLines(text: string, n: number): string {
+  const lines = text.trim().split('\n');
+  return (lines.length > n ? ['…', ...lines.slice(-n)] : lines).join('\n');
+}

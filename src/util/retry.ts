@@ -1,0 +1,39 @@
+export interface RetryOptions {
+  /** Shown in log lines and errors: what is being retried. */
+  label: string;
+  /** Total attempts, including the first. */
+  attempts: number;
+  /** Upper bound on the whole retry loop, in ms. */
+  maxElapsedMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Decides whether an error is transient. */
+  retryable: (err: unknown) => boolean;
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** One retry helper: full-jitter exponential backoff, bounded in attempts and elapsed time. */
+export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T> {
+  const wait = o.sleep ?? sleep;
+  const now = o.now ?? Date.now;
+  const random = o.random ?? Math.random;
+  const started = now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt >= o.attempts || !o.retryable(err)) throw err;
+      const cap = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (attempt - 1));
+      const delay = Math.round(random() * cap);
+      if (now() - started + delay > o.maxElapsedMs) throw err;
+      o.onRetry?.(err, attempt, delay);
+      await wait(delay);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { InputErrors } from '../../src/util/errors.js';
+
+const base = { BITBUCKET_CLONE_DIR: '/repo', MODE: 'plan' };
+
+function errorsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(InputErrors);
+    return (e as InputErrors).errors.map((x) => x.located);
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+describe('config', () => {
+  it('applies documented defaults', () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({
+      mode: 'plan',
+      workspace: '/repo',
+      rootManifest: 'app-of-apps.yaml',
+      force: false,
+      prune: false,
+      wait: true,
+      timeoutSeconds: 300,
+      concurrency: 4,
+      fieldManager: 'app-of-apps-pipe',
+    });
+    expect(c.identity.sessionDurationSeconds).toBe(3600);
+  });
+
+  it('accepts booleans as Bitbucket users write them', () => {
+    for (const [v, want] of [['YES', true], ['no', false], ['True', true], ['0', false], ['on', true]] as const) {
+      expect(loadConfig({ ...base, FORCE: v }).force).toBe(want);
+    }
+  });
+
+  it('names the variable and what is allowed', () => {
+    expect(errorsOf({ ...base, FORCE: 'maybe' })).toEqual(['FORCE: expected true/false (or yes/no), got "maybe"']);
+    expect(errorsOf({ ...base, MODE: 'apply' })).toEqual(['MODE: expected one of deploy, plan, diff, got "apply"']);
+    expect(errorsOf({ ...base, CONCURRENCY: '0' })[0]).toMatch(/^CONCURRENCY: expected a whole number from 1 to 64/);
+    expect(errorsOf({ ...base, TIMEOUT: 'soon' })[0]).toMatch(/^TIMEOUT: expected a duration/);
+    expect(errorsOf({ ...base, SESSION_DURATION: '60' })[0]).toMatch(/^SESSION_DURATION: expected a whole number from 900 to 43200/);
+    expect(errorsOf({ ...base, ROLE_SESSION_NAME: 'has space' })[0]).toMatch(/^ROLE_SESSION_NAME: /);
+    expect(errorsOf({ ...base, AWS_OIDC_ROLE_ARN: 'role/deploy' })[0]).toMatch(/^AWS_OIDC_ROLE_ARN: expected an IAM role ARN/);
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(errorsOf({ ...base, FORCE: 'x', WAIT: 'later' })).toHaveLength(2);
+  });
+
+  it('parses durations', () => {
+    expect(loadConfig({ ...base, TIMEOUT: '1h30m' }).timeoutSeconds).toBe(5400);
+    expect(loadConfig({ ...base, TIMEOUT: '90s' }).timeoutSeconds).toBe(90);
+    expect(loadConfig({ ...base, TIMEOUT: '120' }).timeoutSeconds).toBe(120);
+  });
+
+  it('defaults ENVIRONMENT to the Bitbucket deployment environment', () => {
+    expect(loadConfig({ ...base, BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'production' }).environment).toBe('production');
+    expect(loadConfig({ ...base, BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'production', ENVIRONMENT: 'staging' }).environment).toBe('staging');
+  });
+
+  it('requires a way to reach the cluster outside plan mode', () => {
+    expect(errorsOf({ ...base, MODE: 'deploy' })[0]).toMatch(/^CLUSTER_NAME: MODE=deploy needs a cluster/);
+    expect(errorsOf({ ...base, MODE: 'deploy', CLUSTER_NAME: 'prod' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^AWS_REGION: /), expect.stringMatching(/^AWS_OIDC_ROLE_ARN: /)]),
+    );
+  });
+
+  it('refuses a root manifest outside the repository', () => {
+    expect(errorsOf({ ...base, ROOT_MANIFEST: '../other/app.yaml' })[0]).toMatch(/^ROOT_MANIFEST: .* outside the repository/);
+  });
+});
