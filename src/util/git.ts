@@ -1,0 +1,96 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTool, ToolError } from './exec.js';
+
+/**
+ * One wrapper for git: a method per verb, argv arrays, ToolError on failure.
+ * Every call passes `-c safe.directory=<repo>` so a clone owned by another uid (a pipe's
+ * mounted BITBUCKET_CLONE_DIR) works without weakening git for any other repository.
+ */
+export class Git {
+  constructor(
+    readonly dir: string,
+    private readonly bin = 'git',
+  ) {}
+
+  async run(args: string[], opts: { okExitCodes?: number[]; input?: string; env?: Record<string, string> } = {}): Promise<string> {
+    const r = await runTool(this.bin, ['-c', `safe.directory=${this.dir}`, '-C', this.dir, ...args], {
+      okExitCodes: opts.okExitCodes,
+      input: opts.input,
+      env: { GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env },
+    });
+    return r.stdout;
+  }
+
+  /** Full SHA of a revision (short SHAs, branches, tags, HEAD~1 ...), or undefined if unknown here. */
+  async resolve(rev: string): Promise<string | undefined> {
+    try {
+      return (await this.run(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim() || undefined;
+    } catch (e) {
+      if (e instanceof ToolError && e.exitCode === 1) return undefined;
+      throw e;
+    }
+  }
+
+  async isShallow(): Promise<boolean> {
+    return (await this.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  }
+
+  async parents(rev: string): Promise<string[]> {
+    const out = (await this.run(['rev-list', '--parents', '-n', '1', rev])).trim().split(/\s+/);
+    return out.slice(1);
+  }
+
+  /** Paths changed between two commits (renames reported as both old and new path). */
+  async changedFiles(base: string, head: string): Promise<string[]> {
+    const out = await this.run(['diff', '--name-only', '--no-renames', '-z', base, head]);
+    return out.split('\0').filter(Boolean);
+  }
+
+  /** A file's content at a revision, or undefined if it does not exist there. */
+  async show(rev: string, path: string): Promise<string | undefined> {
+    try {
+      return await this.run(['show', `${rev}:${path}`]);
+    } catch (e) {
+      if (e instanceof ToolError && e.exitCode === 128) return undefined;
+      throw e;
+    }
+  }
+
+  /** Files (recursively) under a directory at a revision, repository-relative. */
+  async listFiles(rev: string, dir = ''): Promise<string[]> {
+    const args = ['ls-tree', '-r', '-z', '--name-only', rev];
+    if (dir) args.push('--', dir.endsWith('/') ? dir : `${dir}/`);
+    return (await this.run(args)).split('\0').filter(Boolean);
+  }
+
+  /** Extracts `paths` as of `rev` into `dest` (an existing directory). */
+  async exportTree(rev: string, dest: string, paths: string[] = []): Promise<void> {
+    // a throwaway index, so the clone's own index and work tree are untouched
+    const indexDir = await mkdtemp(join(tmpdir(), 'app-of-apps-index-'));
+    try {
+      await this.run(['--work-tree', dest, 'checkout', rev, '--', ...(paths.length ? paths : ['.'])], {
+        env: { GIT_INDEX_FILE: join(indexDir, 'index') },
+      });
+    } finally {
+      await rm(indexDir, { recursive: true, force: true });
+    }
+  }
+
+  async remoteUrls(): Promise<string[]> {
+    const out = await this.run(['remote', '-v'], { okExitCodes: [0] });
+    return [...new Set(out.split('\n').map((l) => l.split(/\s+/)[1]).filter((u): u is string => Boolean(u)))];
+  }
+
+  /** Fetch more history: deepen by N commits, or unshallow completely. */
+  async deepen(by: number | 'full', remote = 'origin'): Promise<void> {
+    await this.run(by === 'full' ? ['fetch', '--quiet', '--unshallow', remote] : ['fetch', '--quiet', `--deepen=${by}`, remote]);
+  }
+
+  async fetchRef(ref: string, remote = 'origin', depth?: number): Promise<void> {
+    const args = ['fetch', '--quiet', remote, ref];
+    if (depth) args.splice(2, 0, `--depth=${depth}`);
+    await this.run(args);
+  }
+}
