@@ -1,0 +1,142 @@
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join, posix, relative, sep } from 'node:path';
+import { InputError } from './errors.js';
+import type { Git } from './git.js';
+
+/** Largest file the pipe reads as a manifest: a bigger one is almost certainly a mistake. */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Read-only view of the repository at one revision: the work tree (the commit being deployed)
+ * or a commit read through git (the base). Paths are repository-relative POSIX paths.
+ */
+export interface Tree {
+  /** "worktree" or the commit SHA. */
+  readonly revision: string;
+  read(path: string): Promise<string | undefined>;
+  exists(path: string): Promise<boolean>;
+  /** Files below a directory (recursive), repository-relative. */
+  list(dir: string): Promise<string[]>;
+}
+
+/** Normalizes a repository-relative path; throws when it leaves the repository. */
+export function repoPath(p: string, where?: { file?: string; line?: number }): string {
+  const norm = posix.normalize(p.replaceAll('\\', '/')).replace(/\/+$/, '');
+  if (p.startsWith('/') || norm === '..' || norm.startsWith('../')) {
+    throw new InputError(`path "${p}" is outside the repository`, {
+      where,
+      hint: 'use a path relative to the repository root that stays inside it',
+    });
+  }
+  return norm === '.' ? '' : norm;
+}
+
+export class WorkTree implements Tree {
+  readonly revision = 'worktree';
+  private rootReal: Promise<string>;
+
+  constructor(readonly root: string) {
+    this.rootReal = realpath(root);
+  }
+
+  /** Absolute path on disk, refusing symlinks that escape the repository. */
+  async resolve(path: string, where?: { file?: string; line?: number }): Promise<string> {
+    const abs = join(this.root, repoPath(path, where));
+    let real: string;
+    try {
+      real = await realpath(abs);
+    } catch {
+      return abs; // does not exist: callers decide whether that is an error
+    }
+    const root = await this.rootReal;
+    if (real !== root && !real.startsWith(root + sep)) {
+      throw new InputError(`path "${path}" leads outside the repository through a symbolic link (to ${real})`, {
+        where,
+        hint: 'replace the link with the files themselves; the pipe only reads files inside the repository',
+      });
+    }
+    return abs;
+  }
+
+  async read(path: string): Promise<string | undefined> {
+    const abs = await this.resolve(path);
+    let size: number;
+    try {
+      const s = await stat(abs);
+      if (!s.isFile()) return undefined;
+      size = s.size;
+    } catch {
+      return undefined;
+    }
+    if (size > MAX_FILE_BYTES) {
+      throw new InputError(`${path} is ${size} bytes, over the ${MAX_FILE_BYTES}-byte limit for a manifest`, {
+        where: { file: path },
+        hint: 'split the file, or keep data that large out of the manifests',
+      });
+    }
+    return readFile(abs, 'utf8');
+  }
+
+  async exists(path: string): Promise<boolean> {
+    try {
+      await lstat(await this.resolve(path));
+      return true;
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      return false;
+    }
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const start = await this.resolve(dir);
+    const out: string[] = [];
+    const walk = async (abs: string) => {
+      let entries;
+      try {
+        entries = await readdir(abs, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (e.name === '.git') continue;
+        const child = join(abs, e.name);
+        const rel = relative(this.root, child).split(sep).join('/');
+        if (e.isSymbolicLink()) {
+          const real = await this.resolve(rel);
+          if ((await stat(real)).isDirectory()) await walk(real);
+          else out.push(rel);
+        } else if (e.isDirectory()) await walk(child);
+        else if (e.isFile()) out.push(rel);
+      }
+    };
+    await walk(start);
+    return out.sort();
+  }
+}
+
+export class GitTree implements Tree {
+  constructor(
+    private readonly git: Git,
+    readonly revision: string,
+  ) {}
+
+  async read(path: string): Promise<string | undefined> {
+    const text = await this.git.show(this.revision, repoPath(path));
+    if (text !== undefined && Buffer.byteLength(text) > MAX_FILE_BYTES) {
+      throw new InputError(`${path} at ${this.revision.slice(0, 12)} is over the ${MAX_FILE_BYTES}-byte limit for a manifest`, {
+        where: { file: path },
+      });
+    }
+    return text;
+  }
+
+  async exists(path: string): Promise<boolean> {
+    const p = repoPath(path);
+    if ((await this.git.show(this.revision, p)) !== undefined) return true;
+    return (await this.git.listFiles(this.revision, p)).length > 0;
+  }
+
+  list(dir: string): Promise<string[]> {
+    return this.git.listFiles(this.revision, repoPath(dir));
+  }
+}
