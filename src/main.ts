@@ -9,8 +9,19 @@ const [command] = process.argv.slice(2);
 async function main(): Promise<number> {
   switch (command) {
     case undefined:
-    case 'run':
-      return run(process.env);
+    case 'run': {
+      // A cancelled pipeline sends SIGTERM: stop starting new work, finish or abort in-flight calls,
+      // clean up credentials. A second signal exits at once.
+      const controller = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (controller.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+        process.stderr.write(`Received ${sig}: stopping after in-flight work (send again to exit at once)\n`);
+        controller.abort(new Error(`cancelled by ${sig}`));
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      return run(process.env, { signal: controller.signal });
+    }
     case 'eks-token': {
       const { eksTokenCommand } = await import('./identity/eks-token-command.js');
       return eksTokenCommand(process.argv.slice(3), process.env);

@@ -1,29 +1,149 @@
 // Wires the stages; the only place that knows their order:
-// config -> root manifest -> change plan -> identity -> render -> apply -> report.
-import { loadConfig } from './config/index.js';
-import { createLogger } from './report/logger.js';
-import { PipeError, ExitCode } from './util/errors.js';
+// config -> root manifest -> (cluster access + deployed state) -> change plan -> render -> apply -> report.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type Config } from './config/index.js';
+import { loadRoot } from './root/index.js';
+import { buildPlan } from './plan/index.js';
+import type { DeployedState, Plan } from './plan/model.js';
+import { renderApps } from './render/index.js';
+import type { RenderedApp } from './render/model.js';
+import { createLogger, type Logger } from './report/logger.js';
+import { planReport, printPlan } from './report/plan-report.js';
+import { writeReport } from './report/json-report.js';
+import { ExitCode, InputErrors, PipeError } from './util/errors.js';
+import { Git } from './util/git.js';
 import { mask } from './report/mask.js';
+import { toolPath } from './util/tools.js';
+import { GitTree, WorkTree } from './util/tree.js';
 
-export async function run(env: NodeJS.ProcessEnv): Promise<number> {
-  let logger = createLogger({ debug: /^(true|yes|1|on)$/i.test(env.DEBUG ?? '') });
+export interface RunOptions {
+  /** Aborted on SIGTERM/SIGINT (a cancelled pipeline). */
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<number> {
+  let logger = opts.logger ?? createLogger({ debug: /^(true|yes|y|1|on)$/i.test(env.DEBUG?.trim() ?? '') });
+  const tmp = await mkdtemp(join(tmpdir(), 'app-of-apps-pipe-'));
   try {
     const config = loadConfig(env);
-    logger = createLogger({ debug: config.debug });
-    logger.info(`app-of-apps-pipe: mode ${config.mode}, root ${config.rootManifest}`);
-    throw new PipeError('not implemented yet');
+    if (!opts.logger) logger = createLogger({ debug: config.debug });
+    return await runStages(config, env, logger, tmp, opts.signal ?? new AbortController().signal);
   } catch (err) {
     return reportFailure(err, logger);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
   }
 }
 
-function reportFailure(err: unknown, logger: ReturnType<typeof createLogger>): number {
+async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger, tmp: string, signal: AbortSignal): Promise<number> {
+  const started = Date.now();
+  const kubectlBin = toolPath('kubectl', env);
+  const helmBin = toolPath('helm', env);
+  const git = new Git(config.workspace);
+  logger.info(`app-of-apps-pipe: ${config.mode} ${config.rootManifest}${config.environment ? ` for ${config.environment}` : ''}`);
+
+  const repoUrls = [...(await git.remoteUrls()), config.build.gitHttpOrigin, config.build.gitSshOrigin].filter(
+    (u): u is string => Boolean(u),
+  );
+  const rootAt = (tree: WorkTree | GitTree) =>
+    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, helmBin, tmpDir: tmp });
+  const root = await rootAt(new WorkTree(config.workspace));
+
+  // Deploy and diff compare with what the cluster says is deployed (the ledger); plan mode needs no cluster.
+  let access: import('./identity/index.js').ClusterAccess | undefined;
+  try {
+    let deployed: DeployedState | undefined;
+    if (config.mode !== 'plan') {
+      const { establishAccess } = await import('./identity/index.js');
+      access = await establishAccess(config, logger, { signal });
+      logger.info(`Cluster: ${access.describe}`);
+      const { readDeployedState } = await import('./apply/index.js');
+      deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace });
+    }
+
+    const plan = await buildPlan({
+      git,
+      workspace: config.workspace,
+      root,
+      loadRootAt: (rev) => rootAt(new GitTree(git, rev)),
+      config,
+      build: config.build,
+      deployed,
+      logger,
+    });
+
+    const toDeploy = plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name))).map((c) => c.app);
+    const rendered = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
+    const report = planReport(plan, rendered);
+
+    if (config.mode === 'plan') {
+      printPlan(report, logger);
+      await writeReport(config, { mode: 'plan', plan: report, durationMs: Date.now() - started });
+      logger.success(`Plan: ${toDeploy.length} of ${plan.apps.length} apps would be deployed`);
+      return ExitCode.ok;
+    }
+    return await applyStage(config, plan, rendered, report, access!, logger, signal, started);
+  } finally {
+    await access?.dispose();
+  }
+}
+
+async function renderAll(
+  apps: import('./root/model.js').App[],
+  config: Config,
+  t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal },
+): Promise<Map<string, RenderedApp>> {
+  const results = await renderApps(apps, {
+    workspace: config.workspace,
+    tmpDir: t.tmp,
+    kubectlBin: t.kubectlBin,
+    helmBin: t.helmBin,
+    concurrency: config.concurrency,
+    signal: t.signal,
+  });
+  // Render everything first; one app's error does not hide another's, and nothing is applied.
+  const failures = [...results.values()].filter((r): r is Exclude<typeof r, RenderedApp> => r instanceof Error);
+  if (failures.length) throw failures.length === 1 ? failures[0]! : new InputErrors(failures.map(asInputError));
+  return results as Map<string, RenderedApp>;
+}
+
+function asInputError(e: Error) {
+  return e instanceof PipeError ? e : new PipeError(e.message);
+}
+
+async function applyStage(
+  config: Config,
+  plan: Plan,
+  rendered: Map<string, RenderedApp>,
+  report: ReturnType<typeof planReport>,
+  access: import('./identity/index.js').ClusterAccess,
+  logger: Logger,
+  signal: AbortSignal,
+  started: number,
+): Promise<number> {
+  const apply = await import('./apply/index.js');
+  if (config.mode === 'diff') {
+    const result = await apply.diff({ plan, rendered, access, config, logger, signal });
+    await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });
+    return result.changed && config.failOnDiff ? ExitCode.diffFound : ExitCode.ok;
+  }
+  const result = await apply.deploy({ plan, rendered, access, config, logger, signal });
+  await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
+  return result.ok ? ExitCode.ok : ExitCode.deployFailed;
+}
+
+function reportFailure(err: unknown, logger: Logger): number {
   if (err instanceof PipeError) {
     logger.failure(err.located);
     for (const d of err.details) logger.error(`  ${d}`);
-    if (err.hint) logger.info(`  What to do: ${err.hint}`);
+    if (err.hint) logger.info(`What to do: ${err.hint}`);
+    if (err.exitCode === ExitCode.badInput) logger.info('Nothing was applied.');
     return err.exitCode;
   }
   logger.failure(`internal error: ${mask(err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
+  logger.info('This is a bug in app-of-apps-pipe; please report it with the output above (run with DEBUG=true for detail).');
   return ExitCode.deployFailed;
 }

@@ -1,0 +1,34 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Config } from '../config/index.js';
+import type { PlanReport } from './plan-report.js';
+import { mask } from './mask.js';
+
+export interface RunReport {
+  mode: Config['mode'];
+  plan: PlanReport;
+  /** The apply engine's per-app results (deploy, diff). */
+  result?: unknown;
+  durationMs: number;
+}
+
+/** Writes the JSON report atomically (a reader never sees half a file); masked like the log. */
+export async function writeReport(config: Config, report: RunReport): Promise<void> {
+  const body = {
+    schemaVersion: 1,
+    tool: 'app-of-apps-pipe',
+    generatedAt: new Date().toISOString(),
+    build: {
+      commit: config.build.commit,
+      buildNumber: config.build.buildNumber,
+      repository: config.build.repoFullName,
+      triggerer: config.build.triggerer,
+      pipeline: config.build.pipelineUuid,
+    },
+    ...report,
+  };
+  await mkdir(dirname(config.reportFile), { recursive: true });
+  const tmp = `${config.reportFile}.${process.pid}.tmp`;
+  await writeFile(tmp, mask(JSON.stringify(body, null, 2)) + '\n', { mode: 0o644 });
+  await rename(tmp, config.reportFile);
+}
