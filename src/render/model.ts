@@ -1,3 +1,5 @@
+import { PipeError, type ExitCode, type Location } from '../util/errors.js';
+
 /** A Kubernetes object as rendered from an app's source. */
 export interface K8sObject {
   apiVersion: string;
@@ -17,9 +19,28 @@ export interface RenderedApp {
   objects: K8sObject[];
   /** sha256 over the canonical rendered objects: what the ledger records and compares. */
   digest: string;
+  /** Things the user should know that did not stop the render (a YAML file with no Kubernetes objects, ...). */
+  warnings?: string[];
 }
 
 /** The one object id format used in every message: Kind/namespace/name (Kind/name when cluster-scoped). */
 export function objectId(o: Pick<K8sObject, 'kind' | 'metadata'>): string {
   return o.metadata.namespace ? `${o.kind}/${o.metadata.namespace}/${o.metadata.name}` : `${o.kind}/${o.metadata.name}`;
+}
+
+/**
+ * One app could not be rendered. Exit code 2 when the input is at fault (manifests, chart,
+ * values, a network-only dependency), 1 when a tool failed for another reason (crash, timeout).
+ */
+export class RenderError extends PipeError {
+  readonly app: string;
+  constructor(
+    app: string,
+    message: string,
+    opts: { exitCode?: ExitCode; hint?: string; where?: Location; details?: string[]; cause?: unknown } = {},
+  ) {
+    super(`app ${app}: ${message}`, opts);
+    this.name = 'RenderError';
+    this.app = app;
+  }
 }

@@ -1,0 +1,122 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { App } from '../root/model.js';
+import { errorMessage, ExitCode, PipeError } from '../util/errors.js';
+import { ToolError } from '../util/exec.js';
+import { WorkTree } from '../util/tree.js';
+import { mask } from '../report/mask.js';
+import { renderDirectory } from './directory.js';
+import { renderHelm } from './helm.js';
+import { renderKustomize } from './kustomize.js';
+import { RenderError, type RenderedApp } from './model.js';
+import { digestObjects, finalizeObjects } from './objects.js';
+import type { Sourced } from './parse.js';
+import { Helm, Kustomize, writeKustomizeHelmCommand } from './tools.js';
+
+export { RenderError, objectId, type K8sObject, type RenderedApp } from './model.js';
+
+export interface RenderOptions {
+  /** The repository's work tree at the commit being deployed. */
+  workspace: string;
+  /** A private temp dir of the run; renders put their scratch files below it. */
+  tmpDir: string;
+  kubectlBin: string;
+  helmBin: string;
+  signal?: AbortSignal;
+}
+
+/** Directory apps parse in process; more of them at once only overlaps file reads. */
+const DIRECTORY_CONCURRENCY = 16;
+
+/** What all renders of one run share: the work tree, the tool wrappers, the helm command for kustomize. */
+class Renderer {
+  readonly tree: WorkTree;
+  readonly helm: Helm;
+  private kustomize?: Promise<Kustomize>;
+
+  constructor(readonly opts: RenderOptions) {
+    this.tree = new WorkTree(opts.workspace);
+    this.helm = new Helm(opts.helmBin, join(opts.tmpDir, 'helm-home'));
+  }
+
+  private kustomizeTool(): Promise<Kustomize> {
+    this.kustomize ??= writeKustomizeHelmCommand(join(this.opts.tmpDir, 'bin'), this.opts.helmBin).then(
+      (helmCommand) => new Kustomize(this.opts.kubectlBin, helmCommand, this.opts.tmpDir),
+    );
+    return this.kustomize;
+  }
+
+  async render(app: App): Promise<RenderedApp> {
+    const { signal } = this.opts;
+    try {
+      signal?.throwIfAborted();
+      let sourced: Sourced[];
+      let warnings: string[] = [];
+      if (app.type === 'directory') {
+        ({ objects: sourced, warnings } = await renderDirectory(this.tree, app.path, app.directory, signal));
+      } else {
+        const tmp = await mkdtemp(join(this.opts.tmpDir, 'render-'));
+        try {
+          sourced =
+            app.type === 'helm'
+              ? await renderHelm({ app, tree: this.tree, helm: this.helm, tmp, signal })
+              : await renderKustomize({ app, tree: this.tree, kustomize: await this.kustomizeTool(), tmp, signal });
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+      }
+      const objects = finalizeObjects(sourced, app.namespace);
+      return { app: app.name, objects, digest: digestObjects(objects), ...(warnings.length ? { warnings } : {}) };
+    } catch (e) {
+      throw toRenderError(app, e, signal);
+    }
+  }
+}
+
+/** Renders one app to the objects it consists of (validated, namespaced, digested). Throws RenderError. */
+export function renderApp(app: App, opts: RenderOptions): Promise<RenderedApp> {
+  return new Renderer(opts).render(app);
+}
+
+/**
+ * Renders every app before anything is applied, up to `concurrency` tool processes at once.
+ * Each app gets its result or its own error: one failure never hides another's; the caller decides.
+ */
+export async function renderApps(apps: App[], opts: RenderOptions & { concurrency: number }): Promise<Map<string, RenderedApp | RenderError>> {
+  const renderer = new Renderer(opts);
+  const tools = pLimit(Math.max(1, opts.concurrency));
+  const inProcess = pLimit(DIRECTORY_CONCURRENCY);
+  const settle = (app: App) => renderer.render(app).catch((e: unknown) => (e instanceof RenderError ? e : toRenderError(app, e)));
+  // tool renders first: their processes run while directory apps are parsed here
+  const pending = new Map<string, Promise<RenderedApp | RenderError>>();
+  for (const app of apps) if (app.type !== 'directory') pending.set(app.name, tools(() => settle(app)));
+  for (const app of apps) if (app.type === 'directory') pending.set(app.name, inProcess(() => settle(app)));
+  const results = new Map<string, RenderedApp | RenderError>();
+  for (const app of apps) results.set(app.name, await pending.get(app.name)!);
+  return results;
+}
+
+function toRenderError(app: App, e: unknown, signal?: AbortSignal): RenderError {
+  if (e instanceof RenderError) return e;
+  if (signal?.aborted) return new RenderError(app.name, 'render cancelled', { exitCode: ExitCode.deployFailed, cause: e });
+  if (e instanceof PipeError) {
+    return new RenderError(app.name, e.message, { exitCode: e.exitCode, where: e.where, hint: e.hint, details: e.details, cause: e });
+  }
+  if (e instanceof ToolError) {
+    // a tool that ran and refused the input is bad input; one that crashed or hung is not
+    const rejected = e.exitCode !== undefined && !e.timedOut;
+    const verb = e.tool === 'helm' ? 'helm template' : 'kubectl kustomize';
+    const why = e.timedOut ? `timed out after ${e.durationMs} ms` : e.exitCode === undefined ? 'could not be started' : `failed (exit ${e.exitCode})`;
+    return new RenderError(app.name, `${verb} ${app.path || '.'} ${why}`, {
+      exitCode: rejected ? ExitCode.badInput : ExitCode.deployFailed,
+      where: { file: app.path || '.' },
+      details: mask(e.stderr).trim().split('\n').slice(-20),
+      hint: rejected
+        ? `fix the ${app.type === 'helm' ? 'chart or its values' : 'kustomization'}; the lines above are ${e.tool}'s own message`
+        : `check that ${e.tool} works on this machine`,
+      cause: e,
+    });
+  }
+  return new RenderError(app.name, `render failed: ${mask(errorMessage(e))}`, { exitCode: ExitCode.deployFailed, cause: e });
+}

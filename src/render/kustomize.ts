@@ -1,0 +1,90 @@
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { App, KustomizeOptions } from '../root/model.js';
+import { InputError } from '../util/errors.js';
+import { ToolError } from '../util/exec.js';
+import type { WorkTree } from '../util/tree.js';
+import { parseManifests, type Sourced } from './parse.js';
+import { PULL_REFUSED, type Kustomize } from './tools.js';
+
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+
+/**
+ * A kustomize app: `kubectl kustomize` of the app's path. The app's own options (namePrefix,
+ * images, ...) go into a wrapping kustomization in the temp dir that has the app as its only
+ * resource: the effect of Argo CD's `kustomize edit set ...`, without editing the clone.
+ */
+export async function renderKustomize(a: {
+  app: App;
+  tree: WorkTree;
+  kustomize: Kustomize;
+  tmp: string;
+  signal?: AbortSignal;
+}): Promise<Sourced[]> {
+  const { app, tree } = a;
+  const dir = await tree.resolve(app.path);
+  const found = await Promise.all(KUSTOMIZATION_FILES.map((f) => stat(join(dir, f)).then((s) => s.isFile(), () => false)));
+  if (!found.some(Boolean)) {
+    throw new InputError(`${app.path || '.'} has no kustomization.yaml`, { where: app.origin, hint: "point the app's path at a kustomization directory" });
+  }
+  const wrapper = wrapperKustomization(app.kustomize);
+  let target = dir;
+  if (wrapper) {
+    target = join(a.tmp, 'kustomize');
+    await mkdir(target, { recursive: true });
+    wrapper.resources = [relative(target, dir).split(sep).join('/')];
+    await writeFile(join(target, 'kustomization.yaml'), JSON.stringify(wrapper));
+  }
+  let out: string;
+  try {
+    out = await a.kustomize.build(target, a.signal);
+  } catch (e) {
+    throw pullRefused(e, app, tree.root) ?? e;
+  }
+  return parseManifests(out, app.path, { sourceComments: () => app.path }).objects;
+}
+
+function wrapperKustomization(k: KustomizeOptions | undefined): Record<string, unknown> | undefined {
+  if (!k) return undefined;
+  const w: Record<string, unknown> = {};
+  if (k.namePrefix) w.namePrefix = k.namePrefix;
+  if (k.nameSuffix) w.nameSuffix = k.nameSuffix;
+  if (k.images?.length) w.images = k.images.map(imageOverride);
+  if (k.commonLabels && Object.keys(k.commonLabels).length) w.labels = [{ pairs: k.commonLabels, includeSelectors: true }];
+  return Object.keys(w).length ? w : undefined;
+}
+
+/** Argo CD / `kustomize edit set image` syntax: [name=]newName[:tag][@digest]. */
+export function imageOverride(spec: string): Record<string, string> {
+  const eq = spec.indexOf('=');
+  let image = eq >= 0 ? spec.slice(eq + 1) : spec;
+  let digest: string | undefined;
+  let tag: string | undefined;
+  const at = image.indexOf('@');
+  if (at >= 0) [image, digest] = [image.slice(0, at), image.slice(at + 1)];
+  const colon = image.lastIndexOf(':');
+  if (colon > image.lastIndexOf('/')) [image, tag] = [image.slice(0, colon), image.slice(colon + 1)];
+  const name = eq >= 0 ? spec.slice(0, eq) : image;
+  return {
+    name,
+    ...(image !== name ? { newName: image } : {}),
+    ...(tag ? { newTag: tag } : {}),
+    ...(digest ? { digest } : {}),
+  };
+}
+
+/** kustomize wanted to download a helmCharts chart: say which one and how to vendor it. */
+function pullRefused(e: unknown, app: App, repoRoot: string): InputError | undefined {
+  if (!(e instanceof ToolError) || !e.stderr.includes(PULL_REFUSED)) return undefined;
+  const args = e.stderr.split(PULL_REFUSED)[1]?.split('\n')[0]?.trim() ?? '';
+  const repo = /--repo (\S+)/.exec(args)?.[1];
+  const chart = /--repo \S+ (\S+)/.exec(args)?.[1] ?? /pull (oci:\/\/\S+)/.exec(args)?.[1] ?? 'a chart';
+  const version = /--version (\S+)/.exec(args)?.[1];
+  const untarDir = /--untardir (\S+)/.exec(args)?.[1];
+  const vendorDir = untarDir ? relative(repoRoot, untarDir).split(sep).join('/') : `${app.path}/charts`;
+  const pull = ['helm pull', repo ? `--repo ${repo}` : '', chart, version ? `--version ${version}` : '', `--untar --untardir ${vendorDir}`];
+  return new InputError(`kustomize helmCharts needs network dependency ${chart}${version ? ` ${version}` : ''}${repo ? ` from repo ${repo}` : ''}`, {
+    where: app.origin,
+    hint: `vendor it with \`${pull.filter(Boolean).join(' ')}\` and commit ${vendorDir}/ (the pipe renders without network)`,
+  });
+}
