@@ -1,0 +1,153 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { objectId, RenderError, renderApp } from '../../src/render/index.js';
+import type { App } from '../../src/root/model.js';
+import { runTool } from '../../src/util/exec.js';
+import { app, makeWorkspace, tools } from './render-support.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function workspace(files: Record<string, string>) {
+  const ws = await makeWorkspace(files);
+  cleanups.push(ws.cleanup);
+  return ws;
+}
+
+async function listAll(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).sort();
+}
+
+const chartYaml = (name: string, deps = '') => `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n${deps ? `dependencies:\n${deps}` : ''}`;
+
+const webChart = {
+  'apps/web/Chart.yaml': chartYaml('web'),
+  'apps/web/values.yaml': 'a: chart\nb: chart\nc: chart\nd: chart\n',
+  'apps/web/templates/cm.yaml': [
+    'apiVersion: v1',
+    'kind: ConfigMap',
+    'metadata:',
+    '  name: {{ .Release.Name }}-settings',
+    'data:',
+    '  a: {{ .Values.a | quote }}',
+    '  b: {{ .Values.b | quote }}',
+    '  c: {{ .Values.c | quote }}',
+    '  d: {{ .Values.d | quote }}',
+    '  list: {{ .Values.list | quote }}',
+    '  kind: {{ kindOf .Values.num | quote }}',
+    '  ns: {{ .Release.Namespace }}',
+    '',
+  ].join('\n'),
+  'apps/web/templates/widget.yaml': 'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}\n',
+  'apps/web/templates/tests/test-pod.yaml':
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers: [{name: t, image: busybox}]\n',
+  'apps/web/crds/widgets.yaml':
+    'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n',
+  'envs/prod/web-values.yaml': 'a: file\nb: file\nc: file\n',
+};
+
+const helmApp = (over: Partial<App> = {}) => app({ name: 'web', path: 'apps/web', type: 'helm', namespace: 'web-prod', ...over });
+
+describe('helm apps', () => {
+  it('renders with values files, inline values, parameters (in that order of precedence) and CRDs, without helm tests', async () => {
+    const ws = await workspace(webChart);
+    const r = await renderApp(
+      helmApp({
+        helm: {
+          releaseName: 'site',
+          valueFiles: ['envs/prod/web-values.yaml'],
+          values: { b: 'inline', c: 'inline' },
+          parameters: [
+            { name: 'c', value: 'param' },
+            { name: 'list', value: 'x,y' },
+            { name: 'num', value: '0123', forceString: true },
+          ],
+        },
+      }),
+      { ...ws, ...tools },
+    );
+    expect(r.objects.map(objectId)).toEqual(['CustomResourceDefinition/widgets.example.com', 'ConfigMap/web-prod/site-settings', 'Widget/web-prod/site']);
+    expect(r.objects[1]!.data).toEqual({ a: 'file', b: 'inline', c: 'param', d: 'chart', list: 'x,y', kind: 'string', ns: 'web-prod' });
+  });
+
+  it('names the app and the file when a values file is missing', async () => {
+    const ws = await workspace(webChart);
+    const err = await renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: ['envs/prod/missing.yaml'], parameters: [] } }), { ...ws, ...tools }).catch(
+      (e: unknown) => e as RenderError,
+    );
+    expect(err).toBeInstanceOf(RenderError);
+    expect(err.exitCode).toBe(2);
+    expect(err.located).toBe('app-of-apps.yaml:3: app web: values file envs/prod/missing.yaml does not exist');
+  });
+
+  it('fails clearly on a dependency that needs the network', async () => {
+    const ws = await workspace({
+      ...webChart,
+      'apps/web/Chart.yaml': chartYaml('web', '  - name: redis\n    version: 17.0.0\n    repository: https://charts.bitnami.com/bitnami\n'),
+    });
+    const err = await renderApp(helmApp(), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    expect(err).toBeInstanceOf(RenderError);
+    expect(err.exitCode).toBe(2);
+    expect(err.located).toBe('apps/web/Chart.yaml:5: app web: chart needs network dependency redis from repo https://charts.bitnami.com/bitnami');
+    expect(err.hint).toBe('vendor it with `helm dependency build apps/web` and commit apps/web/charts/ (the pipe renders without network)');
+  });
+
+  it('uses a remote dependency vendored as a .tgz in charts/ without network', async () => {
+    const ws = await workspace({
+      ...webChart,
+      'apps/web/Chart.yaml': chartYaml('web', '  - name: redis\n    version: 17.0.0\n    repository: https://charts.bitnami.com/bitnami\n'),
+      'vendor/redis/Chart.yaml': 'apiVersion: v2\nname: redis\nversion: 17.0.0\n',
+      'vendor/redis/templates/svc.yaml': 'apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-redis\nspec:\n  ports: [{port: 6379}]\n',
+    });
+    await runTool(tools.helmBin, ['package', join(ws.workspace, 'vendor/redis'), '-d', join(ws.workspace, 'apps/web/charts')], {
+      env: { HELM_CACHE_HOME: join(ws.tmpDir, 'h'), HELM_CONFIG_HOME: join(ws.tmpDir, 'h'), HELM_DATA_HOME: join(ws.tmpDir, 'h') },
+    });
+    const r = await renderApp(helmApp(), { ...ws, ...tools });
+    expect(r.objects.map(objectId)).toContain('Service/web-prod/web-redis');
+  });
+
+  it('vendors local file:// dependencies (and theirs) into a temp copy, leaving the clone untouched', async () => {
+    const ws = await workspace({
+      'apps/api/Chart.yaml': chartYaml('api', '  - name: common\n    version: ">=0.1.0"\n    repository: file://../../libs/common\n'),
+      'apps/api/values.yaml': 'common:\n  greeting: from-api\n',
+      'apps/api/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n',
+      'libs/common/Chart.yaml': chartYaml('common', '  - name: base\n    version: 0.1.0\n    repository: "file://../base"\n'),
+      'libs/common/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-common\ndata:\n  greeting: {{ .Values.greeting }}\n',
+      'libs/base/Chart.yaml': chartYaml('base'),
+      'libs/base/templates/sa.yaml': 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ .Release.Name }}-base\n',
+    });
+    const before = await listAll(ws.workspace);
+    const r = await renderApp(app({ name: 'api', path: 'apps/api', type: 'helm', namespace: 'api' }), { ...ws, ...tools });
+    expect(r.objects.map(objectId).sort()).toEqual(['ConfigMap/api/api', 'ConfigMap/api/api-common', 'ServiceAccount/api/api-base']);
+    expect(r.objects.find((o) => o.metadata.name === 'api-common')!.data).toEqual({ greeting: 'from-api' });
+    expect(await listAll(ws.workspace)).toEqual(before);
+    expect((await readdir(ws.tmpDir)).filter((n) => n.startsWith('render-'))).toEqual([]);
+  });
+
+  it('refuses a file:// dependency outside the repository', async () => {
+    const ws = await workspace({
+      'apps/api/Chart.yaml': chartYaml('api', '  - name: common\n    version: 0.1.0\n    repository: file://../../../outside\n'),
+      'apps/api/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n',
+    });
+    const err = await renderApp(app({ name: 'api', path: 'apps/api', type: 'helm' }), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    expect(err.located).toBe('apps/api/Chart.yaml:5: app api: local dependency common (file://../../../outside) is outside the repository');
+  });
+
+  it("reports helm's own message when a template fails", async () => {
+    const ws = await workspace({ ...webChart, 'apps/web/templates/broken.yaml': 'value: {{ .Values.missing.key }}\n' });
+    const err = await renderApp(helmApp(), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    expect(err).toBeInstanceOf(RenderError);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toBe('app web: helm template apps/web failed (exit 1)');
+    expect(err.details.join('\n')).toMatch(/web\/templates\/broken.yaml:1:17[\s\S]*nil pointer evaluating interface \{\}.key/);
+  });
+
+  it('names the template when a chart renders an invalid object', async () => {
+    const ws = await workspace({ ...webChart, 'apps/web/templates/nameless.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  labels: {a: b}\n' });
+    const err = await renderApp(helmApp(), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    expect(err.located).toBe('apps/web/templates/nameless.yaml: app web: Secret has no metadata.name');
+  });
+});

@@ -1,0 +1,120 @@
+import { readdir } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { objectId, RenderError, renderApp, renderApps } from '../../src/render/index.js';
+import type { App } from '../../src/root/model.js';
+import { imageOverride } from '../../src/render/kustomize.js';
+import { app, makeWorkspace, tools } from './render-support.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function workspace(files: Record<string, string>) {
+  const ws = await makeWorkspace(files);
+  cleanups.push(ws.cleanup);
+  return ws;
+}
+
+const listAll = async (dir: string) => (await readdir(dir, { recursive: true })).sort();
+
+const repo = {
+  'bases/web/kustomization.yaml': 'resources: [deployment.yaml, config.yaml]\n',
+  'bases/web/deployment.yaml': [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata: {name: web}',
+    'spec:',
+    '  selector: {matchLabels: {app: web}}',
+    '  template:',
+    '    metadata: {labels: {app: web}}',
+    '    spec:',
+    '      containers: [{name: web, image: nginx:1.25}]',
+    '      volumes: [{name: cfg, configMap: {name: web-config}}]',
+    '',
+  ].join('\n'),
+  'bases/web/config.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-config}\ndata: {level: info}\n',
+  'apps/web/base/kustomization.yaml': 'resources: [../../../bases/web]\n',
+  'apps/web/overlays/prod/kustomization.yaml': 'resources: [../../base]\nnamespace: web-prod\npatches:\n  - path: replicas.yaml\n',
+  'apps/web/overlays/prod/replicas.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 3}\n',
+};
+
+const kApp = (over: Partial<App> = {}) => app({ name: 'web', path: 'apps/web/base', type: 'kustomize', namespace: 'web', ...over });
+
+describe('kustomize apps', () => {
+  it('renders a base that lives outside the app directory, defaulting the namespace', async () => {
+    const ws = await workspace(repo);
+    const r = await renderApp(kApp(), { ...ws, ...tools });
+    expect(r.objects.map(objectId)).toEqual(['ConfigMap/web/web-config', 'Deployment/web/web']);
+  });
+
+  it('renders an overlay (its own namespace and patches)', async () => {
+    const ws = await workspace(repo);
+    const r = await renderApp(kApp({ path: 'apps/web/overlays/prod' }), { ...ws, ...tools });
+    expect(r.objects.map(objectId)).toEqual(['ConfigMap/web-prod/web-config', 'Deployment/web-prod/web']);
+    expect(r.objects[1]!.spec).toMatchObject({ replicas: 3 });
+  });
+
+  it("applies the app's namePrefix, images and commonLabels without editing the clone", async () => {
+    const ws = await workspace(repo);
+    const before = await listAll(ws.workspace);
+    const r = await renderApp(
+      kApp({ kustomize: { namePrefix: 'blue-', nameSuffix: '-v2', images: ['nginx=registry.local/nginx:1.26'], commonLabels: { team: 'web' } } }),
+      { ...ws, ...tools },
+    );
+    expect(r.objects.map(objectId)).toEqual(['ConfigMap/web/blue-web-config-v2', 'Deployment/web/blue-web-v2']);
+    const deployment = r.objects[1] as unknown as { metadata: { labels: object }; spec: { selector: object; template: { spec: { containers: { image: string }[]; volumes: unknown[] } } } };
+    expect(deployment.metadata.labels).toEqual({ team: 'web' });
+    expect(deployment.spec.selector).toEqual({ matchLabels: { app: 'web', team: 'web' } });
+    expect(deployment.spec.template.spec.containers[0]!.image).toBe('registry.local/nginx:1.26');
+    expect(deployment.spec.template.spec.volumes).toEqual([{ name: 'cfg', configMap: { name: 'blue-web-config-v2' } }]);
+    expect(await listAll(ws.workspace)).toEqual(before);
+  });
+
+  it('reads Argo CD image overrides', () => {
+    expect(imageOverride('nginx:1.2')).toEqual({ name: 'nginx', newTag: '1.2' });
+    expect(imageOverride('nginx=registry.local:5000/nginx:1.2')).toEqual({ name: 'nginx', newName: 'registry.local:5000/nginx', newTag: '1.2' });
+    expect(imageOverride('app=app@sha256:abc')).toEqual({ name: 'app', digest: 'sha256:abc' });
+    expect(imageOverride('registry.local:5000/app')).toEqual({ name: 'registry.local:5000/app' });
+  });
+
+  it('inflates helmCharts of a vendored chart with the pinned helm', async () => {
+    const ws = await workspace({
+      'apps/cache/kustomization.yaml': 'helmCharts:\n  - name: cache\n    releaseName: hot\n    valuesInline: {size: 7}\n',
+      'apps/cache/charts/cache/Chart.yaml': 'apiVersion: v2\nname: cache\nversion: 1.0.0\n',
+      'apps/cache/charts/cache/values.yaml': 'size: 1\n',
+      'apps/cache/charts/cache/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cache\ndata:\n  size: "{{ .Values.size }}"\n',
+    });
+    const r = await renderApp(app({ name: 'cache', path: 'apps/cache', type: 'kustomize', namespace: 'cache' }), { ...ws, ...tools });
+    expect(r.objects).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hot-cache', namespace: 'cache' }, data: { size: '7' } }]);
+  });
+
+  it('fails clearly, without downloading or writing anything, on a helmCharts chart from a network repository', async () => {
+    const ws = await workspace({
+      'apps/cache/kustomization.yaml': 'helmCharts:\n  - name: redis\n    repo: https://charts.example.invalid\n    version: 17.0.0\n    releaseName: hot\n',
+    });
+    const before = await listAll(ws.workspace);
+    const err = await renderApp(app({ name: 'cache', path: 'apps/cache', type: 'kustomize' }), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    expect(err).toBeInstanceOf(RenderError);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toBe('app cache: kustomize helmCharts needs network dependency redis 17.0.0 from repo https://charts.example.invalid');
+    expect(err.hint).toBe(
+      'vendor it with `helm pull --repo https://charts.example.invalid redis --version 17.0.0 --untar --untardir apps/cache/charts/redis-17.0.0` and commit apps/cache/charts/redis-17.0.0/ (the pipe renders without network)',
+    );
+    expect(await listAll(ws.workspace)).toEqual(before);
+  });
+
+  it("reports kustomize's own message for a broken kustomization, and a missing kustomization", async () => {
+    const ws = await workspace({ ...repo, 'apps/broken/kustomization.yaml': 'resources: [missing.yaml]\n', 'apps/none/a.yaml': 'x: 1\n' });
+    const results = await renderApps(
+      [app({ name: 'broken', path: 'apps/broken', type: 'kustomize' }), app({ name: 'none', path: 'apps/none', type: 'kustomize' }), kApp()],
+      { ...ws, ...tools, concurrency: 2 },
+    );
+    const broken = results.get('broken') as RenderError;
+    expect(broken.exitCode).toBe(2);
+    expect(broken.message).toBe('app broken: kubectl kustomize apps/broken failed (exit 1)');
+    expect(broken.details.join('\n')).toMatch(/missing.yaml/);
+    expect((results.get('none') as RenderError).located).toBe('app-of-apps.yaml:3: app none: apps/none has no kustomization.yaml');
+    expect(results.get('web')).toMatchObject({ app: 'web', objects: [{ kind: 'ConfigMap' }, { kind: 'Deployment' }] });
+  });
+});

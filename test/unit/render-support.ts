@@ -1,0 +1,42 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { App } from '../../src/root/model.js';
+import { toolPath } from '../../src/util/tools.js';
+
+/** A real workspace and private temp dir per test, removed afterwards. */
+export async function makeWorkspace(files: Record<string, string>): Promise<{ workspace: string; tmpDir: string; cleanup: () => Promise<void> }> {
+  const base = await mkdtemp(join(tmpdir(), 'render-test-'));
+  const workspace = join(base, 'repo');
+  const tmpDir = join(base, 'tmp');
+  await mkdir(tmpDir, { recursive: true });
+  await writeFiles(workspace, files);
+  return { workspace, tmpDir, cleanup: () => rm(base, { recursive: true, force: true }) };
+}
+
+export async function writeFiles(root: string, files: Record<string, string>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+}
+
+export function app(over: Partial<App> & Pick<App, 'name' | 'path' | 'type'>): App {
+  return {
+    namespace: 'default',
+    createNamespace: true,
+    prune: false,
+    wait: true,
+    timeoutSeconds: 300,
+    serverSideApply: false,
+    pruneLast: false,
+    dependsOn: [],
+    syncWave: 0,
+    watch: [],
+    origin: { file: 'app-of-apps.yaml', line: 3 },
+    definitionDigest: 'test',
+    ...over,
+  };
+}
+
+export const tools = { kubectlBin: toolPath('kubectl'), helmBin: toolPath('helm') };
