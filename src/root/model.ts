@@ -56,8 +56,10 @@ export interface App {
   directory?: DirectoryOptions;
   helm?: HelmOptions;
   kustomize?: KustomizeOptions;
-  /** Per-environment guardrails copied from the environment. */
+  /** Where the app is declared (the native root's entry, or the Application's file). */
   origin: Origin;
+  /** Things the user should know about how the app was read (ignored targetRevision, ...); shown in the plan. */
+  notes?: string[];
   /**
    * Stable digest of everything the root says about this app for this environment
    * (a change to it makes the app changed even if no file under its path changed).
@@ -70,6 +72,8 @@ export interface UnsupportedApp {
   name: string;
   reason: string;
   origin: Origin;
+  /** What kind of source it is ("jsonnet", "plugin", "remote chart", "another repository", ...), for the plan's type column. */
+  source?: string;
 }
 
 export interface ClusterRef {
@@ -87,7 +91,7 @@ export interface Environment {
   allowedClusterKinds?: string[];
 }
 
-export type RootFormat = 'native' | 'argocd-directory' | 'argocd-helm';
+export type RootFormat = 'native' | 'argocd-file' | 'argocd-directory' | 'argocd-helm';
 
 export interface Root {
   format: RootFormat;
@@ -100,4 +104,6 @@ export interface Root {
   /** Apps disabled for this environment (listed in plan output, never deployed). */
   disabled: string[];
   unsupported: UnsupportedApp[];
+  /** Root-wide notes (objects in an Argo CD root that are not Applications, environment used as a label, ...). */
+  notes?: string[];
 }

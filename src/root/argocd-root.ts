@@ -1,0 +1,99 @@
+import { InputError, InputErrors } from '../util/errors.js';
+import { definitionDigest } from './digest.js';
+import { mapApplication, type Application, type ArgoContext } from './argocd.js';
+import type { App, Origin, RootFormat, UnsupportedApp } from './model.js';
+import type { YamlDoc } from './yaml.js';
+
+interface K8sDoc {
+  apiVersion?: unknown;
+  kind?: unknown;
+  metadata?: { name?: unknown; namespace?: unknown };
+}
+
+const isArgo = (d: K8sDoc) => typeof d.apiVersion === 'string' && d.apiVersion.startsWith('argoproj.io/');
+
+/**
+ * The apps of an Argo CD root: every Application becomes an app or an unsupported entry (never
+ * dropped), an ApplicationSet is listed as unsupported, and other objects the root would create
+ * are named in the notes. A Namespace the root creates counts as createNamespace for the
+ * children that deploy into it (the common "namespaces in wave -1" pattern).
+ */
+export async function loadArgoDocs(
+  docs: YamlDoc[],
+  ctx: ArgoContext,
+  format: RootFormat,
+  rootFile: string,
+): Promise<{ apps: App[]; unsupported: UnsupportedApp[]; notes: string[] }> {
+  const errors: InputError[] = [];
+  const others: string[] = [];
+  const namespaces = new Map<string, string>();
+  const applications: { obj: Application; origin: Origin }[] = [];
+  const unsupported: UnsupportedApp[] = [];
+  const rendered = format === 'argocd-helm';
+  for (const doc of docs) {
+    const d = doc.value as K8sDoc | undefined;
+    if (d === undefined || d === null) continue;
+    const origin: Origin = rendered ? { file: doc.file } : { file: doc.file, line: doc.line };
+    if (typeof d !== 'object' || Array.isArray(d) || !d.kind) {
+      errors.push(new InputError('not a Kubernetes object (no kind)', { where: origin, hint: 'an Argo CD root holds Application objects (apiVersion argoproj.io/v1alpha1, kind Application)' }));
+      continue;
+    }
+    const name = typeof d.metadata?.name === 'string' ? d.metadata.name : '(unnamed)';
+    if (isArgo(d) && d.kind === 'Application') applications.push({ obj: d as Application, origin });
+    else if (isArgo(d) && d.kind === 'ApplicationSet') {
+      unsupported.push({ name, origin, source: 'ApplicationSet', reason: 'ApplicationSet generators create Applications inside Argo CD; write the Applications out (or use the native root) to deploy them with the pipe' });
+    } else {
+      if (d.kind === 'Namespace') namespaces.set(name, origin.file);
+      others.push(`${String(d.kind)}/${name}`);
+    }
+  }
+
+  const results = await Promise.all(
+    applications.map(async ({ obj, origin }) => {
+      try {
+        return await mapApplication(obj, origin, ctx);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        errors.push(...(e instanceof InputErrors ? e.errors : [e]));
+        return undefined;
+      }
+    }),
+  );
+  const seen = new Map<string, Origin>();
+  for (const r of [...results, ...unsupported]) {
+    if (!r) continue;
+    const first = seen.get(r.name);
+    if (first) {
+      errors.push(
+        new InputError(`duplicate Application name "${r.name}" (first at ${first.file}${first.line ? `:${first.line}` : ''})`, {
+          where: r.origin,
+          hint: 'Application names must be unique in the root',
+        }),
+      );
+    } else seen.set(r.name, r.origin);
+  }
+  if (errors.length) throw new InputErrors(errors);
+  if (!applications.length && !unsupported.length) {
+    throw new InputError(`${rootFile} holds no Argo CD Application`, {
+      where: { variable: 'ROOT_MANIFEST' },
+      hint: 'point ROOT_MANIFEST at app-of-apps.yaml (native), a directory or file of Applications, or a Helm chart that renders them',
+    });
+  }
+
+  const apps = results.filter((r): r is App => r !== undefined && 'definitionDigest' in r);
+  unsupported.push(...results.filter((r): r is UnsupportedApp => r !== undefined && 'reason' in r));
+  for (const app of apps) {
+    const declaredIn = namespaces.get(app.namespace);
+    if (declaredIn && !app.createNamespace) {
+      app.createNamespace = true;
+      app.notes = [...(app.notes ?? []), `namespace ${app.namespace} is created because the root declares it (${declaredIn})`];
+      app.definitionDigest = definitionDigest(app);
+    }
+  }
+  const used = new Set(apps.map((a) => `Namespace/${a.namespace}`));
+  const ignored = others.filter((o) => !used.has(o));
+  const notes = ignored.length
+    ? [`the root also holds ${ignored.length} object(s) that are not Applications, which the pipe does not deploy: ${ignored.join(', ')}`]
+    : [];
+  return { apps, unsupported, notes };
+}

@@ -1,0 +1,207 @@
+import { parse as parseYamlText } from 'yaml';
+import { InputError, type Location } from '../util/errors.js';
+import { repoPath } from '../util/tree.js';
+import { definitionDigest } from './digest.js';
+import type { RepoFiles } from './files.js';
+import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
+import { mergeValues } from './native.js';
+import { sameRepository } from './repo-url.js';
+import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
+import { MAX_ALIAS_COUNT } from './yaml.js';
+
+/** An Argo CD Application as far as the pipe reads it (argoproj.io/v1alpha1). */
+interface Source {
+  repoURL?: string;
+  path?: string;
+  targetRevision?: string;
+  chart?: string;
+  ref?: string;
+  helm?: Record<string, unknown>;
+  kustomize?: Record<string, unknown>;
+  directory?: { recurse?: boolean; include?: string; exclude?: string; jsonnet?: Record<string, unknown> };
+  plugin?: unknown;
+}
+export interface Application {
+  metadata?: { name?: string; annotations?: Record<string, string> };
+  spec?: {
+    source?: Source;
+    sources?: Source[];
+    destination?: { namespace?: string; server?: string; name?: string };
+    syncPolicy?: { automated?: { prune?: boolean } | null; syncOptions?: string[] };
+  };
+}
+
+export interface ArgoContext {
+  files: RepoFiles;
+  /** This repository's identities (origin remote, BITBUCKET_GIT_HTTP_ORIGIN / _SSH_ORIGIN). */
+  repoUrls: string[];
+  /** The branch being built: a targetRevision naming it is what the pipe deploys anyway. */
+  branch?: string;
+}
+
+const SYNC_WAVE = 'argocd.argoproj.io/sync-wave';
+const IN_CLUSTER = ['https://kubernetes.default.svc', 'https://kubernetes.default.svc/'];
+/** Tool options the pipe renders; any other option changes the output in a way it would not reproduce. */
+const HELM_KEYS = ['releaseName', 'valueFiles', 'values', 'valuesObject', 'parameters', 'ignoreMissingValueFiles', 'passCredentials'];
+const KUSTOMIZE_KEYS = ['namePrefix', 'nameSuffix', 'images', 'commonLabels'];
+
+/**
+ * One Application -> an App of the resolved model, or an UnsupportedApp with the reason. Input
+ * errors (no name, a path that does not exist or leaves the repository) throw, located at `origin`.
+ */
+export async function mapApplication(obj: Application, origin: Origin, ctx: ArgoContext): Promise<App | UnsupportedApp> {
+  const name = obj.metadata?.name;
+  if (!name) throw new InputError('Application without metadata.name', { where: origin, hint: 'give every Application a name' });
+  const unsupported = (source: string, reason: string): UnsupportedApp => ({ name, reason, origin, source });
+  const spec = obj.spec ?? {};
+
+  let src = spec.source;
+  if (!src && spec.sources) {
+    if (spec.sources.length !== 1 || spec.sources[0]?.ref) {
+      return unsupported('multi-source', `spec.sources has ${spec.sources.length} sources (values from one source for a chart in another); the pipe renders single-source Applications`);
+    }
+    src = spec.sources[0];
+  }
+  if (!src) return unsupported('none', 'the Application has no spec.source');
+  if (src.chart) {
+    return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);
+  }
+  if (!src.repoURL) return unsupported('none', 'spec.source.repoURL is empty');
+  if (!ctx.repoUrls.some((u) => sameRepository(u, src.repoURL!))) {
+    const known = ctx.repoUrls.length
+      ? `this repository is ${ctx.repoUrls.join(', ')}`
+      : "this repository's URL is unknown (no origin remote, BITBUCKET_GIT_HTTP_ORIGIN unset)";
+    return unsupported('another repository', `source repository ${src.repoURL} is not this repository (${known}); the pipe deploys only files of the repository it runs in`);
+  }
+  if (src.plugin) return unsupported('plugin', 'config management plugins (spec.source.plugin) are not supported; render the manifests into the repository instead');
+  if (src.directory?.jsonnet && Object.keys(src.directory.jsonnet).length) {
+    return unsupported('jsonnet', 'jsonnet (spec.source.directory.jsonnet) is not supported; commit the rendered YAML instead');
+  }
+
+  const where: Location = origin;
+  const path = repoPath(src.path ?? '.', where);
+  const kind = await ctx.files.kind(path, where);
+  if (kind !== 'dir') {
+    throw new InputError(`Application ${name}: spec.source.path "${src.path ?? '.'}" ${kind === 'file' ? 'is a file, not a directory' : 'does not exist in this repository'}`, {
+      where,
+      hint: 'fix spec.source.path (relative to the repository root), or commit the files it names',
+    });
+  }
+  const explicit: SourceType | undefined = src.helm ? 'helm' : src.kustomize ? 'kustomize' : src.directory ? 'directory' : undefined;
+  const detected = await detectType(ctx.files, path);
+  if (explicit && explicit !== detected) {
+    return unsupported(explicit, `spec.source.${explicit} is set, but ${path || '.'} is a ${detected} source`);
+  }
+  const type = detected;
+
+  const notes: string[] = [];
+  let directory: DirectoryOptions | undefined;
+  let helm: HelmOptions | undefined;
+  let kustomize: KustomizeOptions | undefined;
+  if (type === 'directory') {
+    directory = { recurse: src.directory?.recurse ?? false, include: src.directory?.include || undefined, exclude: src.directory?.exclude || undefined };
+    const jsonnet = await jsonnetFiles(ctx.files, path, directory);
+    if (jsonnet.length) {
+      return unsupported('jsonnet', `${path || '.'} holds jsonnet (${jsonnet.slice(0, 3).join(', ')}${jsonnet.length > 3 ? ', ...' : ''}), which Argo CD evaluates and the pipe does not; commit the rendered YAML instead`);
+    }
+  } else if (type === 'helm') {
+    const h = src.helm ?? {};
+    const extra = Object.keys(h).filter((k) => !HELM_KEYS.includes(k));
+    if (extra.length) return unsupported('helm', `spec.source.helm.${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not supported by the pipe`);
+    const mapped = await mapHelm(name, h, path, where, ctx.files);
+    if ('reason' in mapped) return unsupported('helm', mapped.reason);
+    helm = mapped;
+    const network = await chartNeedsNetwork(ctx.files, path);
+    if (network) return unsupported('helm (remote dependencies)', network);
+  } else {
+    const k = src.kustomize ?? {};
+    const extra = Object.keys(k).filter((key) => !KUSTOMIZE_KEYS.includes(key));
+    if (extra.length) return unsupported('kustomize', `spec.source.kustomize.${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not supported by the pipe`);
+    kustomize = mapKustomize(k);
+  }
+
+  const revision = src.targetRevision;
+  if (revision && revision !== 'HEAD' && revision !== ctx.branch && revision !== `refs/heads/${ctx.branch}`) {
+    notes.push(`targetRevision ${revision} is not honoured: the pipe deploys the commit being built`);
+  }
+  const server = spec.destination?.server;
+  const cluster = spec.destination?.name;
+  if ((server && !IN_CLUSTER.includes(server)) || (cluster && cluster !== 'in-cluster')) {
+    notes.push(`destination ${server ?? cluster} is not used: the pipe deploys to the environment's cluster`);
+  }
+  const options = new Set(spec.syncPolicy?.syncOptions ?? []);
+  const wave = obj.metadata?.annotations?.[SYNC_WAVE];
+  if (wave !== undefined && !/^-?\d+$/.test(String(wave).trim())) {
+    throw new InputError(`Application ${name}: annotation ${SYNC_WAVE} is "${wave}", not a whole number`, { where, hint: 'use a whole number such as "-1" or "2"' });
+  }
+  const app: Omit<App, 'definitionDigest'> = {
+    name,
+    path,
+    type,
+    namespace: spec.destination?.namespace || 'default',
+    createNamespace: options.has('CreateNamespace=true'),
+    prune: Boolean(spec.syncPolicy?.automated?.prune) && !options.has('Prune=false'),
+    wait: true,
+    timeoutSeconds: 300,
+    serverSideApply: options.has('ServerSideApply=true'),
+    pruneLast: options.has('PruneLast=true'),
+    dependsOn: [],
+    syncWave: wave === undefined ? 0 : Number(String(wave).trim()),
+    watch: [],
+    directory,
+    helm,
+    kustomize,
+    origin,
+    ...(notes.length ? { notes } : {}),
+  };
+  return { ...app, definitionDigest: definitionDigest(app) };
+}
+
+async function mapHelm(name: string, h: Record<string, unknown>, path: string, where: Location, files: RepoFiles): Promise<HelmOptions | { reason: string }> {
+  const valueFiles: string[] = [];
+  for (const raw of asStrings(h.valueFiles)) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { reason: `values file ${raw} is a URL; fetching it needs network access` };
+    if (raw.startsWith('$')) return { reason: `values file ${raw} comes from another source (multi-source ref)` };
+    const file = relativeTo(path, raw, where);
+    if ((await files.kind(file, where)) === 'file') valueFiles.push(file);
+    else if (!h.ignoreMissingValueFiles) {
+      throw new InputError(`Application ${name}: helm values file "${raw}" (${file}) does not exist in this repository`, {
+        where,
+        hint: 'values files are relative to spec.source.path; fix the name, or set helm.ignoreMissingValueFiles: true',
+      });
+    }
+  }
+  let values: Record<string, unknown> | undefined;
+  if (typeof h.values === 'string' && h.values.trim()) {
+    try {
+      values = parseYamlText(h.values, { maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
+    } catch (e) {
+      throw new InputError(`Application ${name}: spec.source.helm.values is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { where });
+    }
+  } else if (isRecord(h.values)) values = h.values;
+  if (isRecord(h.valuesObject)) values = mergeValues(values, h.valuesObject);
+  const parameters = (Array.isArray(h.parameters) ? h.parameters : []).filter(isRecord).map((p) => ({
+    name: String(p.name ?? ''),
+    value: String(p.value ?? ''),
+    ...(p.forceString === true ? { forceString: true } : {}),
+  }));
+  return {
+    releaseName: typeof h.releaseName === 'string' && h.releaseName ? h.releaseName : name,
+    valueFiles,
+    values: values && Object.keys(values).length ? values : undefined,
+    parameters,
+  };
+}
+
+function mapKustomize(k: Record<string, unknown>): KustomizeOptions | undefined {
+  const out: KustomizeOptions = {
+    namePrefix: typeof k.namePrefix === 'string' && k.namePrefix ? k.namePrefix : undefined,
+    nameSuffix: typeof k.nameSuffix === 'string' && k.nameSuffix ? k.nameSuffix : undefined,
+    images: Array.isArray(k.images) && k.images.length ? asStrings(k.images) : undefined,
+    commonLabels: isRecord(k.commonLabels) ? Object.fromEntries(Object.entries(k.commonLabels).map(([a, b]) => [a, String(b)])) : undefined,
+  };
+  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const asStrings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => x !== null && x !== undefined).map(String) : []);

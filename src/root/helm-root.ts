@@ -1,0 +1,93 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { dirname, join as joinFs } from 'node:path';
+import { posix } from 'node:path';
+import { InputError, InputErrors } from '../util/errors.js';
+import { runTool, ToolError } from '../util/exec.js';
+import { WorkTree } from '../util/tree.js';
+import type { RepoFiles } from './files.js';
+import { join } from './source.js';
+import { parseYaml, type YamlDoc } from './yaml.js';
+
+export interface HelmRootResult {
+  docs: YamlDoc[];
+  /** Environments the chart has a values-<env>.yaml for. */
+  environments: string[];
+  /** The values file chosen for the environment, if any. */
+  valuesFile?: string;
+}
+
+/**
+ * Renders a root chart whose templates are Argo CD Applications (`helm template`), with
+ * values-<ENVIRONMENT>.yaml on top of values.yaml when the chart has one. At a git revision
+ * the chart is first written out of git into tmpDir, so base and head render the same way.
+ */
+export async function renderHelmRoot(
+  files: RepoFiles,
+  chartDir: string,
+  opts: { environment?: string; helmBin: string; tmpDir: string },
+): Promise<HelmRootResult> {
+  const chartFiles = await files.filesIn(chartDir, true);
+  const environments = chartFiles
+    .map((f) => /^values-(.+)\.ya?ml$/.exec(posix.relative(chartDir || '.', f))?.[1])
+    .filter((e): e is string => Boolean(e) && !e!.includes('/'));
+  const valuesFile = opts.environment
+    ? chartFiles.find((f) => [`values-${opts.environment}.yaml`, `values-${opts.environment}.yml`].includes(posix.relative(chartDir || '.', f)))
+    : undefined;
+
+  const dir = await chartOnDisk(files, chartDir, chartFiles, opts.tmpDir);
+  const helmHome = await mkdtemp(joinFs(opts.tmpDir, 'helm-home-'));
+  const release = releaseName(chartDir);
+  const argv = ['template', release, dir];
+  if (valuesFile) argv.push('--values', joinFs(dir, posix.relative(chartDir || '.', valuesFile)));
+  let stdout: string;
+  try {
+    ({ stdout } = await runTool(opts.helmBin, argv, {
+      env: { HELM_CACHE_HOME: joinFs(helmHome, 'cache'), HELM_CONFIG_HOME: joinFs(helmHome, 'config'), HELM_DATA_HOME: joinFs(helmHome, 'data') },
+      timeoutMs: 120_000,
+    }));
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    throw new InputError(`helm template of the root chart ${chartDir || '.'} failed: ${e.stderr.trim() || `exit ${e.exitCode}`}`, {
+      where: { file: join(chartDir, 'Chart.yaml') },
+      hint: `fix the chart so \`helm template ${release} ${chartDir || '.'}${valuesFile ? ` -f ${valuesFile}` : ''}\` succeeds`,
+      cause: e,
+    });
+  }
+  const rendered = `${join(chartDir, 'Chart.yaml')} (rendered)`;
+  const { docs, errors } = parseYaml(stdout, rendered);
+  if (errors.length) throw new InputErrors(errors);
+  const chartName = await chartNameOf(files, chartDir);
+  for (const doc of docs) {
+    const source = /^\s*Source:\s*(\S+)/.exec(doc.comment ?? '')?.[1];
+    // "# Source: <chart name>/templates/x.yaml" -> the template's path in the repository
+    if (source) doc.file = join(chartDir, source.startsWith(`${chartName}/`) ? source.slice(chartName.length + 1) : source);
+  }
+  return { docs, environments: [...new Set(environments)].sort(), valuesFile };
+}
+
+/** The chart's directory on disk: the work tree itself, or a copy written out of git. */
+async function chartOnDisk(files: RepoFiles, chartDir: string, chartFiles: string[], tmpDir: string): Promise<string> {
+  if (files.tree instanceof WorkTree) return files.tree.resolve(chartDir);
+  const dest = joinFs(await mkdtemp(joinFs(tmpDir, 'root-chart-')), posix.basename(chartDir) || 'root');
+  await mkdir(dest, { recursive: true });
+  for (const f of chartFiles) {
+    const text = await files.tree.read(f);
+    if (text === undefined) continue;
+    const target = joinFs(dest, posix.relative(chartDir || '.', f));
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, text);
+  }
+  return dest;
+}
+
+async function chartNameOf(files: RepoFiles, chartDir: string): Promise<string> {
+  const text = (await files.tree.read(join(chartDir, 'Chart.yaml'))) ?? '';
+  const value = parseYaml(text, join(chartDir, 'Chart.yaml')).docs[0]?.value as { name?: unknown } | undefined;
+  return typeof value?.name === 'string' ? value.name : posix.basename(chartDir);
+}
+
+/** The chart directory's name as a release name (helm wants a DNS label). */
+function releaseName(chartDir: string): string {
+  const name = (posix.basename(chartDir) || 'root').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  return (name || 'root').slice(0, 53);
+}

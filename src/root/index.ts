@@ -1,0 +1,125 @@
+import { InputError, InputErrors, type Location } from '../util/errors.js';
+import { repoPath, type Tree } from '../util/tree.js';
+import { loadArgoDocs } from './argocd-root.js';
+import { RepoFiles } from './files.js';
+import { renderHelmRoot } from './helm-root.js';
+import type { Root } from './model.js';
+import { loadNative } from './native.js';
+import { API_VERSION } from './schema.js';
+import { join, KUSTOMIZATION_FILES } from './source.js';
+import { parseYaml, type YamlDoc } from './yaml.js';
+
+export { sameRepository, normalizeRepoUrl } from './repo-url.js';
+export { canonicalJson } from './digest.js';
+
+export interface LoadRootOptions {
+  /** The repository at the revision to read (WorkTree: the commit being deployed; GitTree: the base). */
+  tree: Tree;
+  /** ROOT_MANIFEST: a native app-of-apps.yaml, a YAML file or directory of Argo CD Applications, or a Helm chart rendering them. */
+  path: string;
+  environment?: string;
+  /** This repository's identities: origin remote, BITBUCKET_GIT_HTTP_ORIGIN, BITBUCKET_GIT_SSH_ORIGIN. */
+  repoUrls: string[];
+  /** The branch being built (BITBUCKET_BRANCH): an Argo CD targetRevision naming it is no note-worthy difference. */
+  branch?: string;
+  helmBin: string;
+  tmpDir: string;
+}
+
+const ROOT_VAR: Location = { variable: 'ROOT_MANIFEST' };
+const NATIVE_FILE = 'app-of-apps.yaml';
+
+/**
+ * Reads and validates the root manifest at one revision and resolves its apps for the environment.
+ * Every problem is an InputError (exit 2) naming file:line; all problems of a file come together.
+ */
+export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
+  const files = new RepoFiles(opts.tree);
+  const path = repoPath(opts.path, ROOT_VAR);
+  const kind = await files.kind(path, ROOT_VAR);
+  const at = opts.tree.revision === 'worktree' ? 'in the repository' : `at revision ${opts.tree.revision.slice(0, 12)}`;
+  if (!kind) {
+    throw new InputError(`root manifest ${path || '.'} does not exist ${at}`, {
+      where: ROOT_VAR,
+      hint: `set ROOT_MANIFEST to ${NATIVE_FILE} (native root), a directory or YAML file of Argo CD Applications, or a Helm chart that renders them`,
+    });
+  }
+  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch };
+
+  if (kind === 'dir') {
+    if (await files.isFile(join(path, NATIVE_FILE))) return loadRoot({ ...opts, path: join(path, NATIVE_FILE) });
+    if (await files.isFile(join(path, 'Chart.yaml'))) {
+      const { docs, environments, valuesFile } = await renderHelmRoot(files, path, opts);
+      const result = await loadArgoDocs(docs, argo, 'argocd-helm', path);
+      const envNote = opts.environment
+        ? valuesFile
+          ? `ENVIRONMENT=${opts.environment}: the root chart was rendered with ${valuesFile}`
+          : `ENVIRONMENT=${opts.environment}: the root chart has no values-${opts.environment}.yaml, so it was rendered with its default values`
+        : undefined;
+      return root('argocd-helm', path, opts.environment, environments, result, envNote);
+    }
+    for (const k of KUSTOMIZATION_FILES) {
+      if (await files.isFile(join(path, k))) {
+        throw new InputError(`${join(path, k)}: a kustomize root is not supported`, {
+          where: ROOT_VAR,
+          hint: 'point ROOT_MANIFEST at the directory of Application files itself, or at a Helm chart rendering them',
+        });
+      }
+    }
+    const manifests = (await files.filesIn(path, false)).filter((f) => /\.(ya?ml|json)$/i.test(f));
+    const docs = (await Promise.all(manifests.map((f) => readDocs(opts.tree, f)))).flat();
+    const result = await loadArgoDocs(docs, argo, 'argocd-directory', path || '.');
+    return root('argocd-directory', path, opts.environment, [], result, labelNote(opts.environment));
+  }
+
+  const docs = await readDocs(opts.tree, path);
+  const native = docs.filter((d) => isNative(d.value));
+  if (native.length) {
+    if (docs.length > 1) {
+      throw new InputError(`${path} holds ${docs.length} YAML documents; a native root (apiVersion ${API_VERSION}) is a single document`, {
+        where: { file: path, line: docs[1]!.line },
+        hint: 'keep only the Root document in this file',
+      });
+    }
+    return loadNative(native[0]!, files, opts.environment);
+  }
+  const result = await loadArgoDocs(docs, argo, 'argocd-file', path);
+  return root('argocd-file', path, opts.environment, [], result, labelNote(opts.environment));
+}
+
+async function readDocs(tree: Tree, file: string): Promise<YamlDoc[]> {
+  const text = await tree.read(file);
+  if (text === undefined) throw new InputError(`${file} cannot be read`, { where: { file } });
+  const { docs, errors } = parseYaml(text, file);
+  if (errors.length) throw new InputErrors(errors);
+  return docs;
+}
+
+function isNative(value: unknown): boolean {
+  const v = value as { apiVersion?: unknown; kind?: unknown } | undefined;
+  return typeof v?.apiVersion === 'string' && (v.apiVersion.startsWith('app-of-apps/') || (v.kind === 'Root' && !v.apiVersion.includes('.')));
+}
+
+function labelNote(environment?: string): string | undefined {
+  return environment ? `ENVIRONMENT=${environment} is only a label: an Argo CD root has no environments` : undefined;
+}
+
+function root(
+  format: Root['format'],
+  file: string,
+  environment: string | undefined,
+  environments: string[],
+  result: Awaited<ReturnType<typeof loadArgoDocs>>,
+  envNote: string | undefined,
+): Root {
+  return {
+    format,
+    file: file || '.',
+    environment: environment ? { name: environment } : undefined,
+    environments,
+    apps: result.apps,
+    disabled: [],
+    unsupported: result.unsupported,
+    notes: [...(envNote ? [envNote] : []), ...result.notes],
+  };
+}

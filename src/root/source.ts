@@ -1,0 +1,82 @@
+import { posix } from 'node:path';
+import picomatch from 'picomatch';
+import { InputErrors, type Location } from '../util/errors.js';
+import { repoPath } from '../util/tree.js';
+import type { RepoFiles } from './files.js';
+import type { DirectoryOptions, SourceType } from './model.js';
+import { parseYaml } from './yaml.js';
+
+export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+
+/** Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory (as Argo CD decides). */
+export async function detectType(files: RepoFiles, path: string): Promise<SourceType> {
+  if (await files.isFile(join(path, 'Chart.yaml'))) return 'helm';
+  for (const k of KUSTOMIZATION_FILES) if (await files.isFile(join(path, k))) return 'kustomize';
+  return 'directory';
+}
+
+/** Why a source type does not fit the files at the path, or undefined when it does. */
+export async function typeMismatch(files: RepoFiles, path: string, type: SourceType): Promise<string | undefined> {
+  const where = path || '.';
+  if (type === 'helm' && !(await files.isFile(join(path, 'Chart.yaml')))) return `type helm, but ${where} has no Chart.yaml`;
+  if (type === 'kustomize' && (await detectType(files, path)) !== 'kustomize') return `type kustomize, but ${where} has no kustomization.yaml`;
+  return undefined;
+}
+
+/** Jsonnet files a directory source would read (Argo CD renders them; the pipe cannot). */
+export async function jsonnetFiles(files: RepoFiles, path: string, opts: DirectoryOptions): Promise<string[]> {
+  const found = (await files.filesIn(path, opts.recurse)).filter((f) => /\.(jsonnet|libsonnet)$/.test(f));
+  const rel = (f: string) => (path ? f.slice(path.length + 1) : f);
+  const include = opts.include ? picomatch(opts.include, { dot: true }) : () => true;
+  const exclude = opts.exclude ? picomatch(opts.exclude, { dot: true }) : () => false;
+  return found.filter((f) => f.endsWith('.jsonnet') && include(rel(f)) && !exclude(rel(f)));
+}
+
+interface ChartDependency {
+  name?: string;
+  repository?: string;
+  version?: string;
+}
+
+/**
+ * Why a chart cannot be rendered without network, or undefined: a dependency from a chart
+ * repository (https://, oci://, @alias) that is not vendored in charts/. file:// dependencies
+ * and vendored ones are rendered offline.
+ */
+export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Promise<string | undefined> {
+  const deps: ChartDependency[] = [];
+  for (const name of ['Chart.yaml', 'requirements.yaml']) {
+    const file = join(chartPath, name);
+    const text = await files.tree.read(file);
+    if (text === undefined) continue;
+    const { docs, errors } = parseYaml(text, file);
+    if (errors.length) throw new InputErrors(errors);
+    const list = (docs[0]?.value as { dependencies?: unknown } | undefined)?.dependencies;
+    if (Array.isArray(list)) deps.push(...list.filter((d): d is ChartDependency => d !== null && typeof d === 'object'));
+  }
+  const remote = deps.filter((d) => d.repository && !d.repository.startsWith('file://'));
+  if (!remote.length) return undefined;
+  const vendored = await files.filesIn(join(chartPath, 'charts'), true);
+  const missing = remote.filter(
+    (d) => !vendored.some((f) => posix.basename(f).startsWith(`${d.name}-`) || f.startsWith(join(chartPath, 'charts', String(d.name)) + '/')),
+  );
+  if (!missing.length) return undefined;
+  const list = missing.map((d) => `${d.name}${d.version ? ` ${d.version}` : ''} from ${d.repository}`).join(', ');
+  return `chart dependency ${list} is not vendored in charts/ and fetching it needs network access (run \`helm dependency update\` and commit the charts/ archives, or use a file:// dependency)`;
+}
+
+/**
+ * A file named relative to a source path (helm valueFiles): relative to the path, or to the
+ * repository root when it starts with "/" (as Argo CD reads valueFiles). Throws at `where` when it
+ * leaves the repository.
+ */
+export function relativeTo(base: string, raw: string, where: Location): string {
+  const p = raw.startsWith('/') ? raw.replace(/^\/+/, '') : posix.join(base || '.', raw);
+  return repoPath(p, where);
+}
+
+/** Joins repository-relative paths ('' is the repository root). */
+export function join(...parts: string[]): string {
+  const joined = posix.join('.', ...parts);
+  return joined === '.' ? '' : joined;
+}
