@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp, renderApps, type RenderedApp } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
-import { app, makeWorkspace, tools } from './render-support.js';
+import { app, makeWorkspace, rejection, tools } from './render-support.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -16,14 +16,7 @@ async function render(files: Record<string, string>, a: App): Promise<RenderedAp
   return renderApp(a, { ...ws, ...tools });
 }
 
-async function renderError(files: Record<string, string>, a: App): Promise<RenderError> {
-  const err = await render(files, a).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RenderError);
-  return err as RenderError;
-}
+const renderError = (files: Record<string, string>, a: App): Promise<RenderError> => rejection(render(files, a));
 
 const cm = (name: string, extra = '') => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}`;
 const plain = (over: Partial<App> = {}) => app({ name: 'web', path: 'apps/web', type: 'directory', namespace: 'web', ...over });
@@ -170,9 +163,8 @@ describe('directory apps', () => {
     const ws = await makeWorkspace({ 'apps/web/a.yaml': cm('a') });
     cleanups.push(ws.cleanup);
     await symlink(join(ws.tmpDir), join(ws.workspace, 'apps/web/escape'));
-    const escaped = await renderApp(plain({ directory: { recurse: true } }), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
-    expect(escaped).toBeInstanceOf(RenderError);
-    expect((escaped as RenderError).message).toMatch(/leads outside the repository through a symbolic link/);
+    const escaped = await rejection(renderApp(plain({ directory: { recurse: true } }), { ...ws, ...tools }));
+    expect(escaped.message).toMatch(/leads outside the repository through a symbolic link/);
   });
 
   it('renderApps returns every app with its own result or error', async () => {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
 import { runTool } from '../../src/util/exec.js';
-import { app, makeWorkspace, tools } from './render-support.js';
+import { app, makeWorkspace, rejection, tools } from './render-support.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -75,9 +75,7 @@ describe('helm apps', () => {
 
   it('names the app and the file when a values file is missing', async () => {
     const ws = await workspace(webChart);
-    const err = await renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: ['envs/prod/missing.yaml'], parameters: [] } }), { ...ws, ...tools }).catch(
-      (e: unknown) => e as RenderError,
-    );
+    const err = await rejection(renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: ['envs/prod/missing.yaml'], parameters: [] } }), { ...ws, ...tools }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
     expect(err.located).toBe('app-of-apps.yaml:3: app web: values file envs/prod/missing.yaml does not exist');
@@ -88,7 +86,7 @@ describe('helm apps', () => {
       ...webChart,
       'apps/web/Chart.yaml': chartYaml('web', '  - name: redis\n    version: 17.0.0\n    repository: https://charts.bitnami.com/bitnami\n'),
     });
-    const err = await renderApp(helmApp(), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    const err = await rejection(renderApp(helmApp(), { ...ws, ...tools }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
     expect(err.located).toBe('apps/web/Chart.yaml:5: app web: chart needs network dependency redis from repo https://charts.bitnami.com/bitnami');
@@ -132,13 +130,13 @@ describe('helm apps', () => {
       'apps/api/Chart.yaml': chartYaml('api', '  - name: common\n    version: 0.1.0\n    repository: file://../../../outside\n'),
       'apps/api/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n',
     });
-    const err = await renderApp(app({ name: 'api', path: 'apps/api', type: 'helm' }), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    const err = await rejection(renderApp(app({ name: 'api', path: 'apps/api', type: 'helm' }), { ...ws, ...tools }));
     expect(err.located).toBe('apps/api/Chart.yaml:5: app api: local dependency common (file://../../../outside) is outside the repository');
   });
 
   it("reports helm's own message when a template fails", async () => {
     const ws = await workspace({ ...webChart, 'apps/web/templates/broken.yaml': 'value: {{ .Values.missing.key }}\n' });
-    const err = await renderApp(helmApp(), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    const err = await rejection(renderApp(helmApp(), { ...ws, ...tools }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe('app web: helm template apps/web failed (exit 1)');
@@ -147,7 +145,7 @@ describe('helm apps', () => {
 
   it('names the template when a chart renders an invalid object', async () => {
     const ws = await workspace({ ...webChart, 'apps/web/templates/nameless.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  labels: {a: b}\n' });
-    const err = await renderApp(helmApp(), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    const err = await rejection(renderApp(helmApp(), { ...ws, ...tools }));
     expect(err.located).toBe('apps/web/templates/nameless.yaml: app web: Secret has no metadata.name');
   });
 });

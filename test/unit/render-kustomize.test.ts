@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp, renderApps } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
 import { imageOverride } from '../../src/render/kustomize.js';
-import { app, makeWorkspace, tools } from './render-support.js';
+import { app, makeWorkspace, rejection, tools } from './render-support.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -94,7 +94,7 @@ describe('kustomize apps', () => {
       'apps/cache/kustomization.yaml': 'helmCharts:\n  - name: redis\n    repo: https://charts.example.invalid\n    version: 17.0.0\n    releaseName: hot\n',
     });
     const before = await listAll(ws.workspace);
-    const err = await renderApp(app({ name: 'cache', path: 'apps/cache', type: 'kustomize' }), { ...ws, ...tools }).catch((e: unknown) => e as RenderError);
+    const err = await rejection(renderApp(app({ name: 'cache', path: 'apps/cache', type: 'kustomize' }), { ...ws, ...tools }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe('app cache: kustomize helmCharts needs network dependency redis 17.0.0 from repo https://charts.example.invalid');

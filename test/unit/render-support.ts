@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { RenderError } from '../../src/render/model.js';
 import type { App } from '../../src/root/model.js';
 import { toolPath } from '../../src/util/tools.js';
 
@@ -40,3 +41,13 @@ export function app(over: Partial<App> & Pick<App, 'name' | 'path' | 'type'>): A
 }
 
 export const tools = { kubectlBin: toolPath('kubectl'), helmBin: toolPath('helm') };
+
+/** The RenderError a render rejects with; fails the test if it succeeds or throws anything else. */
+export async function rejection(p: Promise<unknown>): Promise<RenderError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!(e instanceof RenderError)) throw new Error(`expected a RenderError, got ${e === undefined ? 'a result' : String(e)}`);
+  return e;
+}
