@@ -6,7 +6,8 @@ export type ChangeStatus =
   | 'changed' // a file it depends on, or its root entry, changed since its deployed commit
   | 'forced' // FORCE=true, or named in APPS with FORCE
   | 'unknown-base' // its deployed commit is not in the clone even after deepening: compared by rendered digest
-  | 'unchanged';
+  | 'unchanged'
+  | 'skipped'; // not selected by APPS
 
 export interface AppChange {
   app: App;

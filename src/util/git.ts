@@ -42,9 +42,30 @@ export class Git {
     return out.slice(1);
   }
 
-  /** Paths changed between two commits (renames reported as both old and new path). */
+  /**
+   * Paths changed between two commits (renames reported as both old and new path), relative to
+   * the work tree directory, so a workspace below the repository's top level still gets its own paths.
+   */
   async changedFiles(base: string, head: string): Promise<string[]> {
-    const out = await this.run(['diff', '--name-only', '--no-renames', '-z', base, head]);
+    const out = await this.run(['diff', '--name-only', '--no-renames', '--relative', '-z', base, head]);
+    return out.split('\0').filter(Boolean);
+  }
+
+  /** The best common ancestor of two commits, or undefined (unrelated, or history cut by a shallow clone). */
+  async mergeBase(a: string, b: string): Promise<string | undefined> {
+    const out = await this.run(['merge-base', a, b], { okExitCodes: [1] });
+    return out.trim() || undefined;
+  }
+
+  /**
+   * Tracked files (of the work tree) under `pathspecs` whose text matches any of `patterns`:
+   * fixed strings, or POSIX extended regular expressions with `extended`. Paths relative to the work tree.
+   */
+  async grepFiles(patterns: string[], pathspecs: string[], opts: { extended?: boolean } = {}): Promise<string[]> {
+    if (!patterns.length) return [];
+    const args = ['grep', '-l', '-z', '-I', '--no-color', opts.extended ? '-E' : '-F'];
+    for (const p of patterns) args.push('-e', p);
+    const out = await this.run([...args, '--', ...pathspecs], { okExitCodes: [1] });
     return out.split('\0').filter(Boolean);
   }
 
@@ -83,14 +104,21 @@ export class Git {
     return [...new Set(out.split('\n').map((l) => l.split(/\s+/)[1]).filter((u): u is string => Boolean(u)))];
   }
 
-  /** Fetch more history: deepen by N commits, or unshallow completely. */
-  async deepen(by: number | 'full', remote = 'origin'): Promise<void> {
-    await this.run(by === 'full' ? ['fetch', '--quiet', '--unshallow', remote] : ['fetch', '--quiet', `--deepen=${by}`, remote]);
+  async hasRemote(name: string): Promise<boolean> {
+    const out = await this.run(['remote']);
+    return out.split('\n').includes(name);
   }
 
-  async fetchRef(ref: string, remote = 'origin', depth?: number): Promise<void> {
-    const args = ['fetch', '--quiet', remote, ref];
-    if (depth) args.splice(2, 0, `--depth=${depth}`);
-    await this.run(args);
+  /**
+   * Fetches from a remote: `refspecs` (branches, a commit SHA), and/or more history of a shallow
+   * clone (`deepen` more commits, everything `shallowSince` a date, or `unshallow`).
+   */
+  async fetch(opts: { remote?: string; refspecs?: string[]; depth?: number; deepen?: number; shallowSince?: string; unshallow?: boolean }): Promise<void> {
+    const args = ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head'];
+    if (opts.depth) args.push(`--depth=${opts.depth}`);
+    if (opts.deepen) args.push(`--deepen=${opts.deepen}`);
+    if (opts.shallowSince) args.push(`--shallow-since=${opts.shallowSince}`);
+    if (opts.unshallow) args.push('--unshallow');
+    await this.run([...args, opts.remote ?? 'origin', ...(opts.refspecs ?? [])]);
   }
 }

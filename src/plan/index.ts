@@ -1,0 +1,105 @@
+import type { BuildContext, Config } from '../config/index.js';
+import type { Root } from '../root/model.js';
+import type { Logger } from '../report/logger.js';
+import { PipeError } from '../util/errors.js';
+import type { Git } from '../util/git.js';
+import { WorkTree } from '../util/tree.js';
+import { resolveBases, short } from './base.js';
+import { decide, selectApps, type BaseRoot } from './decide.js';
+import { analyzeDependencies, gitManifestSearch, type ManifestSearch } from './dependencies.js';
+import type { DeployedState, Plan } from './model.js';
+import { dependencyGraph } from './order.js';
+import { covers } from './paths.js';
+
+export interface PlanOptions {
+  git: Git;
+  /** The clone's work tree: the commit being deployed (HEAD). */
+  workspace: string;
+  /** The root manifest as loaded from the work tree. */
+  root: Root;
+  /** The root manifest at another commit (undefined when it did not exist there). Called only when the root's files changed. */
+  loadRootAt: (rev: string) => Promise<Root | undefined>;
+  config: Pick<Config, 'apps' | 'force' | 'baseRevision' | 'environment'>;
+  build: Pick<BuildContext, 'prDestinationBranch' | 'prDestinationCommit'>;
+  /** What the ledger says is deployed; undefined when there is no ledger (plan mode). */
+  deployed?: DeployedState;
+  logger: Logger;
+  /** How manifests are found by their text (default: `git grep` in the work tree). */
+  search?: ManifestSearch;
+}
+
+/**
+ * Which apps to deploy, why, and in which order. I/O at the edges (git, reading manifests), the
+ * decision itself in decide.ts and order.ts. Input errors (APPS, dependsOn) come before any git work.
+ */
+export async function buildPlan(o: PlanOptions): Promise<Plan> {
+  const { git, root, config, logger } = o;
+  const time = timer(logger);
+  const graph = dependencyGraph(root);
+  const { selected } = selectApps(root, config.apps);
+  const apps = selected ? root.apps.filter((a) => selected.has(a.name)) : root.apps;
+
+  const bases = await resolveBases({ git, baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger });
+  const commits = [...new Set(apps.map((a) => bases.of(a.name)).flatMap((b) => (b.kind === 'commit' ? [b.commit] : [])))];
+  time(`base: ${bases.source}${bases.base ? ` ${short(bases.base)}` : ''}, head ${short(bases.head)}`);
+
+  // one diff per distinct base
+  const changed = new Map(await Promise.all(commits.map(async (c) => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const)));
+  const union = new Set([...changed.values()].flat());
+  time(`git diff: ${union.size} changed files against ${commits.length} base commit(s)`);
+
+  const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search: o.search ?? gitManifestSearch(git) });
+  time(`dependencies: ${analysis.parsed} manifests read`);
+
+  const rootPaths = [root.file, ...analysis.external(root.file).map((p) => p.path)];
+  const baseRoots = new Map(
+    await Promise.all(commits.map(async (c) => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o.loadRootAt)] as const)),
+  );
+  time(`root at base: ${[...baseRoots.values()].filter((r) => r.kind !== 'same').length} loaded`);
+
+  const decision = decide({
+    root,
+    base: bases.of,
+    changed,
+    baseRoots,
+    deps: analysis.deps,
+    deployed: o.deployed,
+    force: config.force,
+    only: config.apps,
+  });
+  const deploy = new Set(decision.changes.filter((c) => c.status !== 'unchanged' && c.status !== 'skipped').map((c) => c.app.name));
+  const rank = new Map(graph.order.map((n, i) => [n, i]));
+  return {
+    root,
+    environment: config.environment ?? root.environment?.name,
+    head: bases.head,
+    baseSource: bases.source,
+    base: bases.base,
+    apps: decision.changes.sort((a, b) => rank.get(a.app.name)! - rank.get(b.app.name)!),
+    layers: graph.layers(deploy),
+    removed: decision.removed,
+    notes: [...bases.notes, ...graph.notes, ...decision.notes, ...analysis.notes],
+  };
+}
+
+/** The root at a base commit: loaded only when one of the files it is read from changed since. */
+async function baseRootAt(commit: string, changed: readonly string[], rootPaths: string[], load: PlanOptions['loadRootAt']): Promise<BaseRoot> {
+  if (!changed.some((f) => rootPaths.some((p) => covers(p, f)))) return { kind: 'same' };
+  try {
+    const r = await load(commit);
+    if (!r) return { kind: 'absent' };
+    return { kind: 'loaded', apps: new Map(r.apps.map((a) => [a.name, a.definitionDigest])), disabled: r.disabled };
+  } catch (e) {
+    if (!(e instanceof PipeError)) throw e;
+    return { kind: 'failed', reason: `the root manifest at ${short(commit)} could not be read (${e.located})` };
+  }
+}
+
+function timer(logger: Logger): (what: string) => void {
+  let last = Date.now();
+  return (what) => {
+    const now = Date.now();
+    logger.debug(`plan: ${what} (${now - last} ms)`);
+    last = now;
+  };
+}
