@@ -1,0 +1,98 @@
+// Where the EKS cluster's API server is and which CA signs it: DescribeCluster, or the
+// CLUSTER_ENDPOINT + CLUSTER_CA_DATA pair (least privilege: no eks:DescribeCluster needed).
+import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
+import type { Logger } from '../report/logger.js';
+import { mask } from '../report/mask.js';
+import { InputError, PipeError } from '../util/errors.js';
+import { retry, type RetryOptions } from '../util/retry.js';
+import type { AwsCredentials } from './eks-token.js';
+import { awsErrorCode, isTransient } from './aws-errors.js';
+
+export interface EksEndpoint {
+  name: string;
+  region: string;
+  server: string;
+  /** Base64 PEM, as kubeconfig's certificate-authority-data wants it. */
+  caData: string;
+}
+
+/** CLUSTER_CA_DATA as base64 PEM; a PEM pasted as-is is accepted and encoded. */
+export function normalizeCaData(value: string, variable = 'CLUSTER_CA_DATA'): string {
+  const trimmed = value.trim();
+  const pem = trimmed.startsWith('-----BEGIN') ? trimmed : Buffer.from(trimmed.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new InputError('is not a base64-encoded PEM certificate', {
+      where: { variable },
+      hint: 'set it to the cluster\'s certificateAuthority.data (`aws eks describe-cluster --name NAME --query cluster.certificateAuthority.data --output text`)',
+    });
+  }
+  return Buffer.from(pem.endsWith('\n') ? pem : `${pem}\n`).toString('base64');
+}
+
+export interface DescribeSettings {
+  name: string;
+  region: string;
+  endpoint?: string;
+  credentials: AwsCredentials;
+  callerArn: string;
+  logger: Logger;
+  signal?: AbortSignal;
+  retry?: Partial<RetryOptions>;
+}
+
+export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint> {
+  const client = new EKSClient({
+    region: s.region,
+    endpoint: s.endpoint,
+    credentials: s.credentials,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+  });
+  let cluster;
+  try {
+    const out = await retry(() => client.send(new DescribeClusterCommand({ name: s.name }), { abortSignal: s.signal }), {
+      label: 'eks:DescribeCluster',
+      attempts: 5,
+      maxElapsedMs: 20_000,
+      baseDelayMs: 400,
+      maxDelayMs: 4_000,
+      retryable: (err) => !s.signal?.aborted && isTransient(err),
+      onRetry: (err, attempt, delay) => s.logger.warn(`eks:DescribeCluster: attempt ${attempt} failed (${awsErrorCode(err)}); retrying in ${delay} ms`),
+      ...s.retry,
+    });
+    cluster = out.cluster;
+  } catch (err) {
+    throw describeError(err, s);
+  }
+  if (!cluster?.endpoint || !cluster.certificateAuthority?.data) {
+    throw new PipeError(`EKS cluster ${s.name} in ${s.region} has no endpoint or CA yet (status ${cluster?.status ?? 'unknown'})`, {
+      hint: 'wait until the cluster is ACTIVE, then re-run',
+    });
+  }
+  if (cluster.status !== 'ACTIVE' && cluster.status !== 'UPDATING') {
+    throw new PipeError(`EKS cluster ${s.name} in ${s.region} is ${cluster.status}`, { hint: 'deploy when the cluster is ACTIVE (or UPDATING)' });
+  }
+  return { name: s.name, region: s.region, server: cluster.endpoint, caData: normalizeCaData(cluster.certificateAuthority.data) };
+}
+
+function describeError(err: unknown, s: DescribeSettings): PipeError {
+  const code = awsErrorCode(err);
+  const message = mask(String((err as Error)?.message ?? err));
+  if (code === 'ResourceNotFoundException') {
+    return new InputError(`no EKS cluster "${s.name}" in ${s.region}`, {
+      where: { variable: 'CLUSTER_NAME' },
+      hint: 'check CLUSTER_NAME and AWS_REGION (`aws eks list-clusters --region REGION`)',
+    });
+  }
+  if (code === 'AccessDeniedException' || code === 'UnrecognizedClientException') {
+    const [, partition = 'aws', , , account = '<account-id>'] = s.callerArn.split(':');
+    return new PipeError(`${s.callerArn} may not describe EKS cluster ${s.name}: ${message}`, {
+      hint: `allow eks:DescribeCluster on arn:${partition}:eks:${s.region}:${account}:cluster/${s.name} for this role, or set CLUSTER_ENDPOINT and CLUSTER_CA_DATA so the pipe does not need to ask`,
+      cause: err,
+    });
+  }
+  return new PipeError(`eks:DescribeCluster for ${s.name} in ${s.region} failed: ${code}: ${message}`, {
+    hint: 'check network access to EKS (AWS_ENDPOINT_URL_EKS for a private endpoint), then re-run',
+    cause: err,
+  });
+}

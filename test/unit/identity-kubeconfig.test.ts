@@ -1,0 +1,110 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { eksKubeconfig, readUserKubeconfig, selfCommand } from '../../src/identity/kubeconfig.js';
+import { normalizeCaData } from '../../src/identity/eks-cluster.js';
+import { PrivateDir } from '../../src/identity/private-dir.js';
+import { mask } from '../../src/report/mask.js';
+import { InputError } from '../../src/util/errors.js';
+
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUExample\n-----END CERTIFICATE-----\n';
+const CA = Buffer.from(PEM).toString('base64');
+
+const userConfig = {
+  apiVersion: 'v1',
+  kind: 'Config',
+  clusters: [
+    { name: 'dev', cluster: { server: 'https://dev.example:6443', 'certificate-authority-data': CA } },
+    { name: 'prod', cluster: { server: 'https://prod.example:6443' } },
+  ],
+  users: [
+    { name: 'dev-admin', user: { token: 'dev-static-bearer-token-123' } },
+    { name: 'prod-admin', user: { 'client-certificate-data': 'Y2VydA==', 'client-key-data': 'cHJpdmF0ZS1rZXktZGF0YQ==' } },
+  ],
+  contexts: [
+    { name: 'dev', context: { cluster: 'dev', user: 'dev-admin' } },
+    { name: 'prod', context: { cluster: 'prod', user: 'prod-admin' } },
+  ],
+  'current-context': 'dev',
+};
+const encoded = Buffer.from(JSON.stringify(userConfig)).toString('base64');
+
+function inputError(fn: () => unknown): InputError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof InputError) return err;
+    throw err;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('readUserKubeconfig', () => {
+  it('uses the current context and its static token; registers the secrets in it', () => {
+    const kc = readUserKubeconfig(encoded);
+    expect(kc).toMatchObject({ context: 'dev', cluster: 'dev', server: 'https://dev.example:6443', caData: CA, token: 'dev-static-bearer-token-123' });
+    expect(mask('dev-static-bearer-token-123 cHJpdmF0ZS1rZXktZGF0YQ==')).toBe('**** ****');
+  });
+
+  it('switches to KUBE_CONTEXT; a client-cert user has no bearer token', () => {
+    const kc = readUserKubeconfig(encoded, 'prod');
+    expect(kc).toMatchObject({ context: 'prod', server: 'https://prod.example:6443', token: undefined });
+    expect(parse(kc.text)['current-context']).toBe('prod');
+  });
+
+  it('names KUBE_CONTEXT and lists the contexts when the context does not exist', () => {
+    const err = inputError(() => readUserKubeconfig(encoded, 'staging'));
+    expect(err.where?.variable).toBe('KUBE_CONTEXT');
+    expect(err.message).toBe('has no context "staging"');
+    expect(err.hint).toBe('use one of: dev, prod');
+  });
+
+  it('names KUBE_CONFIG when it is not a kubeconfig', () => {
+    expect(inputError(() => readUserKubeconfig(Buffer.from('just: text').toString('base64'))).where?.variable).toBe('KUBE_CONFIG');
+    expect(inputError(() => readUserKubeconfig(Buffer.from('a: [b').toString('base64'))).message).toBe('does not decode to YAML');
+  });
+});
+
+describe('eksKubeconfig', () => {
+  it('points kubectl at the pipe itself as an exec credential plugin', () => {
+    const doc = parse(
+      eksKubeconfig({ clusterName: 'prod', region: 'eu-west-1', server: 'https://ABC.gr7.eu-west-1.eks.amazonaws.com', caData: CA, credentialsFile: '/tmp/x/aws-credentials.json', self: { command: '/usr/bin/node', args: ['/pipe/dist/main.js'] } }),
+    );
+    expect(doc['current-context']).toBe('eks-prod');
+    expect(doc.clusters[0].cluster).toEqual({ server: 'https://ABC.gr7.eu-west-1.eks.amazonaws.com', 'certificate-authority-data': CA });
+    expect(doc.users[0].user.exec).toEqual({
+      apiVersion: 'client.authentication.k8s.io/v1beta1',
+      command: '/usr/bin/node',
+      args: ['/pipe/dist/main.js', 'eks-token', '--cluster-name', 'prod', '--region', 'eu-west-1', '--credentials-file', '/tmp/x/aws-credentials.json'],
+      interactiveMode: 'Never',
+      provideClusterInfo: false,
+    });
+  });
+
+  it('finds the entry point to run when the process is not the pipe (tests, embedding)', () => {
+    const self = selfCommand();
+    expect(self.command).toBe(process.execPath);
+    expect(self.args.at(-1)).toMatch(/src\/main\.ts$/);
+    expect(existsSync(self.args.at(-1)!)).toBe(true);
+  });
+});
+
+describe('normalizeCaData', () => {
+  it('accepts base64 PEM, or PEM pasted as-is, and refuses anything else naming the variable', () => {
+    expect(Buffer.from(normalizeCaData(CA), 'base64').toString()).toBe(PEM);
+    expect(normalizeCaData(PEM.trim())).toBe(CA);
+    expect(inputError(() => normalizeCaData('bm90IGEgY2VydA==')).where?.variable).toBe('CLUSTER_CA_DATA');
+  });
+});
+
+describe('PrivateDir', () => {
+  it('is 0700 with 0600 files, and is gone after remove()', () => {
+    const dir = PrivateDir.create();
+    const file = dir.write('kubeconfig', 'x');
+    expect(statSync(dir.path).mode & 0o777).toBe(0o700);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toBe('x');
+    dir.remove();
+    expect(existsSync(dir.path)).toBe(false);
+  });
+});

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { sessionName } from '../../src/identity/sts.js';
+import { awsErrorCode, isTransient } from '../../src/identity/aws-errors.js';
+import { SESSION_NAME } from '../../src/config/index.js';
+
+describe('sessionName', () => {
+  it('uses ROLE_SESSION_NAME as given', () => {
+    expect(sessionName('release-7', { repoSlug: 'x', buildNumber: '1' })).toBe('release-7');
+  });
+
+  it('derives a valid name from the repository slug and build number', () => {
+    expect(sessionName(undefined, { repoSlug: 'platform-apps', buildNumber: '42' })).toBe('bitbucket-platform-apps-42');
+  });
+
+  it('sanitizes characters STS refuses and keeps at most 64 characters', () => {
+    const name = sessionName(undefined, { repoSlug: 'weird slug/with~chars'.repeat(5), buildNumber: '7' });
+    expect(name).toMatch(SESSION_NAME);
+    expect(name.length).toBe(64);
+    expect(name.startsWith('bitbucket-weird-slug-with-chars')).toBe(true);
+  });
+
+  it('falls back to a fixed valid name without Bitbucket variables', () => {
+    expect(sessionName(undefined, {})).toMatch(SESSION_NAME);
+  });
+});
+
+describe('isTransient', () => {
+  const sdkError = (Code: string, status: number, message = '') => Object.assign(new Error(message), { name: `${Code}Exception`, Code, $metadata: { httpStatusCode: status } });
+
+  it.each([
+    ['Throttling', 400, ''],
+    ['ServiceUnavailable', 503, ''],
+    ['InternalFailure', 500, ''],
+    ['IDPCommunicationError', 400, ''],
+    ['InvalidIdentityToken', 400, "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements"],
+  ])('retries %s (%i)', (code, status, message) => {
+    expect(isTransient(sdkError(code, status, message))).toBe(true);
+  });
+
+  it.each([
+    ['AccessDenied', 403, 'Not authorized to perform sts:AssumeRoleWithWebIdentity'],
+    ['InvalidIdentityToken', 400, 'Incorrect token audience'],
+    ['IDPRejectedClaim', 403, ''],
+    ['ExpiredTokenException', 400, 'Token expired'],
+    ['ValidationError', 400, 'bad session name'],
+  ])('does not retry %s', (code, status, message) => {
+    expect(isTransient(sdkError(code, status, message))).toBe(false);
+  });
+
+  it('retries network failures and reads STS codes over SDK names', () => {
+    expect(isTransient(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isTransient(new Error('a bug'))).toBe(false);
+    expect(awsErrorCode(sdkError('IDPRejectedClaim', 403))).toBe('IDPRejectedClaim');
+  });
+});
