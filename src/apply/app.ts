@@ -1,0 +1,217 @@
+import pLimit from 'p-limit';
+import type { Config } from '../config/index.js';
+import type { K8sObject } from '../render/model.js';
+import type { Logger } from '../report/logger.js';
+import { PipeError } from '../util/errors.js';
+import { sleep } from '../util/retry.js';
+import { applyObject } from './apply-object.js';
+import { ANNOTATION, LABEL, MANAGED_BY, auditAnnotations, labelValue, type AuditContext } from './audit.js';
+import type { KubeClient } from './client.js';
+import type { Discovery } from './discovery.js';
+import { ObjectError, objectError } from './errors.js';
+import { crdEstablished } from './health.js';
+import { itemKey, parseInventoryRef } from './inventory.js';
+import type { LedgerEntry, LedgerWriter } from './ledger.js';
+import { countObjects, type AppResult, type ObjectResult } from './model.js';
+import { stage } from './order.js';
+import type { PreparedApp, Target } from './prepare.js';
+import { prune, pruneCandidates } from './prune.js';
+import { CancelledError, waitHealthy } from './wait.js';
+
+/** Everything an app's deploy needs from the run. */
+export interface RunContext {
+  client: KubeClient;
+  discovery: Discovery;
+  config: Config;
+  logger: Logger;
+  /** Aborted: start nothing new (the app stops between steps and is not recorded). */
+  signal: AbortSignal;
+  /** Aborted after the grace period: in-flight requests are cut. */
+  hardSignal: AbortSignal;
+  environment: string;
+  audit: Omit<AuditContext, 'app'>;
+  ledger: LedgerWriter;
+  /** The ledger as read under the lock. */
+  previous: Map<string, LedgerEntry>;
+  /** Objects other apps render now or recorded as theirs: never pruned by this app. */
+  protectedKeys: (app: string) => Set<string>;
+  pollMs?: number;
+}
+
+export interface AppRun {
+  result: AppResult;
+  /** pruneLast apps: the prune and the ledger write, run after every other app of the run. */
+  deferred?: () => Promise<AppResult>;
+}
+
+/**
+ * One app: CreateNamespace, Namespaces and CRDs (waiting until established), then each sync wave
+ * in kind order (waiting for its workloads before the next wave), prune, and the ledger entry,
+ * written only once all of it succeeded.
+ */
+export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun> {
+  const app = p.change.app;
+  const started = Date.now();
+  const objects: ObjectResult[] = [];
+  const done = (outcome: AppResult['outcome'], reason?: string): AppResult => ({
+    app: app.name,
+    outcome,
+    reason,
+    objects: [...objects],
+    counts: countObjects(objects),
+    durationMs: Date.now() - started,
+  });
+  const previous = ctx.previous.get(app.name);
+  const pruning = ctx.config.prune || app.prune;
+  try {
+    if (p.change.status === 'unknown-base' && previous?.digest && previous.digest === p.rendered.digest) {
+      await ctx.ledger.record(entry(ctx, p, previous.objects));
+      return { result: done('unchanged', 'unchanged (digest)') };
+    }
+    if (pruning && p.targets.length === 0 && (previous?.objects.length ?? 0) > 0 && !allowEmpty(app)) {
+      throw new PipeError(`app ${app.name} renders no objects; refusing to prune its ${previous!.objects.length} deployed objects`, {
+        hint: `if the app is meant to be empty, set allowEmpty: true on it in the root manifest; otherwise check its path (${app.path})`,
+      });
+    }
+    const deadline = started + app.timeoutSeconds * 1000;
+    const wait = ctx.config.wait && app.wait;
+    if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
+
+    const staged = stage(p.targets, (t) => t.object, (t) => t.wave);
+    await applyBatch(ctx, staged.bootstrap, objects);
+    await waitForCrds(ctx, p.targets, staged.bootstrap, deadline, app.timeoutSeconds);
+    for (const [i, w] of staged.waves.entries()) {
+      for (const batch of w.batches) await applyBatch(ctx, batch, objects);
+      // Argo CD semantics: a wave is healthy before the next one starts.
+      if (wait) await waitHealthy(ctx.client, w.batches.flat(), { deadline, signal: ctx.signal, pollMs: ctx.pollMs, timeoutSeconds: app.timeoutSeconds });
+      if (i < staged.waves.length - 1) checkCancelled(ctx);
+    }
+    checkCancelled(ctx);
+    const finish = () => pruneAndRecord(ctx, p, objects, pruning).then(() => done('deployed'));
+    if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch((err) => failed(ctx, app.name, err, objects, started)) };
+    return { result: await finish() };
+  } catch (err) {
+    return { result: failed(ctx, app.name, err, objects, started) };
+  }
+}
+
+function failed(ctx: RunContext, app: string, err: unknown, objects: ObjectResult[], started: number): AppResult {
+  const base = { app, objects: [...objects], counts: countObjects(objects), durationMs: Date.now() - started };
+  if (err instanceof CancelledError || (ctx.signal.aborted && !(err instanceof PipeError))) return { ...base, outcome: 'cancelled', reason: 'cancelled before it finished' };
+  const pe = err instanceof PipeError ? err : undefined;
+  const message = (err as Error)?.message ?? String(err);
+  return { ...base, outcome: 'failed', reason: message, error: { message, details: pe?.details ?? [], hint: pe?.hint } };
+}
+
+function checkCancelled(ctx: RunContext): void {
+  if (ctx.signal.aborted) throw new CancelledError();
+}
+
+function allowEmpty(app: object): boolean {
+  return (app as { allowEmpty?: boolean }).allowEmpty === true;
+}
+
+async function applyBatch(ctx: RunContext, batch: Target[], objects: ObjectResult[]): Promise<void> {
+  if (!batch.length) return;
+  checkCancelled(ctx);
+  const limit = pLimit(8);
+  const settled = await Promise.allSettled(
+    batch.map((t) =>
+      limit(async () => {
+        const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal });
+        objects.push({ id: t.id, action: r.action });
+      }),
+    ),
+  );
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
+/** Namespaces made for CreateNamespace are created if missing, never taken over or pruned (as Argo CD does). */
+async function createNamespace(ctx: RunContext, name: string): Promise<ObjectResult> {
+  const id = `Namespace/${name}`;
+  try {
+    if (await ctx.client.get(`/api/v1/namespaces/${name}`, { signal: ctx.hardSignal })) return { id, action: 'unchanged' };
+  } catch {
+    // May not read namespaces: try to create it; AlreadyExists is fine.
+  }
+  const annotations = auditAnnotations({ ...ctx.audit, app: '' });
+  delete annotations[ANNOTATION.app];
+  const body = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels: { [LABEL.managedBy]: MANAGED_BY, [LABEL.environment]: labelValue(ctx.environment) }, annotations },
+  };
+  try {
+    await ctx.client.request('POST', '/api/v1/namespaces', { body, query: { fieldManager: ctx.config.fieldManager }, signal: ctx.hardSignal });
+    return { id, action: 'created' };
+  } catch (err) {
+    if ((err as { status?: number }).status === 409) return { id, action: 'unchanged' };
+    throw objectError(id, 'creating the namespace (CreateNamespace)', err);
+  }
+}
+
+/** CRDs applied by this app must be Established, and their kinds served, before their objects are applied. */
+async function waitForCrds(ctx: RunContext, targets: Target[], bootstrap: Target[], deadline: number, timeoutSeconds: number): Promise<void> {
+  const crds = bootstrap.filter((t) => t.object.kind === 'CustomResourceDefinition');
+  for (const crd of crds) {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      checkCancelled(ctx);
+      const live = await ctx.client.get<K8sObject>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.object.metadata.name}`, { signal: ctx.hardSignal });
+      const health = live ? crdEstablished(live) : { state: 'progressing' as const, message: 'not found' };
+      if (health.state === 'ready') break;
+      if (health.state === 'failed') throw new ObjectError(crd.id, health.message);
+      if (Date.now() > deadline) throw new ObjectError(crd.id, `not Established within TIMEOUT (${timeoutSeconds}s): ${health.message}`);
+      await sleep(delay);
+    }
+  }
+  const waiting = targets.filter((t) => t.fromNewCrd);
+  for (const apiVersion of new Set(waiting.map((t) => t.object.apiVersion))) {
+    const kinds = new Set(waiting.filter((t) => t.object.apiVersion === apiVersion).map((t) => t.object.kind));
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      ctx.discovery.invalidate(apiVersion);
+      const found = await Promise.all([...kinds].map((k) => ctx.discovery.find(apiVersion, k, ctx.hardSignal)));
+      if (found.every(Boolean)) break;
+      if (Date.now() > deadline) throw new PipeError(`${apiVersion} ${[...kinds].join(', ')} not served by the API server within TIMEOUT (${timeoutSeconds}s)`);
+      checkCancelled(ctx);
+      await sleep(delay);
+    }
+  }
+}
+
+function entry(ctx: RunContext, p: PreparedApp, objects: string[]): LedgerEntry {
+  return {
+    app: p.change.app.name,
+    commit: ctx.audit.commit,
+    digest: p.rendered.digest,
+    deployedAt: new Date().toISOString(),
+    buildNumber: ctx.audit.buildNumber,
+    triggerer: ctx.audit.triggerer,
+    repository: ctx.audit.repository,
+    objects,
+  };
+}
+
+/**
+ * Prune (when on) what the app no longer renders, then record the app. Without prune, objects
+ * it no longer renders stay in its inventory, so turning prune on later still removes them.
+ */
+async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectResult[], pruning: boolean): Promise<void> {
+  const app = p.change.app.name;
+  const previous = ctx.previous.get(app)?.objects ?? [];
+  const current = new Set(p.targets.map((t) => itemKey(parseInventoryRef(t.ref)!)));
+  const candidates = pruneCandidates(previous, current, ctx.protectedKeys(app));
+  const inventory = p.targets.map((t) => t.ref);
+  if (pruning && candidates.length) {
+    checkCancelled(ctx);
+    const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal });
+    objects.push(...results.map(({ live: _live, ...r }) => r));
+  } else {
+    const keep = new Set(candidates.map(itemKey));
+    inventory.push(...previous.filter((ref) => {
+      const item = parseInventoryRef(ref);
+      return item !== undefined && keep.has(itemKey(item));
+    }));
+  }
+  await ctx.ledger.record(entry(ctx, p, inventory));
+}

@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { registerSecret } from '../report/mask.js';
+import { PipeError } from '../util/errors.js';
+import { runTool } from '../util/exec.js';
+
+/** The part of identity's ClusterAccess the engine needs (structural, so any access fits). */
+export interface ClusterEndpoint {
+  kubeconfigPath: string;
+  server: string;
+  /** Base64 PEM (kubeconfig style) or PEM. */
+  caData?: string;
+  /** A fresh bearer token (EKS), or undefined when the kubeconfig's user authenticates otherwise. */
+  bearerToken(): Promise<string | undefined>;
+}
+
+const Cluster = z.object({
+  server: z.string().optional(),
+  'certificate-authority-data': z.string().optional(),
+  'certificate-authority': z.string().optional(),
+  'insecure-skip-tls-verify': z.boolean().optional(),
+  'tls-server-name': z.string().optional(),
+});
+const User = z.object({
+  token: z.string().optional(),
+  tokenFile: z.string().optional(),
+  'client-certificate-data': z.string().optional(),
+  'client-certificate': z.string().optional(),
+  'client-key-data': z.string().optional(),
+  'client-key': z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  exec: z
+    .object({
+      command: z.string(),
+      args: z.array(z.string()).nullish(),
+      env: z.array(z.object({ name: z.string(), value: z.string() })).nullish(),
+      apiVersion: z.string().optional(),
+    })
+    .optional(),
+});
+const Kubeconfig = z.object({
+  'current-context': z.string().optional(),
+  clusters: z.array(z.object({ name: z.string(), cluster: Cluster })).default([]),
+  users: z.array(z.object({ name: z.string(), user: User.nullish().transform((u) => u ?? {}) })).default([]),
+  contexts: z.array(z.object({ name: z.string(), context: z.object({ cluster: z.string(), user: z.string().optional() }) })).default([]),
+});
+type KubeUser = z.output<typeof User>;
+
+const ExecCredential = z.object({
+  status: z.object({
+    token: z.string().optional(),
+    clientCertificateData: z.string().optional(),
+    clientKeyData: z.string().optional(),
+    expirationTimestamp: z.string().optional(),
+  }),
+});
+
+/** How requests reach the API server: a keep-alive TLS agent and a way to get the Authorization header. */
+export interface Connection {
+  server: URL;
+  agent: Agent;
+  /** The Authorization header value; `refresh` after a 401 drops any cached token. */
+  authorization(refresh?: boolean): Promise<string | undefined>;
+  close(): void;
+}
+
+const TOKEN_CACHE_MS = 60_000;
+
+/**
+ * Builds the connection from the ClusterAccess and its kubeconfig: CA and client certificate
+ * (test beds, KUBE_CONFIG users), a bearer token from the access (EKS), the user's static token
+ * or token file, or the user's exec credential plugin.
+ */
+export async function connect(access: ClusterEndpoint, opts: { context?: string; maxSockets?: number } = {}): Promise<Connection> {
+  const file = access.kubeconfigPath;
+  const base = dirname(file);
+  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw new PipeError(`cannot read the kubeconfig ${file}: ${(err as Error).message}`);
+  });
+  const parsed = Kubeconfig.safeParse(parse(text) ?? {});
+  if (!parsed.success) throw new PipeError(`the kubeconfig ${file} is not valid: ${parsed.error.issues[0]?.message ?? ''}`);
+  const kc = parsed.data;
+  const contextName = opts.context && kc.contexts.some((c) => c.name === opts.context) ? opts.context : kc['current-context'];
+  const context = kc.contexts.find((c) => c.name === contextName)?.context;
+  const cluster = kc.clusters.find((c) => c.name === context?.cluster)?.cluster ?? {};
+  const user: KubeUser = kc.users.find((u) => u.name === context?.user)?.user ?? {};
+
+  const fileOrData = async (data: string | undefined, path: string | undefined): Promise<Buffer | undefined> =>
+    data ? Buffer.from(data, 'base64') : path ? readFile(isAbsolute(path) ? path : resolve(base, path)) : undefined;
+  const ca = access.caData
+    ? Buffer.from(access.caData.includes('-----BEGIN') ? access.caData : Buffer.from(access.caData, 'base64').toString('utf8'))
+    : await fileOrData(cluster['certificate-authority-data'], cluster['certificate-authority']);
+  let cert = await fileOrData(user['client-certificate-data'], user['client-certificate']);
+  let key = await fileOrData(user['client-key-data'], user['client-key']);
+  if (key) registerSecret(key.toString('utf8'));
+
+  const exec = user.exec ? execPlugin(user.exec, base) : undefined;
+  if (exec && !cert) {
+    const first = await exec();
+    if (first.cert && first.key) [cert, key] = [first.cert, first.key];
+  }
+
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: opts.maxSockets ?? 32,
+    ca,
+    cert,
+    key,
+    rejectUnauthorized: !cluster['insecure-skip-tls-verify'],
+    servername: cluster['tls-server-name'],
+  });
+
+  let cached: { value: string | undefined; until: number } | undefined;
+  const fresh = async (): Promise<string | undefined> => {
+    const token = (await access.bearerToken()) ?? user.token ?? (user.tokenFile ? (await fileOrData(undefined, user.tokenFile))?.toString('utf8').trim() : undefined);
+    if (token) return `Bearer ${token}`;
+    if (exec) {
+      const cred = await exec();
+      if (cred.token) return `Bearer ${cred.token}`;
+    }
+    if (user.username !== undefined && user.password !== undefined) return `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+    return undefined;
+  };
+  return {
+    server: new URL(access.server || cluster.server || ''),
+    agent,
+    async authorization(refresh = false) {
+      if (refresh || !cached || Date.now() >= cached.until) {
+        const value = await fresh();
+        if (value) registerSecret(value.replace(/^\w+ /, ''));
+        cached = { value, until: Date.now() + TOKEN_CACHE_MS };
+      }
+      return cached.value;
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+interface ExecResult {
+  token?: string;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** A kubeconfig exec credential plugin, called as kubectl calls it; the answer is cached until it expires. */
+function execPlugin(spec: NonNullable<KubeUser['exec']>, base: string): () => Promise<ExecResult> {
+  const command = spec.command.includes('/') && !isAbsolute(spec.command) ? resolve(base, spec.command) : spec.command;
+  let cached: { result: ExecResult; until: number } | undefined;
+  return async () => {
+    if (cached && Date.now() < cached.until) return cached.result;
+    const env: Record<string, string> = Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value]));
+    env.KUBERNETES_EXEC_INFO = JSON.stringify({
+      apiVersion: spec.apiVersion ?? 'client.authentication.k8s.io/v1beta1',
+      kind: 'ExecCredential',
+      spec: { interactive: false },
+    });
+    const out = await runTool(command, spec.args ?? [], { env, timeoutMs: 60_000 });
+    const parsed = ExecCredential.safeParse(JSON.parse(out.stdout));
+    if (!parsed.success) throw new PipeError(`the kubeconfig's credential plugin ${spec.command} printed no ExecCredential status`);
+    const s = parsed.data.status;
+    registerSecret(s.token);
+    registerSecret(s.clientKeyData);
+    const result: ExecResult = {
+      token: s.token,
+      cert: s.clientCertificateData ? Buffer.from(s.clientCertificateData) : undefined,
+      key: s.clientKeyData ? Buffer.from(s.clientKeyData) : undefined,
+    };
+    const expires = s.expirationTimestamp ? Date.parse(s.expirationTimestamp) - 30_000 : Date.now() + TOKEN_CACHE_MS;
+    cached = { result, until: expires };
+    return result;
+  };
+}

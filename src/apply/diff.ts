@@ -1,0 +1,89 @@
+import pLimit from 'p-limit';
+import type { K8sObject } from '../render/model.js';
+import { PipeError } from '../util/errors.js';
+import { applyObject } from './apply-object.js';
+import type { RunContext } from './app.js';
+import { KubeApiError } from './client.js';
+import { unifiedDiff } from './diff-format.js';
+import { ObjectError } from './errors.js';
+import { itemKey, parseInventoryRef } from './inventory.js';
+import type { AppDiff, ObjectDiff } from './model.js';
+import type { PreparedApp, Target } from './prepare.js';
+import { prune, pruneCandidates } from './prune.js';
+
+/**
+ * What deploying one app would change, applying nothing: each object through a server-side
+ * dry run (so defaults, webhooks and field ownership are the server's), compared with the live
+ * object; plus the namespace CreateNamespace would make and what prune would delete.
+ */
+export async function diffApp(ctx: RunContext, p: PreparedApp): Promise<AppDiff> {
+  const app = p.change.app;
+  const previous = ctx.previous.get(app.name);
+  if (p.change.status === 'unknown-base' && previous?.digest && previous.digest === p.rendered.digest) {
+    return { app: app.name, changed: false, objects: [], reason: 'unchanged (digest)' };
+  }
+  const objects: ObjectDiff[] = [];
+  const problems: string[] = [];
+  if (app.createNamespace && app.namespace && !(await namespaceExists(ctx, app.namespace))) {
+    const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace } };
+    objects.push({ id: `Namespace/${app.namespace}`, change: 'create', diff: unifiedDiff(`Namespace/${app.namespace}`, undefined, ns), note: 'CreateNamespace' });
+  }
+  const limit = pLimit(8);
+  await Promise.all(
+    p.targets.map((t) =>
+      limit(async () => {
+        try {
+          objects.push(await diffObject(ctx, t));
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+      }),
+    ),
+  );
+  if (ctx.config.prune || app.prune) {
+    const current = new Set(p.targets.map((t) => itemKey(parseInventoryRef(t.ref)!)));
+    const candidates = pruneCandidates(previous?.objects ?? [], current, ctx.protectedKeys(app.name));
+    const decided = await prune(ctx.client, ctx.discovery, candidates, { app: app.name, environment: ctx.environment, signal: ctx.hardSignal, dryRun: true });
+    for (const d of decided) {
+      if (d.action === 'pruned') objects.push({ id: d.id, change: 'delete', diff: unifiedDiff(d.id, d.live, undefined), note: 'prune' });
+      else objects.push({ id: d.id, change: 'none', diff: '', note: `not pruned: ${d.note ?? ''}` });
+    }
+  }
+  objects.sort((a, b) => a.id.localeCompare(b.id));
+  const changed = objects.some((o) => o.change !== 'none');
+  if (!problems.length) return { app: app.name, changed, objects };
+  return {
+    app: app.name,
+    changed,
+    objects,
+    reason: problems[0],
+    error: { message: `${problems.length} object(s) could not be diffed`, details: problems },
+  };
+}
+
+async function namespaceExists(ctx: RunContext, name: string): Promise<boolean> {
+  try {
+    return Boolean(await ctx.client.get(`/api/v1/namespaces/${name}`, { signal: ctx.hardSignal }));
+  } catch {
+    return true; // may not read namespaces: assume it is there rather than claim a change
+  }
+}
+
+async function diffObject(ctx: RunContext, t: Target): Promise<ObjectDiff> {
+  if (t.fromNewCrd) {
+    return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object), note: 'its CRD is created by this deploy: not dry-run' };
+  }
+  try {
+    const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true });
+    const diff = unifiedDiff(t.id, r.before, r.after);
+    return { id: t.id, change: !r.before ? 'create' : diff ? 'update' : 'none', diff };
+  } catch (err) {
+    // The namespace does not exist yet (CreateNamespace or a Namespace in this deploy makes it): show the object as rendered.
+    const api = err instanceof ObjectError ? (err.cause as KubeApiError | undefined) : undefined;
+    if (api instanceof KubeApiError && api.status === 404 && /namespaces? "[^"]+" not found/.test(api.body.message ?? '')) {
+      return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: 'its namespace does not exist yet: not dry-run' };
+    }
+    if (err instanceof PipeError) throw new PipeError(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+    throw err;
+  }
+}

@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Logger } from '../report/logger.js';
+import { PipeError } from '../util/errors.js';
+import { sleep } from '../util/retry.js';
+import { LABEL, MANAGED_BY } from './audit.js';
+import { KubeApiError, type KubeClient } from './client.js';
+
+const Lease = z.object({
+  metadata: z.object({ resourceVersion: z.string().optional() }).passthrough(),
+  spec: z
+    .object({
+      holderIdentity: z.string().nullish(),
+      leaseDurationSeconds: z.number().nullish(),
+      acquireTime: z.string().nullish(),
+      renewTime: z.string().nullish(),
+      leaseTransitions: z.number().nullish(),
+    })
+    .default({}),
+});
+type Lease = z.output<typeof Lease>;
+
+export interface LockOptions {
+  namespace: string;
+  name: string;
+  /** Who holds it, shown to whoever waits: "build 42, commit abc1234, acme/apps". */
+  holder: string;
+  leaseDurationSeconds: number;
+  /** How long to wait for another holder (LOCK_TIMEOUT). */
+  timeoutSeconds: number;
+  logger: Logger;
+  signal?: AbortSignal;
+  pollMs?: number;
+}
+
+/** Lease times are MicroTime: RFC 3339 with exactly six fractional digits. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** Free when nobody holds it, or the holder stopped renewing it for longer than its duration. */
+export function leaseFree(spec: Lease['spec'], serverNowMs: number, marginMs = 2_000): boolean {
+  if (!spec.holderIdentity) return true;
+  const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '');
+  if (Number.isNaN(renewed)) return true;
+  return renewed + (spec.leaseDurationSeconds ?? 0) * 1000 + marginMs < serverNowMs;
+}
+
+/**
+ * An environment lock: a coordination.k8s.io/v1 Lease in the ledger namespace, held while
+ * deploying and renewed at a third of its duration. Times are written and judged in the API
+ * server's clock (its Date header), so runners with skewed clocks still agree on expiry; a run
+ * that was killed leaves a lease that expires after leaseDurationSeconds.
+ */
+export class EnvironmentLock {
+  private lease: Lease | undefined;
+  private offsetMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private readonly lostController = new AbortController();
+  readonly identity: string;
+
+  private constructor(
+    private readonly client: KubeClient,
+    private readonly o: LockOptions,
+  ) {
+    this.identity = `${o.holder} [${randomBytes(4).toString('hex')}]`;
+  }
+
+  /** Aborted when the lease was lost (taken over after we failed to renew it): stop deploying. */
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
+
+  static async acquire(client: KubeClient, o: LockOptions): Promise<EnvironmentLock> {
+    const lock = new EnvironmentLock(client, o);
+    await lock.take();
+    lock.timer = setInterval(() => {
+      lock.renewing ??= lock.renew().finally(() => (lock.renewing = undefined));
+    }, (o.leaseDurationSeconds * 1000) / 3);
+    lock.timer.unref();
+    return lock;
+  }
+
+  private get path(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases/${this.o.name}`;
+  }
+
+  private serverNow(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  private async read(): Promise<Lease | undefined> {
+    try {
+      const res = await this.client.request<unknown>('GET', this.path, { signal: this.o.signal });
+      if (res.date) this.offsetMs = res.date.getTime() - Date.now();
+      return Lease.parse(res.body);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw this.explain(err);
+    }
+  }
+
+  private body(lease: Lease | undefined, fresh: boolean) {
+    const now = microTime(this.serverNow());
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.o.name, namespace: this.o.namespace, labels: { [LABEL.managedBy]: MANAGED_BY }, resourceVersion: lease?.metadata.resourceVersion },
+      spec: {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: this.o.leaseDurationSeconds,
+        acquireTime: fresh ? now : (lease?.spec.acquireTime ?? now),
+        renewTime: now,
+        leaseTransitions: (lease?.spec.leaseTransitions ?? 0) + (fresh && lease ? 1 : 0),
+      },
+    };
+  }
+
+  private async take(): Promise<void> {
+    const deadline = Date.now() + this.o.timeoutSeconds * 1000;
+    let announced = '';
+    for (;;) {
+      if (this.o.signal?.aborted) throw new PipeError('cancelled while waiting for the environment lock');
+      const current = await this.read();
+      try {
+        if (!current) {
+          await ensureNamespace(this.client, this.o.namespace, this.o.signal);
+          const res = await this.client.request<unknown>('POST', this.path.replace(/\/[^/]+$/, ''), { body: this.body(undefined, true), signal: this.o.signal });
+          this.lease = Lease.parse(res.body);
+          return;
+        }
+        if (leaseFree(current.spec, this.serverNow())) {
+          if (current.spec.holderIdentity) this.o.logger.warn(`taking over the expired environment lock of ${current.spec.holderIdentity}`);
+          const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(current, true), signal: this.o.signal });
+          this.lease = Lease.parse(res.body);
+          return;
+        }
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 409) continue; // another run moved first: look again
+        throw this.explain(err);
+      }
+      const holder = current.spec.holderIdentity!;
+      if (Date.now() >= deadline) {
+        throw new PipeError(`environment lock ${this.o.namespace}/${this.o.name} is held by ${holder} (since ${current.spec.acquireTime ?? '?'}); waited ${this.o.timeoutSeconds}s`, {
+          hint: 'another pipeline is deploying to this environment: wait for it to finish, or raise LOCK_TIMEOUT; a lock left by a killed run expires on its own',
+        });
+      }
+      if (announced !== holder) {
+        this.o.logger.info(`waiting for the environment lock held by ${holder} (up to ${this.o.timeoutSeconds}s)`);
+        announced = holder;
+      }
+      await sleep(Math.min(this.o.pollMs ?? 2_000, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.lease || this.lost.aborted) return;
+    try {
+      const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(this.lease, false) });
+      if (res.date) this.offsetMs = res.date.getTime() - Date.now();
+      this.lease = Lease.parse(res.body);
+    } catch (err) {
+      if (!this.lease) return; // released meanwhile
+      const current = await this.read().catch(() => undefined);
+      if (current?.spec.holderIdentity === this.identity) {
+        this.lease = current; // a conflicting write of our own lease: renew again on the next tick
+        return;
+      }
+      if (current || (err instanceof KubeApiError && err.status === 404)) {
+        this.o.logger.error(`lost the environment lock ${this.o.namespace}/${this.o.name}${current ? ` to ${current.spec.holderIdentity}` : ''}`);
+        this.lostController.abort(new PipeError('the environment lock was lost'));
+      }
+    }
+  }
+
+  /** Deletes the lease if it is still ours (a precondition on its resourceVersion makes sure). */
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.renewing;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (!lease || this.lost.aborted) return;
+    try {
+      await this.client.request('DELETE', this.path, {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: lease.metadata.resourceVersion } },
+        timeoutMs: 10_000,
+      });
+    } catch (err) {
+      this.o.logger.warn(`could not release the environment lock (it expires in ${this.o.leaseDurationSeconds}s): ${(err as Error).message}`);
+    }
+  }
+
+  private explain(err: unknown): Error {
+    if (err instanceof KubeApiError && err.status === 403) {
+      return new PipeError(`cannot take the environment lock (Lease ${this.o.namespace}/${this.o.name}): ${err.body.message ?? 'forbidden'}`, {
+        hint: `let the deploy identity get, create, update and delete leases in namespace ${this.o.namespace} (LEDGER_NAMESPACE)`,
+        cause: err,
+      });
+    }
+    if (err instanceof KubeApiError && err.status === 404) {
+      return new PipeError(`the ledger namespace ${this.o.namespace} does not exist`, {
+        hint: `create it (kubectl create namespace ${this.o.namespace}) or let the deploy identity create namespaces`,
+        cause: err,
+      });
+    }
+    return err as Error;
+  }
+}
+
+/** The pipe's own namespace (ledger and lock) is created on first use when the identity may. */
+export async function ensureNamespace(client: KubeClient, name: string, signal?: AbortSignal): Promise<void> {
+  try {
+    if (await client.get(`/api/v1/namespaces/${name}`, { signal })) return;
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 403) return; // may not read namespaces: the lease write will tell
+    throw err;
+  }
+  try {
+    await client.request('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [LABEL.managedBy]: MANAGED_BY } } },
+      signal,
+    });
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 409) return;
+    if (err instanceof KubeApiError && err.status === 403) {
+      throw new PipeError(`the pipe's namespace ${name} does not exist and the deploy identity may not create it`, {
+        hint: `create it once (kubectl create namespace ${name}), or set LEDGER_NAMESPACE to a namespace the identity can write configmaps and leases in`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,117 @@
+import type { AppChange } from '../plan/model.js';
+import { objectId, type K8sObject, type RenderedApp } from '../render/model.js';
+import type { Root } from '../root/model.js';
+import { InputError } from '../util/errors.js';
+import { stamp, type AuditContext } from './audit.js';
+import type { Discovery, ResourceInfo } from './discovery.js';
+import { checkGuardrails, type Touch } from './guardrails.js';
+import { inventoryRef } from './inventory.js';
+import { syncWave } from './order.js';
+
+/** One object ready to apply: stamped, namespace defaulted, its resource known. */
+export interface Target {
+  app: string;
+  id: string;
+  /** Inventory entry recorded in the ledger (what prune works from). */
+  ref: string;
+  object: K8sObject;
+  info: ResourceInfo;
+  wave: number;
+  /** Its kind comes from a CRD applied in this run: wait for the CRD before applying it. */
+  fromNewCrd: boolean;
+}
+
+export interface PreparedApp {
+  change: AppChange;
+  rendered: RenderedApp;
+  targets: Target[];
+}
+
+/** Kinds defined by CRDs rendered in this run, keyed "group/version:Kind". */
+function crdKinds(rendered: Iterable<RenderedApp>): Map<string, ResourceInfo> {
+  const kinds = new Map<string, ResourceInfo>();
+  for (const r of rendered) {
+    for (const o of r.objects) {
+      if (o.kind !== 'CustomResourceDefinition' || !o.apiVersion.startsWith('apiextensions.k8s.io/')) continue;
+      const spec = (o as { spec?: { group?: string; scope?: string; names?: { kind?: string; plural?: string }; versions?: { name: string }[] } }).spec;
+      if (!spec?.group || !spec.names?.kind || !spec.names.plural) continue;
+      for (const v of spec.versions ?? []) {
+        kinds.set(`${spec.group}/${v.name}:${spec.names.kind}`, {
+          group: spec.group,
+          version: v.name,
+          kind: spec.names.kind,
+          resource: spec.names.plural,
+          namespaced: spec.scope !== 'Cluster',
+        });
+      }
+    }
+  }
+  return kinds;
+}
+
+/**
+ * Everything checked before the first apply: every object's kind is known to the cluster (or
+ * defined by a CRD in this run), sync waves parse, no object is rendered twice, and every object
+ * is inside the environment's guardrails. A problem anywhere applies nothing.
+ */
+export async function prepare(opts: {
+  changes: AppChange[];
+  rendered: Map<string, RenderedApp>;
+  discovery: Discovery;
+  root: Root;
+  audit: Omit<AuditContext, 'app'>;
+  signal?: AbortSignal;
+}): Promise<Map<string, PreparedApp>> {
+  const newKinds = crdKinds(opts.rendered.values());
+  const problems: string[] = [];
+  const touches: Touch[] = [];
+  const owner = new Map<string, string>();
+  const prepared = new Map<string, PreparedApp>();
+  for (const change of opts.changes) {
+    const app = change.app;
+    const rendered = opts.rendered.get(app.name);
+    if (!rendered) {
+      problems.push(`app ${app.name}: was not rendered`);
+      continue;
+    }
+    const targets: Target[] = [];
+    for (const raw of rendered.objects) {
+      const known = await opts.discovery.find(raw.apiVersion, raw.kind, opts.signal);
+      const info = known ?? newKinds.get(`${raw.apiVersion}:${raw.kind}`);
+      if (!info) {
+        problems.push(`app ${app.name}: ${objectId(raw)}: the cluster has no kind ${raw.kind} in ${raw.apiVersion} (is its CRD installed?)`);
+        continue;
+      }
+      const namespace = info.namespaced ? (raw.metadata.namespace ?? app.namespace) : undefined;
+      const metadata = { ...raw.metadata, namespace };
+      if (!namespace) delete metadata.namespace;
+      const object = stamp({ ...raw, metadata }, { ...opts.audit, app: app.name });
+      const id = objectId(object);
+      const key = `${info.group}:${id}`;
+      const other = owner.get(key);
+      if (other) {
+        problems.push(other === app.name ? `app ${app.name}: ${id} is rendered twice` : `app ${app.name}: ${id} is also rendered by app ${other}`);
+        continue;
+      }
+      owner.set(key, app.name);
+      try {
+        targets.push({ app: app.name, id, ref: inventoryRef(object), object, info, wave: syncWave(raw, app.name, id), fromNewCrd: !known });
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+      touches.push({ app: app.name, id, kind: info.kind, group: info.group, name: raw.metadata.name, namespace });
+    }
+    if (app.createNamespace && app.namespace) {
+      touches.push({ app: app.name, id: `Namespace/${app.namespace}`, kind: 'Namespace', group: '', name: app.namespace });
+    }
+    prepared.set(app.name, { change, rendered, targets });
+  }
+  if (problems.length) {
+    throw new InputError(`${problems.length === 1 ? 'a rendered object cannot' : `${problems.length} rendered objects cannot`} be applied; nothing was applied`, {
+      details: problems,
+      hint: 'fix the manifests (install CRDs with, or before, the apps that use them)',
+    });
+  }
+  checkGuardrails(touches, opts.root.environment, opts.root.file);
+  return prepared;
+}
