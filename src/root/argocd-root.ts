@@ -2,7 +2,8 @@ import { InputError, InputErrors } from '../util/errors.js';
 import { definitionDigest } from './digest.js';
 import { mapApplication, type Application, type ArgoContext } from './argocd.js';
 import type { App, Origin, RootFormat, UnsupportedApp } from './model.js';
-import type { YamlDoc } from './yaml.js';
+import { inOrder } from './issues.js';
+import type { PathKey, YamlDoc } from './yaml.js';
 
 interface K8sDoc {
   apiVersion?: unknown;
@@ -27,7 +28,7 @@ export async function loadArgoDocs(
   const errors: InputError[] = [];
   const others: string[] = [];
   const namespaces = new Map<string, string>();
-  const applications: { obj: Application; origin: Origin }[] = [];
+  const applications: { obj: Application; origin: Origin; lineOf?: (path: PathKey[]) => number }[] = [];
   const unsupported: UnsupportedApp[] = [];
   const rendered = format === 'argocd-helm';
   for (const doc of docs) {
@@ -39,7 +40,7 @@ export async function loadArgoDocs(
       continue;
     }
     const name = typeof d.metadata?.name === 'string' ? d.metadata.name : '(unnamed)';
-    if (isArgo(d) && d.kind === 'Application') applications.push({ obj: d as Application, origin });
+    if (isArgo(d) && d.kind === 'Application') applications.push({ obj: d as Application, origin, lineOf: rendered ? undefined : doc.lineOf });
     else if (isArgo(d) && d.kind === 'ApplicationSet') {
       unsupported.push({ name, origin, source: 'ApplicationSet', reason: 'ApplicationSet generators create Applications inside Argo CD; write the Applications out (or use the native root) to deploy them with the pipe' });
     } else {
@@ -49,9 +50,9 @@ export async function loadArgoDocs(
   }
 
   const results = await Promise.all(
-    applications.map(async ({ obj, origin }) => {
+    applications.map(async ({ obj, origin, lineOf }) => {
       try {
-        return await mapApplication(obj, origin, ctx);
+        return await mapApplication(obj, origin, ctx, lineOf);
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         errors.push(...(e instanceof InputErrors ? e.errors : [e]));
@@ -72,7 +73,7 @@ export async function loadArgoDocs(
       );
     } else seen.set(r.name, r.origin);
   }
-  if (errors.length) throw new InputErrors(errors);
+  if (errors.length) throw new InputErrors(inOrder(errors));
   if (!applications.length && !unsupported.length) {
     throw new InputError(`${rootFile} holds no Argo CD Application`, {
       where: { variable: 'ROOT_MANIFEST' },

@@ -7,7 +7,7 @@ import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, Sour
 import { mergeValues } from './native.js';
 import { sameRepository } from './repo-url.js';
 import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
-import { MAX_ALIAS_COUNT } from './yaml.js';
+import { MAX_ALIAS_COUNT, type PathKey } from './yaml.js';
 
 /** An Argo CD Application as far as the pipe reads it (argoproj.io/v1alpha1). */
 interface Source {
@@ -49,7 +49,13 @@ const KUSTOMIZE_KEYS = ['namePrefix', 'nameSuffix', 'images', 'commonLabels'];
  * One Application -> an App of the resolved model, or an UnsupportedApp with the reason. Input
  * errors (no name, a path that does not exist or leaves the repository) throw, located at `origin`.
  */
-export async function mapApplication(obj: Application, origin: Origin, ctx: ArgoContext): Promise<App | UnsupportedApp> {
+export async function mapApplication(
+  obj: Application,
+  origin: Origin,
+  ctx: ArgoContext,
+  lineOf?: (path: PathKey[]) => number,
+): Promise<App | UnsupportedApp> {
+  const at = (...path: PathKey[]): Location => ({ file: origin.file, line: lineOf ? lineOf(path) : origin.line });
   const name = obj.metadata?.name;
   if (!name) throw new InputError('Application without metadata.name', { where: origin, hint: 'give every Application a name' });
   const unsupported = (source: string, reason: string): UnsupportedApp => ({ name, reason, origin, source });
@@ -62,6 +68,7 @@ export async function mapApplication(obj: Application, origin: Origin, ctx: Argo
     }
     src = spec.sources[0];
   }
+  const srcKey: PathKey[] = spec.source ? ['spec', 'source'] : ['spec', 'sources', 0];
   if (!src) return unsupported('none', 'the Application has no spec.source');
   if (src.chart) {
     return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);
@@ -78,7 +85,7 @@ export async function mapApplication(obj: Application, origin: Origin, ctx: Argo
     return unsupported('jsonnet', 'jsonnet (spec.source.directory.jsonnet) is not supported; commit the rendered YAML instead');
   }
 
-  const where: Location = origin;
+  const where = at(...srcKey, 'path');
   const path = repoPath(src.path ?? '.', where);
   const kind = await ctx.files.kind(path, where);
   if (kind !== 'dir') {
@@ -108,7 +115,7 @@ export async function mapApplication(obj: Application, origin: Origin, ctx: Argo
     const h = src.helm ?? {};
     const extra = Object.keys(h).filter((k) => !HELM_KEYS.includes(k));
     if (extra.length) return unsupported('helm', `spec.source.helm.${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not supported by the pipe`);
-    const mapped = await mapHelm(name, h, path, where, ctx.files);
+    const mapped = await mapHelm(name, h, path, (...k) => at(...srcKey, 'helm', ...k), ctx.files);
     if ('reason' in mapped) return unsupported('helm', mapped.reason);
     helm = mapped;
     const network = await chartNeedsNetwork(ctx.files, path);
@@ -132,7 +139,7 @@ export async function mapApplication(obj: Application, origin: Origin, ctx: Argo
   const options = new Set(spec.syncPolicy?.syncOptions ?? []);
   const wave = obj.metadata?.annotations?.[SYNC_WAVE];
   if (wave !== undefined && !/^-?\d+$/.test(String(wave).trim())) {
-    throw new InputError(`Application ${name}: annotation ${SYNC_WAVE} is "${wave}", not a whole number`, { where, hint: 'use a whole number such as "-1" or "2"' });
+    throw new InputError(`Application ${name}: annotation ${SYNC_WAVE} is "${wave}", not a whole number`, { where: at('metadata', 'annotations', SYNC_WAVE), hint: 'use a whole number such as "-1" or "2"' });
   }
   const app: Omit<App, 'definitionDigest'> = {
     name,
@@ -157,9 +164,18 @@ export async function mapApplication(obj: Application, origin: Origin, ctx: Argo
   return { ...app, definitionDigest: definitionDigest(app) };
 }
 
-async function mapHelm(name: string, h: Record<string, unknown>, path: string, where: Location, files: RepoFiles): Promise<HelmOptions | { reason: string }> {
+async function mapHelm(
+  name: string,
+  h: Record<string, unknown>,
+  path: string,
+  at: (...key: PathKey[]) => Location,
+  files: RepoFiles,
+): Promise<HelmOptions | { reason: string }> {
   const valueFiles: string[] = [];
-  for (const raw of asStrings(h.valueFiles)) {
+  for (const [j, value] of (Array.isArray(h.valueFiles) ? h.valueFiles : []).entries()) {
+    if (value === null || value === undefined) continue;
+    const raw = String(value);
+    const where = at('valueFiles', j);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { reason: `values file ${raw} is a URL; fetching it needs network access` };
     if (raw.startsWith('$')) return { reason: `values file ${raw} comes from another source (multi-source ref)` };
     const file = relativeTo(path, raw, where);
@@ -176,7 +192,7 @@ async function mapHelm(name: string, h: Record<string, unknown>, path: string, w
     try {
       values = parseYamlText(h.values, { maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
     } catch (e) {
-      throw new InputError(`Application ${name}: spec.source.helm.values is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { where });
+      throw new InputError(`Application ${name}: spec.source.helm.values is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { where: at('values') });
     }
   } else if (isRecord(h.values)) values = h.values;
   if (isRecord(h.valuesObject)) values = mergeValues(values, h.valuesObject);

@@ -30,6 +30,15 @@ export function schemaErrors(issues: z.core.$ZodIssue[], doc: YamlDoc, schema: z
   return errors;
 }
 
+/** Errors in reading order: by file, then line (stable for equal places). */
+export function inOrder(errors: InputError[]): InputError[] {
+  const key = (e: InputError) => [e.where?.variable ?? '', e.where?.file ?? '', e.where?.line ?? 0] as const;
+  return [...errors].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0].localeCompare(y[0]) || x[1].localeCompare(y[1]) || x[2] - y[2];
+  });
+}
+
 /** apps[2].helm.valueFiles -> "apps[2].helm.valueFiles" */
 export function describePath(path: readonly PathKey[]): string {
   return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');

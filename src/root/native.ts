@@ -4,7 +4,7 @@ import { InputError, InputErrors, type Location } from '../util/errors.js';
 import { repoPath } from '../util/tree.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
-import { describePath, schemaErrors } from './issues.js';
+import { describePath, inOrder, schemaErrors } from './issues.js';
 import type { App, Environment, HelmOptions, KustomizeOptions, Root, UnsupportedApp } from './model.js';
 import { rootSchema, type AppEnvironment, type Behaviour, type NativeApp, type NativeRoot } from './schema.js';
 import { chartNeedsNetwork, detectType, relativeTo, typeMismatch } from './source.js';
@@ -16,7 +16,7 @@ const BUILT_IN = { namespace: 'default', createNamespace: false, prune: false, w
 /** Validates a native root (apiVersion app-of-apps/v1) and resolves its apps for one environment. */
 export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: string | undefined): Promise<Root> {
   const parsed = rootSchema.safeParse(doc.value);
-  if (!parsed.success) throw new InputErrors(schemaErrors(parsed.error.issues, doc, rootSchema));
+  if (!parsed.success) throw new InputErrors(inOrder(schemaErrors(parsed.error.issues, doc, rootSchema)));
   const root = parsed.data;
   const at = (...path: PathKey[]): Location => ({ file: doc.file, line: doc.lineOf(path) });
   const errors: InputError[] = [];
@@ -46,7 +46,7 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
     if (app && envEnabled(a, envName)) resolved.push(app);
     else if (app) disabled.push(a.name);
   }
-  if (errors.length) throw new InputErrors(errors);
+  if (errors.length) throw new InputErrors(inOrder(errors));
 
   const apps = resolved.filter((a): a is App => a !== undefined && 'definitionDigest' in a);
   const unsupported = resolved.filter((a): a is UnsupportedApp => a !== undefined && 'reason' in a);

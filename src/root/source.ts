@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
-import { InputErrors, type Location } from '../util/errors.js';
+import { InputError, InputErrors, type Location } from '../util/errors.js';
 import { repoPath } from '../util/tree.js';
 import type { RepoFiles } from './files.js';
 import type { DirectoryOptions, SourceType } from './model.js';
@@ -11,15 +11,19 @@ export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', '
 /** Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory (as Argo CD decides). */
 export async function detectType(files: RepoFiles, path: string): Promise<SourceType> {
   if (await files.isFile(join(path, 'Chart.yaml'))) return 'helm';
-  for (const k of KUSTOMIZATION_FILES) if (await files.isFile(join(path, k))) return 'kustomize';
-  return 'directory';
+  return (await isKustomization(files, path)) ? 'kustomize' : 'directory';
+}
+
+async function isKustomization(files: RepoFiles, path: string): Promise<boolean> {
+  for (const k of KUSTOMIZATION_FILES) if (await files.isFile(join(path, k))) return true;
+  return false;
 }
 
 /** Why a source type does not fit the files at the path, or undefined when it does. */
 export async function typeMismatch(files: RepoFiles, path: string, type: SourceType): Promise<string | undefined> {
   const where = path || '.';
   if (type === 'helm' && !(await files.isFile(join(path, 'Chart.yaml')))) return `type helm, but ${where} has no Chart.yaml`;
-  if (type === 'kustomize' && (await detectType(files, path)) !== 'kustomize') return `type kustomize, but ${where} has no kustomization.yaml`;
+  if (type === 'kustomize' && !(await isKustomization(files, path))) return `type kustomize, but ${where} has no kustomization.yaml`;
   return undefined;
 }
 
@@ -72,6 +76,12 @@ export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Pr
  */
 export function relativeTo(base: string, raw: string, where: Location): string {
   const p = raw.startsWith('/') ? raw.replace(/^\/+/, '') : posix.join(base || '.', raw);
+  if (p === '..' || p.startsWith('../')) {
+    throw new InputError(`"${raw}" (relative to ${base || '.'}) is outside the repository`, {
+      where,
+      hint: 'name a file inside the repository: relative to the path, or from the repository root with a leading /',
+    });
+  }
   return repoPath(p, where);
 }
 
