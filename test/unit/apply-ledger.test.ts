@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { itemId, itemKey, inventoryRef, parseInventoryRef } from '../../src/apply/inventory.js';
+import { decodeLedger, deployedState, encodeEntry, type LedgerEntry } from '../../src/apply/ledger.js';
+import { leaseFree, microTime } from '../../src/apply/lock.js';
+import { environmentSlug, ledgerKey, ledgerName, lockName } from '../../src/apply/names.js';
+
+const entry = (app: string, extra: Partial<LedgerEntry> = {}): LedgerEntry => ({
+  app,
+  commit: 'c'.repeat(40),
+  digest: 'sha256:abc',
+  deployedAt: '2025-01-01T00:00:00.000Z',
+  buildNumber: '7',
+  objects: ['apps/v1 Deployment web/api', 'v1 Namespace web'],
+  ...extra,
+});
+
+describe('ledger encoding', () => {
+  it('round-trips entries through ConfigMap data, keyed by a valid key', () => {
+    const apps = ['web', 'team/api', 'a b'];
+    const data = Object.fromEntries(apps.map((a) => [ledgerKey(a), encodeEntry(entry(a))]));
+    for (const k of Object.keys(data)) expect(k).toMatch(/^[-._a-zA-Z0-9]+$/);
+    const { entries, problems } = decodeLedger(data);
+    expect(problems).toEqual([]);
+    expect([...entries.keys()].sort()).toEqual([...apps].sort());
+    expect(entries.get('team/api')).toEqual(entry('team/api'));
+  });
+
+  it('reports broken entries instead of failing the run (those apps count as never deployed)', () => {
+    const { entries, problems } = decodeLedger({ good: encodeEntry(entry('good')), bad: '{not json', partial: JSON.stringify({ app: 'p' }) });
+    expect([...entries.keys()]).toEqual(['good']);
+    expect(problems).toHaveLength(2);
+    expect(problems[1]).toContain('partial');
+  });
+
+  it('gives the plan its DeployedState', () => {
+    const state = deployedState({ source: 'ledger ConfigMap ns/x', entries: new Map([['web', entry('web')]]), problems: [] });
+    expect(state.source).toBe('ledger ConfigMap ns/x');
+    expect(state.apps.get('web')).toEqual({ app: 'web', commit: 'c'.repeat(40), digest: 'sha256:abc', deployedAt: '2025-01-01T00:00:00.000Z', buildNumber: '7', triggerer: undefined });
+    expect(decodeLedger(undefined).entries.size).toBe(0);
+  });
+
+  it('names per environment are valid object names', () => {
+    expect(ledgerName('production')).toBe('app-of-apps-ledger-production');
+    expect(lockName(undefined)).toBe('app-of-apps-lock-default');
+    const slug = environmentSlug('Prod EU/West');
+    expect(slug).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(slug).not.toBe(environmentSlug('prod-eu-west'));
+  });
+});
+
+describe('inventory refs', () => {
+  it('round-trip namespaced and cluster-scoped objects', () => {
+    const ref = inventoryRef({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api', namespace: 'web' } });
+    expect(ref).toBe('apps/v1 Deployment web/api');
+    expect(parseInventoryRef(ref)).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'web', name: 'api' });
+    expect(parseInventoryRef('v1 Namespace web')).toEqual({ apiVersion: 'v1', kind: 'Namespace', namespace: undefined, name: 'web' });
+    expect(parseInventoryRef('garbage')).toBeUndefined();
+    expect(itemId(parseInventoryRef(ref)!)).toBe('Deployment/web/api');
+  });
+
+  it('keys ignore the version (an object applied as v1beta1 and later v1 is one object)', () => {
+    expect(itemKey(parseInventoryRef('autoscaling/v1 HorizontalPodAutoscaler a/b')!)).toBe(itemKey(parseInventoryRef('autoscaling/v2 HorizontalPodAutoscaler a/b')!));
+    expect(itemKey(parseInventoryRef('v1 Service a/b')!)).not.toBe(itemKey(parseInventoryRef('serving.knative.dev/v1 Service a/b')!));
+  });
+});
+
+describe('lease helpers', () => {
+  it('MicroTime has six fractional digits', () => {
+    expect(microTime(Date.UTC(2025, 0, 2, 3, 4, 5, 678))).toBe('2025-01-02T03:04:05.678000Z');
+  });
+
+  it('a lease is free when unheld or not renewed within its duration (plus margin)', () => {
+    const now = Date.UTC(2025, 0, 1, 12, 0, 0);
+    const renewed = (agoMs: number) => microTime(now - agoMs);
+    expect(leaseFree({}, now)).toBe(true);
+    expect(leaseFree({ holderIdentity: 'build 1', renewTime: renewed(10_000), leaseDurationSeconds: 30 }, now)).toBe(false);
+    expect(leaseFree({ holderIdentity: 'build 1', renewTime: renewed(31_000), leaseDurationSeconds: 30 }, now)).toBe(false);
+    expect(leaseFree({ holderIdentity: 'build 1', renewTime: renewed(33_000), leaseDurationSeconds: 30 }, now)).toBe(true);
+    expect(leaseFree({ holderIdentity: 'build 1', acquireTime: renewed(60_000), leaseDurationSeconds: 30 }, now)).toBe(true);
+  });
+});

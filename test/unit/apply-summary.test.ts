@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import type { AppResult, DeployResult } from '../../src/apply/model.js';
+import { countObjects } from '../../src/apply/model.js';
+import { formatDuration, summaryLine, summaryTable } from '../../src/report/deploy-summary.js';
+
+const app = (name: string, outcome: AppResult['outcome'], actions: AppResult['objects'][number]['action'][] = [], reason?: string): AppResult => {
+  const objects = actions.map((action, i) => ({ id: `ConfigMap/ns/${name}-${i}`, action }));
+  return { app: name, outcome, reason, objects, counts: countObjects(objects), durationMs: 1234 };
+};
+
+describe('deploy summary', () => {
+  const result: DeployResult = {
+    environment: 'production',
+    commit: 'c'.repeat(40),
+    apps: [
+      app('database', 'failed', ['created'], 'Deployment/db/db: rollout failed: ProgressDeadlineExceeded'),
+      app('api', 'skipped', [], 'dependency database failed'),
+      app('web', 'deployed', ['created', 'configured', 'unchanged', 'unchanged', 'pruned', 'prune-skipped']),
+      app('cache', 'unchanged', [], 'unchanged (digest)'),
+    ],
+    removed: [{ app: 'legacy', outcome: 'pruned', objects: [{ id: 'ConfigMap/x/y', action: 'pruned' }] }],
+    ok: false,
+    cancelled: false,
+    durationMs: 75_000,
+  };
+
+  it('has one row per app with counts, result and the cause of failures and skips', () => {
+    const lines = summaryTable(result).split('\n');
+    expect(lines[0]).toMatch(/^APP\s+RESULT\s+CREATED\s+CONFIGURED\s+UNCHANGED\s+PRUNED\s+DURATION\s+NOTE$/);
+    expect(lines[1]).toMatch(/^database\s+FAILED\s+1\s+0\s+0\s+0\s+1\.2s\s+Deployment\/db\/db: rollout failed/);
+    expect(lines[2]).toMatch(/^api\s+skipped\s+0\s+0\s+0\s+0\s+1\.2s\s+dependency database failed$/);
+    expect(lines[3]).toMatch(/^web\s+deployed\s+1\s+1\s+2\s+1\s+1\.2s$/);
+    expect(lines[4]).toMatch(/^cache\s+unchanged \(digest\)/);
+    expect(lines[5]).toMatch(/^legacy\s+removed \(pruned\)\s+0\s+0\s+0\s+1/);
+  });
+
+  it('one line totals and durations', () => {
+    expect(summaryLine(result)).toBe('1 deployed, 1 unchanged, 1 failed, 1 skipped, 1 removed app(s) pruned in 1m15s');
+    expect(formatDuration(950)).toBe('0.9s');
+    expect(formatDuration(125_000)).toBe('2m05s');
+  });
+});
