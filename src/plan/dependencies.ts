@@ -48,16 +48,33 @@ export interface ManifestSearch {
 
 export const KUSTOMIZATIONS = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const CHART_FILES = ['Chart.yaml', 'requirements.yaml'];
+/** Characters that can end a path in YAML: the end of the line, a space, a quote, a flow-collection bracket, a comment. */
+const PATH_END = `/?([]"',}#[:space:]]|$)`;
+/** Characters that can come before a path's last name: a separator, a space, a quote, a bracket, "key=" of a generator. */
+const NAME_START = `(^|[[:space:]/"',:=[])`;
 /** A reference made only of ".." segments: it names no folder a word search could find. */
-const DOT_REF = `\\.\\./?([[:space:]]|[]"',#}]|$)`;
+const DOT_REF = `\\.\\.${PATH_END}`;
 /** What a remote kustomize resource looks like: a URL, an scp-style git address, a go-getter ref, host/org/repo. */
-const REMOTE_HINTS = ['://', 'git@', `\\?ref=`, `[[:space:]"'[,][A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}/`];
+const REMOTE_HINTS = ['://', 'git@', `\\?ref=`, `(-[[:space:]]+|[[,][[:space:]]*)["']?[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}/`];
 
-/** `git grep` over the tracked manifests of the work tree: one process per search, multi-threaded. */
+/** Words per regular expression: git grep compiles each -e once, a few hundred alternatives stay fast. */
+const WORDS_PER_PATTERN = 200;
+
+/**
+ * `git grep` over the tracked manifests of the work tree: one process per search, multi-threaded.
+ * A word is only a hit as the last name of a path ("../../libs/base", not "../../libs/base/x"),
+ * so a folder near the root ("apps", "libs") does not pull in every manifest.
+ */
 export function gitManifestSearch(git: Git): ManifestSearch {
   const spec = (names: string[]) => names.map((n) => `:(glob)**/${n}`);
   return {
-    containing: (words) => git.grepFiles(words, spec([...KUSTOMIZATIONS, ...CHART_FILES])),
+    containing: (words) => {
+      const patterns: string[] = [];
+      for (let i = 0; i < words.length; i += WORDS_PER_PATTERN) {
+        patterns.push(`${NAME_START}(${words.slice(i, i + WORDS_PER_PATTERN).map(escapeRegex).join('|')})${PATH_END}`);
+      }
+      return git.grepFiles(patterns, spec([...KUSTOMIZATIONS, ...CHART_FILES]), { extended: true });
+    },
     special: async () =>
       (
         await Promise.all([
@@ -66,6 +83,10 @@ export function gitManifestSearch(git: Git): ManifestSearch {
         ])
       ).flat(),
   };
+}
+
+function escapeRegex(word: string): string {
+  return word.replace(/[.[\]()*+?{}|^$\\]/g, '\\$&');
 }
 
 interface Manifest {
@@ -144,7 +165,8 @@ function propagate(manifests: Map<string, Manifest>, reached: Set<string>, leads
       };
       for (const ref of m.refs) {
         if (reached.has(ref.path)) add(ref.path, ref.kind);
-        if (ref.path !== m.dir) for (const [path, kind] of leads.get(ref.path) ?? []) add(path, kind);
+        // what the app sees: "sm.yaml of a component I use", whatever the component calls it
+        if (ref.path !== m.dir) for (const path of leads.get(ref.path)?.keys() ?? []) add(path, ref.kind);
       }
     }
   }

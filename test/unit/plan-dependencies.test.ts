@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decide } from '../../src/plan/decide.js';
+import { analyzeDependencies, gitManifestSearch } from '../../src/plan/dependencies.js';
+import type { App } from '../../src/root/model.js';
+import { InputErrors } from '../../src/util/errors.js';
+import { Git } from '../../src/util/git.js';
+import { WorkTree } from '../../src/util/tree.js';
+import { app, root, TestRepo } from './plan-support.js';
+
+const K = 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n';
+const CM = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n';
+
+const FILES: Record<string, string> = {
+  'libs/base/kustomization.yaml': `${K}resources:\n  - deploy.yaml\n`,
+  'libs/base/deploy.yaml': CM,
+  'libs/base/README.md': 'the shared base\n',
+  'libs/other/kustomization.yml': `${K}resources: [x.yaml]\n`,
+  'libs/other/x.yaml': CM,
+  'libs/unused/kustomization.yaml': `${K}resources: [u.yaml]\n`,
+  'libs/unused/u.yaml': CM,
+  // an overlay on its own base, which uses the shared base
+  'apps/a/overlays/prod/kustomization.yaml': `${K}resources:\n  - ../../base\npatches:\n  - path: patch.yaml\n`,
+  'apps/a/overlays/prod/patch.yaml': CM,
+  'apps/a/base/kustomization.yaml': `${K}resources:\n  - "../../../libs/base/"\n  - svc.yaml\n`,
+  'apps/a/base/svc.yaml': CM,
+  'apps/b/Kustomization': `${K}bases: ['../../libs/base']\n`,
+  'apps/c/kustomization.yaml': `${K}resources:\n- ../../libs/other\n`,
+  'apps/d/kustomization.yaml': `${K}components: [../../components/monitoring]\nconfigMapGenerator:\n  - name: cfg\n    files: [app.properties=../../config/shared.properties]\n    envs: [../../config/env.txt]\n`,
+  'components/monitoring/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [sm.yaml]\n',
+  'components/monitoring/sm.yaml': CM,
+  'config/shared.properties': 'a=b\n',
+  'config/env.txt': 'X=1\n',
+  // a ".."-only reference names no folder
+  'apps/f/kustomization.yaml': `${K}resources: [svc.yaml]\n`,
+  'apps/f/svc.yaml': CM,
+  'apps/f/overlays/x/kustomization.yaml': `${K}resources:\n  - ../..\n`,
+  // a chart with a local dependency that has its own local dependency
+  'apps/h/Chart.yaml': 'apiVersion: v2\nname: h\nversion: 1.0.0\ndependencies:\n  - name: common\n    version: 1.0.0\n    repository: file://../../charts/common\n',
+  'apps/h/templates/cm.yaml': CM,
+  'charts/common/Chart.yaml': 'apiVersion: v2\nname: common\nversion: 1.0.0\ndependencies:\n  - name: lib\n    version: 1.0.0\n    repository: "file://../lib"\n',
+  'charts/lib/Chart.yaml': 'apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n',
+  'charts/lib/templates/_x.tpl': '{{- define "x" }}x{{ end }}\n',
+  'charts/unrelated/Chart.yaml': 'apiVersion: v2\nname: unrelated\nversion: 1.0.0\n',
+  'envs/prod/h.yaml': 'replicas: 2\n',
+  'envs/prod/other.yaml': 'replicas: 3\n',
+  // remote resources are noted, not watched
+  'apps/r/kustomization.yaml': `${K}resources:\n  - https://github.com/org/repo//deploy?ref=v1\n  - github.com/org/other/deploy\n  - local.yaml\n`,
+  'apps/r/local.yaml': CM,
+  'apps/plain/cm.yaml': CM,
+  'apps/plain/sub/cm.yaml': CM,
+};
+
+const APPS: App[] = [
+  app('a', { type: 'kustomize', path: 'apps/a/overlays/prod' }),
+  app('b', { type: 'kustomize', path: 'apps/b' }),
+  app('c', { type: 'kustomize', path: 'apps/c' }),
+  app('d', { type: 'kustomize', path: 'apps/d' }),
+  app('f', { type: 'kustomize', path: 'apps/f/overlays/x' }),
+  app('h', { type: 'helm', path: 'apps/h', helm: { releaseName: 'h', valueFiles: ['envs/prod/h.yaml'], parameters: [] } }),
+  app('r', { type: 'kustomize', path: 'apps/r' }),
+  app('plain', { path: 'apps/plain', directory: { recurse: false } }),
+  app('watcher', { path: 'apps/watcher', watch: ['config/*.properties'] }),
+];
+
+describe('analyzeDependencies (a real repository, git grep)', () => {
+  let repo: TestRepo;
+  let git: Git;
+  beforeAll(() => {
+    repo = new TestRepo().write(FILES);
+    repo.commit('initial');
+    git = new Git(repo.dir);
+  });
+  afterAll(() => repo.cleanup());
+
+  async function changedApps(files: string[]) {
+    const analysis = await analyzeDependencies({ apps: APPS, changed: files, tree: new WorkTree(repo.dir), search: gitManifestSearch(git) });
+    const commit = 'c'.repeat(40);
+    const d = decide({
+      root: root(APPS),
+      base: () => ({ kind: 'commit', commit }),
+      changed: new Map([[commit, files]]),
+      baseRoots: new Map(),
+      deps: analysis.deps,
+      force: false,
+      only: [],
+    });
+    const changed = d.changes.filter((c) => c.status === 'changed');
+    return { names: changed.map((c) => c.app.name).sort(), reasons: Object.fromEntries(changed.map((c) => [c.app.name, c.reasons])), analysis };
+  }
+
+  it('a shared base change touches exactly the apps built on it, through a base of a base', async () => {
+    const r = await changedApps(['libs/base/deploy.yaml']);
+    expect(r.names).toEqual(['a', 'b']);
+    expect(r.reasons.a).toEqual(['kustomize base libs/base/deploy.yaml changed']);
+  });
+
+  it('a referenced folder counts as a whole', async () => {
+    expect((await changedApps(['libs/base/README.md'])).names).toEqual(['a', 'b']);
+    expect((await changedApps(['libs/other/x.yaml'])).names).toEqual(['c']);
+    expect((await changedApps(['libs/unused/u.yaml'])).names).toEqual([]);
+  });
+
+  it('follows components and generator files', async () => {
+    expect((await changedApps(['components/monitoring/sm.yaml'])).reasons).toEqual({ d: ['kustomize component components/monitoring/sm.yaml changed'] });
+    expect((await changedApps(['config/env.txt'])).names).toEqual(['d']);
+    // the watch glob and the generator both read it
+    expect((await changedApps(['config/shared.properties'])).names).toEqual(['d', 'watcher']);
+  });
+
+  it('follows a reference made only of ".."', async () => {
+    expect((await changedApps(['apps/f/svc.yaml'])).reasons).toEqual({ f: ['kustomize base apps/f/svc.yaml changed'] });
+  });
+
+  it('follows helm file:// dependencies recursively, and values files', async () => {
+    expect((await changedApps(['charts/lib/templates/_x.tpl'])).reasons).toEqual({ h: ['chart dependency charts/lib/templates/_x.tpl changed'] });
+    expect((await changedApps(['envs/prod/h.yaml'])).reasons).toEqual({ h: ['values file envs/prod/h.yaml changed'] });
+    expect((await changedApps(['envs/prod/other.yaml', 'charts/unrelated/Chart.yaml'])).names).toEqual([]);
+  });
+
+  it('changes in an app\'s own folder need no manifest to say so', async () => {
+    expect((await changedApps(['apps/a/overlays/prod/patch.yaml', 'apps/a/base/svc.yaml'])).reasons).toEqual({
+      a: ['apps/a/overlays/prod/patch.yaml changed', 'kustomize base apps/a/base/svc.yaml changed'],
+    });
+    // a non-recursive directory app ignores its subfolders
+    expect((await changedApps(['apps/plain/sub/cm.yaml'])).names).toEqual([]);
+    expect((await changedApps(['apps/plain/cm.yaml'])).names).toEqual(['plain']);
+  });
+
+  it('reads only the manifests that can reference a changed path', async () => {
+    const total = Object.keys(FILES).filter((f) => /(kustomization\.ya?ml|Kustomization|Chart\.yaml)$/.test(f)).length;
+    const { analysis } = await changedApps(['libs/other/x.yaml']);
+    // libs/other itself, apps/c that names it, and the manifests with "..", remote or odd references
+    expect(analysis.parsed).toBeLessThanOrEqual(5);
+    expect(analysis.parsed).toBeLessThan(total);
+    expect((await changedApps([])).analysis.parsed).toBe(0);
+  });
+
+  it('notes remote resources, which it cannot watch', async () => {
+    const { analysis } = await changedApps(['apps/r/local.yaml']);
+    expect(analysis.notes).toEqual([
+      'apps/r/kustomization.yaml uses the remote resource github.com/org/other/deploy, which is not watched for changes',
+      'apps/r/kustomization.yaml uses the remote resource https://github.com/org/repo//deploy?ref=v1, which is not watched for changes',
+    ]);
+  });
+
+  it('fails on a malformed kustomization it has to read, with file and line', async () => {
+    const bad = new TestRepo().write({ 'libs/x/kustomization.yaml': `${K}resources:\n  - a.yaml\n  bad: [\n`, 'apps/y/kustomization.yaml': `${K}resources: [../../libs/x]\n` });
+    bad.commit();
+    try {
+      const err = await analyzeDependencies({
+        apps: [app('y', { type: 'kustomize', path: 'apps/y' })],
+        changed: ['libs/x/a.yaml'],
+        tree: new WorkTree(bad.dir),
+        search: gitManifestSearch(new Git(bad.dir)),
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputErrors);
+      expect((err as InputErrors).exitCode).toBe(2);
+      for (const e of (err as InputErrors).errors) expect(e.located).toMatch(/^libs\/x\/kustomization\.yaml:\d+:\d+: /);
+    } finally {
+      bad.cleanup();
+    }
+  });
+});

@@ -1,0 +1,91 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { App, Root } from '../../src/root/model.js';
+
+/** An App with the loader's defaults; tests override what they are about. */
+export function app(name: string, over: Partial<App> = {}): App {
+  return {
+    name,
+    path: `apps/${name}`,
+    type: 'directory',
+    namespace: 'default',
+    createNamespace: true,
+    prune: false,
+    wait: true,
+    timeoutSeconds: 300,
+    serverSideApply: false,
+    pruneLast: false,
+    dependsOn: [],
+    syncWave: 0,
+    watch: [],
+    directory: over.type && over.type !== 'directory' ? undefined : { recurse: true },
+    origin: { file: 'app-of-apps.yaml', line: 1 },
+    definitionDigest: `digest-of-${name}`,
+    ...over,
+  };
+}
+
+export function root(apps: App[], over: Partial<Root> = {}): Root {
+  return { format: 'native', file: 'app-of-apps.yaml', environments: [], apps, disabled: [], unsupported: [], ...over };
+}
+
+const GIT_ENV = {
+  GIT_AUTHOR_NAME: 'Test',
+  GIT_AUTHOR_EMAIL: 'test@example.com',
+  GIT_COMMITTER_NAME: 'Test',
+  GIT_COMMITTER_EMAIL: 'test@example.com',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: tmpdir(),
+};
+
+/** A real git repository in a temp dir, written and committed synchronously (fast, no shell). */
+export class TestRepo {
+  readonly dir: string;
+
+  constructor(dir?: string) {
+    this.dir = dir ?? mkdtempSync(join(tmpdir(), 'plan-repo-'));
+    if (!dir) this.git('init', '-q', '-b', 'main');
+  }
+
+  git(...args: string[]): string {
+    return execFileSync('git', ['-c', 'protocol.file.allow=always', ...args], { cwd: this.dir, env: { ...process.env, ...GIT_ENV }, encoding: 'utf8' }).trim();
+  }
+
+  write(files: Record<string, string>): this {
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(this.dir, path)), { recursive: true });
+      writeFileSync(join(this.dir, path), text);
+    }
+    return this;
+  }
+
+  remove(...paths: string[]): this {
+    this.git('rm', '-q', '-r', ...paths);
+    return this;
+  }
+
+  /** Commits everything; returns the full SHA. */
+  commit(message = 'change', date?: string): string {
+    this.git('add', '-A');
+    execFileSync('git', ['commit', '-q', '--allow-empty', '-m', message], {
+      cwd: this.dir,
+      env: { ...process.env, ...GIT_ENV, ...(date ? { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } : {}) },
+    });
+    return this.git('rev-parse', 'HEAD');
+  }
+
+  /** A shallow clone over file:// (so fetch --deepen works against this repo). */
+  cloneShallow(depth: number, branch = 'main'): TestRepo {
+    const dest = mkdtempSync(join(tmpdir(), 'plan-clone-'));
+    execFileSync('git', ['-c', 'protocol.file.allow=always', 'clone', '-q', '--depth', String(depth), '--branch', branch, `file://${this.dir}`, dest], {
+      env: { ...process.env, ...GIT_ENV },
+    });
+    return new TestRepo(dest);
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
