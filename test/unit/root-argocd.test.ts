@@ -1,0 +1,255 @@
+import { describe, expect, it } from 'vitest';
+import type { App, Root } from '../../src/root/model.js';
+import { argocdExampleApps, ARGOCD_EXAMPLE_REPO } from '../fixtures/root/argocd-example-apps.js';
+import { commitAll, git, load, loadAt, makeRepo, writeFiles } from '../fixtures/root/repo.js';
+
+const REPO = 'https://bitbucket.org/acme/gitops.git';
+const repoUrls = ['git@bitbucket.org:acme/gitops.git'];
+
+function application(name: string, source: string, spec = '', metadata = ''): string {
+  return `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: ${name}
+  namespace: argocd
+${metadata}spec:
+  project: default
+${source}${spec}`;
+}
+const src = (path: string, more = '', repoURL = REPO) => `  source:\n    repoURL: ${repoURL}\n    targetRevision: HEAD\n    path: ${path}\n${more}`;
+
+const CHILDREN = {
+  'plain/a.yaml': 'kind: ConfigMap\n',
+  'plain/sub/b.yaml': 'kind: ConfigMap\n',
+  'chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 1.0.0\n',
+  'chart/values-live.yaml': 'replicas: 2\n',
+  'shared/values.yaml': 'tier: gold\n',
+  'kust/kustomization.yaml': 'resources: []\n',
+  'mixed/deploy.yaml': 'kind: ConfigMap\n',
+  'mixed/extra.jsonnet': '{}\n',
+};
+const byName = (root: Root) => Object.fromEntries(root.apps.map((a) => [a.name, a])) as Record<string, App>;
+
+describe('Argo CD directory of Applications', () => {
+  it('maps source, tool options, destination, sync options and the sync wave', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/plain.yaml': application(
+        'plain',
+        src('plain', '    directory:\n      recurse: true\n      include: "{a.yaml,sub/*.yaml}"\n      exclude: "*.txt"\n      jsonnet: {}\n'),
+        '  destination:\n    server: https://kubernetes.default.svc\n    namespace: team\n  syncPolicy:\n    automated:\n      prune: true\n      selfHeal: true\n    syncOptions:\n    - CreateNamespace=true\n    - ServerSideApply=true\n    - PruneLast=true\n',
+        '  annotations:\n    argocd.argoproj.io/sync-wave: "-2"\n',
+      ),
+      'argo/chart.yml': application(
+        'chart',
+        src(
+          'chart',
+          `    helm:
+      releaseName: rel
+      valueFiles: [values-live.yaml, /shared/values.yaml, missing.yaml]
+      ignoreMissingValueFiles: true
+      values: |
+        image: { tag: "1", pullPolicy: IfNotPresent }
+      valuesObject:
+        image: { tag: "2" }
+      parameters:
+      - name: a.b
+        value: "1"
+      - name: c
+        value: "true"
+        forceString: true
+`,
+        ),
+        '  destination:\n    name: in-cluster\n    namespace: charts\n  syncPolicy:\n    automated:\n      prune: true\n    syncOptions: [Prune=false]\n',
+      ),
+      'argo/kust.json': JSON.stringify({
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Application',
+        metadata: { name: 'kust' },
+        spec: {
+          sources: [{ repoURL: 'https://BITBUCKET.org/acme/gitops/', path: 'kust', targetRevision: 'v1.2.0', kustomize: { namePrefix: 'p-', images: ['web=web:2'], commonLabels: { team: 'a' } } }],
+          destination: { server: 'https://prod.example.com:6443' },
+        },
+      }),
+      'argo/README.md': 'not read',
+      'argo/nested/ignored.yaml': application('ignored', src('plain')),
+    });
+    const root = await load(dir, 'argo', { repoUrls });
+    expect(root).toMatchObject({ format: 'argocd-directory', file: 'argo', environments: [], disabled: [], unsupported: [], notes: [] });
+    const apps = byName(root);
+    expect(Object.keys(apps).sort()).toEqual(['chart', 'kust', 'plain']);
+    expect(apps.plain).toMatchObject({
+      type: 'directory',
+      path: 'plain',
+      namespace: 'team',
+      createNamespace: true,
+      serverSideApply: true,
+      pruneLast: true,
+      prune: true,
+      syncWave: -2,
+      directory: { recurse: true, include: '{a.yaml,sub/*.yaml}', exclude: '*.txt' },
+      origin: { file: 'argo/plain.yaml', line: 1 },
+    });
+    expect(apps.plain!.notes).toBeUndefined();
+    expect(apps.chart).toMatchObject({
+      type: 'helm',
+      namespace: 'charts',
+      prune: false,
+      createNamespace: false,
+      serverSideApply: false,
+      syncWave: 0,
+      helm: {
+        releaseName: 'rel',
+        valueFiles: ['chart/values-live.yaml', 'shared/values.yaml'],
+        values: { image: { tag: '2', pullPolicy: 'IfNotPresent' } },
+        parameters: [
+          { name: 'a.b', value: '1' },
+          { name: 'c', value: 'true', forceString: true },
+        ],
+      },
+    });
+    expect(apps.kust).toMatchObject({
+      type: 'kustomize',
+      namespace: 'default',
+      kustomize: { namePrefix: 'p-', images: ['web=web:2'], commonLabels: { team: 'a' } },
+      notes: [
+        'targetRevision v1.2.0 is not honoured: the pipe deploys the commit being built',
+        "destination https://prod.example.com:6443 is not used: the pipe deploys to the environment's cluster",
+      ],
+    });
+  });
+
+  it('lists every child it cannot render with the reason, never dropping one', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('other-repo', src('plain', '', 'https://github.com/someone/else.git')),
+        application('remote-chart', '  source:\n    repoURL: https://charts.example.com\n    chart: redis\n    targetRevision: 1.2.3\n'),
+        application('plugin', src('plain', '    plugin:\n      name: sops\n')),
+        application('jsonnet-option', src('plain', '    directory:\n      jsonnet:\n        tlas: [{ name: a, value: b }]\n')),
+        application('jsonnet-files', src('mixed')),
+        application('multi', `  sources:\n  - repoURL: ${REPO}\n    path: chart\n  - repoURL: ${REPO}\n    ref: values\n`),
+        application('file-params', src('chart', '    helm:\n      fileParameters: [{ name: a, path: b }]\n')),
+        application('patches', src('kust', '    kustomize:\n      patches: [{ patch: x }]\n')),
+        application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
+        application('url-values', src('chart', '    helm:\n      valueFiles: [https://example.com/v.yaml]\n')),
+        application('no-source', ''),
+        'apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: fleet\nspec: {}\n',
+        application('fine', src('mixed', '    directory:\n      exclude: "*.jsonnet"\n')),
+      ].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.format).toBe('argocd-file');
+    expect(root.apps.map((a) => a.name)).toEqual(['fine']);
+    const reasons = Object.fromEntries(root.unsupported.map((u) => [u.name, [u.source, u.reason, u.origin.line]]));
+    expect(Object.keys(reasons).sort()).toEqual(
+      ['fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'other-repo', 'patches', 'plugin', 'remote-chart', 'url-values'].sort(),
+    );
+    expect(reasons['other-repo']).toEqual([
+      'another repository',
+      `source repository https://github.com/someone/else.git is not this repository (this repository is ${repoUrls[0]}); the pipe deploys only files of the repository it runs in`,
+      1,
+    ]);
+    expect(reasons['remote-chart']![1]).toBe(
+      'Helm chart redis 1.2.3 from the chart repository https://charts.example.com needs network access; vendor it into this repository and point spec.source.path at it',
+    );
+    expect(reasons.plugin![0]).toBe('plugin');
+    expect(reasons['jsonnet-option']![0]).toBe('jsonnet');
+    expect(reasons['jsonnet-files']![1]).toContain('mixed holds jsonnet (mixed/extra.jsonnet)');
+    expect(reasons.multi![1]).toContain('spec.sources has 2 sources');
+    expect(reasons['file-params']![1]).toBe('spec.source.helm.fileParameters is not supported by the pipe');
+    expect(reasons.patches![1]).toBe('spec.source.kustomize.patches is not supported by the pipe');
+    expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
+    expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
+    expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
+    expect(reasons.fleet![0]).toBe('ApplicationSet');
+  });
+
+  it("says so when this repository's URL is unknown", async () => {
+    const dir = makeRepo({ ...CHILDREN, 'a.yaml': application('a', src('plain')) });
+    const root = await load(dir, 'a.yaml', { repoUrls: [], environment: 'prod' });
+    expect(root.unsupported[0]!.reason).toContain("this repository's URL is unknown (no origin remote, BITBUCKET_GIT_HTTP_ORIGIN unset)");
+    expect(root.environment).toEqual({ name: 'prod' });
+    expect(root.notes).toEqual(['ENVIRONMENT=prod is only a label: an Argo CD root has no environments']);
+  });
+});
+
+describe('Argo CD Helm-chart root (argocd-example-apps layout)', () => {
+  const example = () => makeRepo(argocdExampleApps());
+
+  it('lists every child with its source type or the reason it cannot be rendered', async () => {
+    const root = await load(example(), 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
+    expect(root.format).toBe('argocd-helm');
+    expect(root.apps.map((a) => [a.name, a.type, a.path, a.namespace])).toEqual([
+      ['guestbook', 'directory', 'guestbook', 'guestbook'],
+      ['helm-guestbook', 'helm', 'helm-guestbook', 'helm-guestbook'],
+      ['helm-hooks', 'directory', 'helm-hooks', 'helm-hooks'],
+      ['kustomize-guestbook', 'kustomize', 'kustomize-guestbook', 'argocd'],
+      ['sync-waves', 'directory', 'sync-waves', 'sync-waves'],
+    ]);
+    expect(root.unsupported.map((u) => [u.name, u.source])).toEqual([
+      ['helm-dependency', 'helm (remote dependencies)'],
+      ['jsonnet-guestbook', 'jsonnet'],
+    ]);
+    expect(root.unsupported[0]!.reason).toContain('wordpress 9.0.3 from https://charts.helm.sh/stable is not vendored');
+    const apps = byName(root);
+    // the origin is the template that rendered the Application (chart "applications" lives in apps/)
+    expect(apps['helm-guestbook']!.origin).toEqual({ file: 'apps/templates/helm-guestbook.yaml' });
+    expect(apps['helm-guestbook']!.helm).toEqual({ releaseName: 'helm-guestbook', valueFiles: ['helm-guestbook/values-production.yaml'], values: undefined, parameters: [] });
+    expect(apps['kustomize-guestbook']!.prune).toBe(true);
+    // namespaces the root creates in wave -1 are created for the children deploying into them
+    expect(apps.guestbook!.createNamespace).toBe(true);
+    expect(apps.guestbook!.notes).toEqual(['namespace guestbook is created because the root declares it (apps/templates/namespaces.yaml)']);
+    expect(apps['kustomize-guestbook']!.createNamespace).toBe(false);
+    expect(root.notes).toEqual([]);
+  });
+
+  it('treats ssh, scp-like and https spellings of the repository as this repository', async () => {
+    for (const url of ['git@github.com:argoproj/argocd-example-apps.git', 'ssh://git@github.com/Argoproj/argocd-example-apps', 'https://github.com/argoproj/argocd-example-apps/']) {
+      const root = await load(example(), 'apps', { repoUrls: [url] });
+      expect(root.apps).toHaveLength(5);
+    }
+    const fork = await load(example(), 'apps', { repoUrls: ['https://github.com/me/argocd-example-apps.git'] });
+    expect(fork.apps).toHaveLength(0);
+    expect(fork.unsupported.filter((u) => u.source === 'another repository')).toHaveLength(7);
+  });
+
+  it('renders the root the same at a git revision as in the work tree', async () => {
+    const dir = example();
+    const sha = commitAll(dir);
+    const work = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
+    const atCommit = await loadAt(dir, sha, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
+    expect(atCommit).toEqual(work);
+  });
+
+  it('a change to the root changes the digest of only the children whose rendered Application differs', async () => {
+    const dir = example();
+    const base = commitAll(dir);
+    writeFiles(dir, {
+      'apps/templates/helm-guestbook.yaml': argocdExampleApps()['apps/templates/helm-guestbook.yaml']!.replace('values-production.yaml', 'values.yaml'),
+      // a value every child reads but that changes nothing the pipe deploys
+      'apps/values.yaml': argocdExampleApps()['apps/values.yaml']!.replace('https://kubernetes.default.svc', 'https://kubernetes.default.svc/'),
+    });
+    git(dir, 'commit', '--quiet', '--no-gpg-sign', '-am', 'edit root');
+    const before = byName(await loadAt(dir, base, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] }));
+    const after = byName(await loadAt(dir, 'HEAD', 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] }));
+    const changed = Object.keys(after).filter((n) => after[n]!.definitionDigest !== before[n]!.definitionDigest);
+    expect(changed).toEqual(['helm-guestbook']);
+  });
+
+  it('renders the root chart with values-<ENVIRONMENT>.yaml when the chart has one', async () => {
+    const dir = makeRepo({
+      ...argocdExampleApps(),
+      'apps/values-staging.yaml': 'spec:\n  source:\n    targetRevision: staging\n',
+    });
+    const staging = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO], environment: 'staging' });
+    expect(staging.environments).toEqual(['staging']);
+    expect(staging.notes).toEqual(['ENVIRONMENT=staging: the root chart was rendered with apps/values-staging.yaml']);
+    expect(staging.apps[0]!.notes).toContain('targetRevision staging is not honoured: the pipe deploys the commit being built');
+    const onBranch = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO], environment: 'staging', branch: 'staging' });
+    expect(onBranch.apps[0]!.notes).not.toContain('targetRevision staging is not honoured: the pipe deploys the commit being built');
+    const prod = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO], environment: 'prod' });
+    expect(prod.notes).toEqual(['ENVIRONMENT=prod: the root chart has no values-prod.yaml, so it was rendered with its default values']);
+    expect(prod.apps[0]!.notes).toEqual(['namespace guestbook is created because the root declares it (apps/templates/namespaces.yaml)']);
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeRepoUrl, sameRepository } from '../../src/root/index.js';
+
+describe('sameRepository', () => {
+  const same: [string, string][] = [
+    ['https://bitbucket.org/acme/gitops', 'https://bitbucket.org/acme/gitops.git'],
+    ['https://bitbucket.org/acme/gitops.git', 'git@bitbucket.org:acme/gitops.git'],
+    ['git@bitbucket.org:acme/gitops.git', 'ssh://git@bitbucket.org/acme/gitops.git'],
+    ['ssh://git@bitbucket.org:22/acme/gitops', 'https://bitbucket.org/acme/gitops'],
+    // Bitbucket Pipelines sets BITBUCKET_GIT_HTTP_ORIGIN with http:// and clones through a user
+    ['http://bitbucket.org/acme/gitops', 'https://x-token-auth:secret@bitbucket.org/acme/gitops.git'],
+    ['https://bitbucket.org/acme/gitops/', 'https://bitbucket.org/acme/gitops.git/'],
+    ['https://GitHub.com/Argoproj/argocd-example-apps', 'https://github.com/argoproj/argocd-example-apps'],
+    ['https://www.github.com/argoproj/argocd-example-apps', 'git@github.com:argoproj/argocd-example-apps'],
+    ['  https://github.com/a/b.git\n', 'https://github.com/a/b'],
+    ['https://gitlab.com/group/sub/project.git', 'git@gitlab.com:group/sub/project.git'],
+    // Bitbucket Data Center: /scm/ over HTTP, a port over SSH
+    ['https://git.example.com/scm/proj/repo.git', 'ssh://git@git.example.com:7999/proj/repo.git'],
+    ['git+ssh://git@github.com/a/b.git', 'https://github.com/a/b'],
+    ['file:///srv/git/repo.git', '/srv/git/repo'],
+  ];
+  it.each(same)('%s is %s', (a, b) => {
+    expect(sameRepository(a, b)).toBe(true);
+    expect(sameRepository(b, a)).toBe(true);
+  });
+
+  const different: [string, string][] = [
+    ['https://bitbucket.org/acme/gitops', 'https://bitbucket.org/acme/gitops-config'],
+    ['https://bitbucket.org/acme/gitops', 'https://github.com/acme/gitops'],
+    ['https://bitbucket.org/acme/gitops', 'https://bitbucket.org/other/gitops'],
+    ['git@github.com:a/b.git', 'git@github.com:a/b/c.git'],
+    ['https://charts.example.com', 'https://charts.example.com/'],
+    ['', ''],
+    ['not a url', 'not a url'],
+  ];
+  it.each(different)('%s is not %s', (a, b) => {
+    expect(sameRepository(a, b)).toBe(false);
+  });
+
+  it('normalizes to host/path', () => {
+    expect(normalizeRepoUrl('git@Bitbucket.org:Acme/GitOps.git')).toBe('bitbucket.org/acme/gitops');
+    expect(normalizeRepoUrl('https://user:pass@bitbucket.org/acme/gitops.git')).toBe('bitbucket.org/acme/gitops');
+    expect(normalizeRepoUrl('https://bitbucket.org')).toBeUndefined();
+    expect(normalizeRepoUrl('relative/path')).toBeUndefined();
+  });
+});
