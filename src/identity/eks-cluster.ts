@@ -72,7 +72,7 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
   if (cluster.status !== 'ACTIVE' && cluster.status !== 'UPDATING') {
     throw new PipeError(`EKS cluster ${s.name} in ${s.region} is ${cluster.status}`, { hint: 'deploy when the cluster is ACTIVE (or UPDATING)' });
   }
-  return { name: s.name, region: s.region, server: cluster.endpoint, caData: normalizeCaData(cluster.certificateAuthority.data) };
+  return { name: s.name, region: s.region, server: cluster.endpoint, caData: cluster.certificateAuthority.data };
 }
 
 function describeError(err: unknown, s: DescribeSettings): PipeError {

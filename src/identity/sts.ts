@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sts';
 import { registerSecret, mask } from '../report/mask.js';
 import type { Logger } from '../report/logger.js';
-import { InputError, PipeError, ExitCode } from '../util/errors.js';
+import { InputError, PipeError } from '../util/errors.js';
 import { retry, sleep, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
@@ -32,13 +32,13 @@ export interface AwsIdentity {
 }
 
 /** STS refused the request for a reason retrying cannot fix (see REJECTION_CODES). */
-export class StsRejection extends PipeError {
+export class StsRejection extends InputError {
   constructor(
     readonly code: string,
     readonly stsMessage: string,
     opts: { hint?: string; variable: string },
   ) {
-    super(`STS refused: ${code}: ${stsMessage}`, { exitCode: ExitCode.badInput, hint: opts.hint, where: { variable: opts.variable } });
+    super(`STS refused: ${code}: ${stsMessage}`, { hint: opts.hint, where: { variable: opts.variable } });
     this.name = 'StsRejection';
   }
 }

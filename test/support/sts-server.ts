@@ -84,7 +84,10 @@ export interface StsServer {
   /** http://127.0.0.1:<port> */
   url: string;
   region: string;
+  /** Like iam:CreateOpenIDConnectProvider; `account` defaults to any account. */
   addOidcProvider(p: { url: string; clientIds: string[]; account?: string }): void;
+  /** Like iam:AddClientIDToOpenIDConnectProvider, by the provider's ARN. */
+  addClientIdToOidcProvider(providerArn: string, clientId: string): void;
   addRole(role: RoleDefinition): void;
   setTrustPolicy(roleArn: string, policy: TrustPolicy | string): void;
   addCredentials(c: CredentialsDefinition): void;
@@ -343,7 +346,13 @@ export async function startStsServer(opts: StsServerOptions = {}): Promise<StsSe
     requests,
     issued,
     addOidcProvider({ url: providerUrl, clientIds, account }) {
-      providers.push({ account, id: providerUrl.replace(/^https?:\/\//, ''), url: providerUrl, clientIds });
+      providers.push({ account, id: providerUrl.replace(/^https?:\/\//, ''), url: providerUrl, clientIds: [...clientIds] });
+    },
+    addClientIdToOidcProvider(providerArn, clientId) {
+      const [, account, id] = /^arn:[\w-]+:iam::(\d{12}):oidc-provider\/(.+)$/.exec(providerArn) ?? [];
+      const provider = providers.find((x) => x.id === id && (x.account ?? account) === account);
+      if (!provider) throw new Error(`sts-server: no OIDC provider ${providerArn}`);
+      provider.clientIds.push(clientId);
     },
     addRole(role) {
       roles.set(role.arn, role);

@@ -1,0 +1,174 @@
+// establishAccess over real HTTP: a local Bitbucket-shaped OIDC issuer and a local STS that
+// verifies the JWT, the trust policy and SigV4. Faults are injected at the STS, not in the SDK.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { establishAccess } from '../../src/identity/index.js';
+import { memoryLogger } from '../../src/report/logger.js';
+import { PipeError } from '../../src/util/errors.js';
+import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { startStsServer, type StsServer, type TrustPolicy } from '../support/sts-server.js';
+
+const ACCOUNT = '111122223333';
+const ROLE = `arn:aws:iam::${ACCOUNT}:role/deploy`;
+const CA = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIBexample\n-----END CERTIFICATE-----\n').toString('base64');
+const FAST = { baseDelayMs: 5, maxDelayMs: 20, maxElapsedMs: 5_000 };
+
+let issuer: OidcIssuer;
+let sts: StsServer;
+
+function policyFor(sub: string, aud = issuer.audience): TrustPolicy {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${issuer.providerId}` },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: { StringEquals: { [`${issuer.providerId}:aud`]: aud }, StringLike: { [`${issuer.providerId}:sub`]: sub } },
+      },
+    ],
+  };
+}
+
+function env(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  return {
+    MODE: 'deploy',
+    CLUSTER_NAME: 'prod',
+    CLUSTER_ENDPOINT: 'https://127.0.0.1:6443',
+    CLUSTER_CA_DATA: CA,
+    AWS_REGION: 'eu-west-1',
+    AWS_ENDPOINT_URL_STS: sts.url,
+    BITBUCKET_REPO_SLUG: 'platform-apps',
+    BITBUCKET_BUILD_NUMBER: '42',
+    ...extra,
+  };
+}
+
+async function attempt(e: NodeJS.ProcessEnv) {
+  const logger = memoryLogger(true);
+  const before = sts.requests.length;
+  try {
+    const access = await establishAccess(loadConfig(e), logger, { retry: FAST });
+    return { access, logger, requests: sts.requests.slice(before) };
+  } catch (err) {
+    return { err: err as PipeError, logger, requests: sts.requests.slice(before) };
+  }
+}
+
+beforeAll(async () => {
+  issuer = await startOidcIssuer();
+  sts = await startStsServer({ region: 'eu-west-1' });
+  sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
+  sts.addRole({ arn: ROLE, trustPolicy: policyFor(`${issuer.repositoryUuid}:${issuer.deploymentEnvironmentUuid}:*`), maxSessionDuration: 7200 });
+});
+afterAll(async () => {
+  await sts?.close();
+  await issuer?.close();
+});
+
+describe('OIDC token -> STS -> EKS access', () => {
+  it('exchanges a deployment step token, writes a private kubeconfig and makes tokens STS accepts', async () => {
+    const token = await issuer.mint({}, { deployment: true });
+    const { access, logger, requests } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: token, SESSION_DURATION: '7200' }));
+    expect(access, logger.lines.join('\n')).toBeDefined();
+    expect(requests).toEqual([{ action: 'AssumeRoleWithWebIdentity', status: 200 }]);
+    expect(access!.describe).toBe(`EKS cluster prod (eu-west-1) as arn:aws:sts::${ACCOUNT}:assumed-role/deploy/bitbucket-platform-apps-42`);
+    expect(access!.server).toBe('https://127.0.0.1:6443');
+    const dir = dirname(access!.kubeconfigPath);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(access!.kubeconfigPath).mode & 0o777).toBe(0o600);
+    const kubeconfig = readFileSync(access!.kubeconfigPath, 'utf8');
+    expect(kubeconfig).toContain('eks-token');
+    expect(kubeconfig).not.toContain(sts.issued.at(-1)!.secretAccessKey);
+    const credentials = JSON.parse(readFileSync(`${dir}/aws-credentials.json`, 'utf8'));
+    expect(credentials.AccessKeyId).toBe(sts.issued.at(-1)!.accessKeyId);
+    expect(new Date(credentials.Expiration).getTime() - Date.now()).toBeGreaterThan(7000 * 1000);
+
+    const bearer = await access!.bearerToken();
+    expect(await sts.verifyEksToken(bearer!, 'prod')).toMatchObject({ account: ACCOUNT, arn: sts.issued.at(-1)!.arn });
+    await expect(sts.verifyEksToken(bearer!, 'staging')).rejects.toThrow(/SignatureDoesNotMatch/);
+    await access!.dispose();
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('uses static keys with a warning, and chains to AWS_ROLE_ARN with them', async () => {
+    const user = { accessKeyId: 'AKIAEXAMPLESTATIC01', secretAccessKey: 'static/secret/key/for/tests/0123456789ab', arn: `arn:aws:iam::${ACCOUNT}:user/ci` };
+    sts.addCredentials(user);
+    const chainedRole = `arn:aws:iam::${ACCOUNT}:role/deploy-chained`;
+    sts.addRole({ arn: chainedRole, trustPolicy: { Statement: [{ Effect: 'Allow', Principal: { AWS: user.arn }, Action: 'sts:AssumeRole' }] } });
+
+    const direct = await attempt(env({ AWS_ACCESS_KEY_ID: user.accessKeyId, AWS_SECRET_ACCESS_KEY: user.secretAccessKey }));
+    expect(direct.access?.describe).toBe(`EKS cluster prod (eu-west-1) as ${user.arn}`);
+    expect(direct.requests).toEqual([{ action: 'GetCallerIdentity', status: 200 }]);
+    expect(direct.logger.lines.join('\n')).toMatch(/WARNING: using static AWS keys .*OIDC is preferred/);
+    expect(await sts.verifyEksToken((await direct.access!.bearerToken())!, 'prod')).toMatchObject({ arn: user.arn });
+    await direct.access!.dispose();
+
+    const chained = await attempt(env({ AWS_ACCESS_KEY_ID: user.accessKeyId, AWS_SECRET_ACCESS_KEY: user.secretAccessKey, AWS_ROLE_ARN: chainedRole }));
+    expect(chained.requests).toEqual([{ action: 'AssumeRole', status: 200 }]);
+    expect(chained.access?.describe).toBe(`EKS cluster prod (eu-west-1) as arn:aws:sts::${ACCOUNT}:assumed-role/deploy-chained/bitbucket-platform-apps-42`);
+    await chained.access!.dispose();
+  });
+
+  it('reads KUBE_CONFIG and KUBE_CONTEXT for clusters that are not EKS', async () => {
+    const kubeconfig = {
+      apiVersion: 'v1',
+      clusters: [{ name: 'k3s', cluster: { server: 'https://10.0.0.1:6443', 'certificate-authority-data': CA } }],
+      users: [{ name: 'ci', user: { token: 'kubeconfig-static-token-abc' } }],
+      contexts: [{ name: 'k3s-ci', context: { cluster: 'k3s', user: 'ci' } }],
+    };
+    const logger = memoryLogger(true);
+    const config = loadConfig({ MODE: 'deploy', KUBE_CONFIG: Buffer.from(JSON.stringify(kubeconfig)).toString('base64'), KUBE_CONTEXT: 'k3s-ci' });
+    const access = await establishAccess(config, logger);
+    expect(access.describe).toBe('cluster k3s (https://10.0.0.1:6443) from KUBE_CONFIG context k3s-ci');
+    expect(await access.bearerToken()).toBe('kubeconfig-static-token-abc');
+    expect(statSync(access.kubeconfigPath).mode & 0o777).toBe(0o600);
+    await access.dispose();
+    expect(existsSync(access.kubeconfigPath)).toBe(false);
+  });
+});
+
+describe('transient STS failures are retried, bounded', () => {
+  it.each([
+    ['Throttling', 'Throttling'],
+    ['ServiceUnavailable', 'ServiceUnavailable'],
+    ['IDPCommunicationError', 'IDPCommunicationError'],
+    ['VerificationKeyUnavailable', 'InvalidIdentityToken'],
+    ['ConnectionReset', 'ConnectionReset'],
+  ] as const)('%s twice, then success', async (kind, code) => {
+    sts.failNext(2, kind);
+    const { access, logger, requests } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }));
+    expect(access, logger.lines.join('\n')).toBeDefined();
+    expect(requests.map((r) => r.code ?? r.status)).toEqual([code, code, 200]);
+    expect(logger.lines.filter((l) => /retrying in \d+ ms/.test(l))).toHaveLength(2);
+    await access!.dispose();
+  });
+
+  it('gives up after the bounded attempts when STS keeps throttling', async () => {
+    // Exactly as many failures as attempts: a sixth attempt would succeed and fail this test.
+    sts.failNext(5, 'Throttling');
+    const { err, requests } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }));
+    expect(requests.map((r) => r.code)).toEqual(Array(5).fill('Throttling'));
+    expect(err).toBeInstanceOf(PipeError);
+    expect(err!.message).toMatch(/^sts:AssumeRoleWithWebIdentity failed after 5 attempts in [\d.]+ s \(http:\/\/127\.0\.0\.1:\d+\): Throttling: Rate exceeded$/);
+  });
+
+  it('says clearly, and quickly, that STS cannot be reached', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const started = Date.now();
+    const { err } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${closed}` }));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(err).toBeInstanceOf(PipeError);
+    expect(err!.exitCode).toBe(1);
+    expect(err!.message).toMatch(new RegExp(`failed after 5 attempts in [\\d.]+ s \\(http://127\\.0\\.0\\.1:${closed}\\): ECONNREFUSED`));
+    expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_STS/);
+  });
+});
