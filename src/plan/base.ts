@@ -37,6 +37,8 @@ export interface BaseOptions {
 
 /** Commits deepened per attempt, growing: most bases are a few commits behind the 50 Bitbucket clones. */
 const DEEPEN_STEPS = [100, 1000];
+/** Commits fetched one by one before deepening instead (servers that refuse unadvertised commits fail fast). */
+const MAX_SINGLE_FETCHES = 5;
 /** Margin before the deploy time for --shallow-since: the deployed commit was made before it was deployed. */
 const SHALLOW_SINCE_MARGIN_DAYS = 7;
 
@@ -165,11 +167,11 @@ class CommitFinder {
       return missing().length === 0;
     };
     if (!missing().length) return found;
-    // the commit alone is enough for a diff; servers that refuse unadvertised commits fail fast
-    const fullShas = missing().filter((r) => /^[0-9a-f]{40}$/i.test(r));
-    if (fullShas.length && (await this.attempt(`fetch ${fullShas.map(short).join(', ')}`, { refspecs: fullShas, depth: 1 })) && (await retry())) {
-      return found;
+    // the commit alone is enough for a diff; one fetch each, so one lost commit does not fail the others
+    for (const sha of missing().filter((r) => /^[0-9a-f]{40}$/i.test(r)).slice(0, MAX_SINGLE_FETCHES)) {
+      if (await this.attempt(`fetch ${short(sha)}`, { refspecs: [sha], depth: 1 })) await retry();
     }
+    if (!missing().length) return found;
     for (const name of missing().filter((r) => /^[\w./-]+$/.test(r) && !/^[0-9a-f]{4,40}$/i.test(r))) {
       const tip = await this.branchTip(name);
       found[revs.indexOf(name)] = tip;

@@ -76,6 +76,20 @@ export class TestRepo {
     return this.git('rev-parse', 'HEAD');
   }
 
+  /** `n` commits on main, one a day from 2020-01-01, through fast-import (a second for a thousand); returns their SHAs, oldest first. */
+  linearHistory(n: number): string[] {
+    const day = Date.UTC(2020, 0, 1) / 1000;
+    let stream = '';
+    const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+    for (let i = 0; i < n; i++) {
+      stream += `commit refs/heads/main\ncommitter Test <test@example.com> ${day + i * 86400} +0000\n${data(`c${i}`)}`;
+      stream += `M 644 inline history/n.txt\n${data(`${i}\n`)}`;
+    }
+    execFileSync('git', ['fast-import', '--quiet'], { cwd: this.dir, input: stream });
+    this.git('reset', '-q', '--hard', 'main');
+    return this.git('rev-list', '--reverse', 'main').split('\n');
+  }
+
   /** A shallow clone over file:// (so fetch --deepen works against this repo). */
   cloneShallow(depth: number, branch = 'main'): TestRepo {
     const dest = mkdtempSync(join(tmpdir(), 'plan-clone-'));
