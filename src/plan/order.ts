@@ -67,7 +67,10 @@ export function dependencyGraph(root: Pick<Root, 'apps' | 'disabled' | 'unsuppor
       byWave.set(w, rows);
       (rows[n] ??= []).push(name);
     }
-    return [...byWave.keys()].sort((a, b) => a - b).flatMap((w) => byWave.get(w)!.filter((row) => row?.length));
+    return [...byWave.keys()]
+      .sort((a, b) => a - b)
+      .flatMap((w) => byWave.get(w)!.filter((row) => row?.length))
+      .map((row) => row.sort());
   };
   return { order, layers, notes };
 }

@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildPlan } from '../../src/plan/index.js';
+import type { DeployedState, Plan } from '../../src/plan/model.js';
+import { loadRoot } from '../../src/root/index.js';
+import { memoryLogger } from '../../src/report/logger.js';
+import { Git } from '../../src/util/git.js';
+import { toolPath } from '../../src/util/tools.js';
+import { GitTree, WorkTree, type Tree } from '../../src/util/tree.js';
+import { TestRepo } from './plan-support.js';
+
+const K = 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n';
+const CM = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata: {a: "1"}\n`;
+
+const ROOT = `apiVersion: app-of-apps/v1
+kind: Root
+defaults: { namespace: shop }
+environments:
+  staging: {}
+  production: {}
+apps:
+  - name: config
+    path: apps/config
+  - name: api
+    path: apps/api
+    dependsOn: [config]
+    environments:
+      staging: { helm: { valueFiles: [../../envs/staging/api.yaml] } }
+      production: { helm: { valueFiles: [../../envs/production/api.yaml] } }
+  - name: web
+    path: apps/web/base
+    overlays: { production: apps/web/overlays/production }
+    dependsOn: [api]
+  - name: admin
+    path: apps/admin
+  - name: worker
+    path: apps/worker
+    watch: [shared/config/**]
+`;
+
+const FILES: Record<string, string> = {
+  'app-of-apps.yaml': ROOT,
+  'apps/config/cm.yaml': CM('config'),
+  'apps/api/Chart.yaml': 'apiVersion: v2\nname: api\nversion: 1.0.0\n',
+  'apps/api/templates/cm.yaml': CM('api'),
+  'envs/staging/api.yaml': 'replicas: 1\n',
+  'envs/production/api.yaml': 'replicas: 3\n',
+  'bases/web-service/kustomization.yaml': `${K}resources: [deployment.yaml]\n`,
+  'bases/web-service/deployment.yaml': CM('web-service'),
+  'apps/web/base/kustomization.yaml': `${K}resources:\n  - ../../../bases/web-service\n`,
+  'apps/web/overlays/production/kustomization.yaml': `${K}resources:\n  - ../../base\n`,
+  'apps/admin/kustomization.yaml': `${K}resources:\n  - ../../bases/web-service\n`,
+  'apps/worker/cm.yaml': CM('worker'),
+  'shared/config/settings.yaml': 'x: 1\n',
+};
+
+describe('buildPlan with the real root loader', () => {
+  let repo: TestRepo;
+  let tmp: string;
+  let rootLoads: string[];
+  beforeAll(() => {
+    repo = new TestRepo().write(FILES);
+    repo.commit('initial');
+    tmp = mkdtempSync(join(tmpdir(), 'plan-build-'));
+  });
+  afterAll(() => {
+    repo.cleanup();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function plan(opts: { environment?: string; apps?: string[]; force?: boolean; deployed?: DeployedState } = {}): Promise<Plan> {
+    const git = new Git(repo.dir);
+    const environment = opts.environment ?? 'production';
+    const load = (tree: Tree) => loadRoot({ tree, path: 'app-of-apps.yaml', environment, repoUrls: [], helmBin: toolPath('helm'), tmpDir: tmp });
+    rootLoads = [];
+    return buildPlan({
+      git,
+      workspace: repo.dir,
+      root: await load(new WorkTree(repo.dir)),
+      loadRootAt: (rev) => {
+        rootLoads.push(rev);
+        return load(new GitTree(git, rev));
+      },
+      config: { apps: opts.apps ?? [], force: opts.force ?? false, environment },
+      build: {},
+      deployed: opts.deployed,
+      logger: memoryLogger(),
+    });
+  }
+  const statuses = (p: Plan) => Object.fromEntries(p.apps.map((c) => [c.app.name, c.status]));
+  const changed = (p: Plan) => Object.fromEntries(p.apps.filter((c) => c.status !== 'unchanged').map((c) => [c.app.name, c.reasons]));
+
+  it('a shared base change deploys exactly the apps built on it, without reading the root at the base', async () => {
+    const head = repo.write({ 'bases/web-service/deployment.yaml': CM('web-service-2') }).commit('base');
+    const p = await plan();
+    expect(p).toMatchObject({ head, baseSource: 'parent commit', environment: 'production', removed: [] });
+    expect(changed(p)).toEqual({
+      web: ['kustomize base bases/web-service/deployment.yaml changed'],
+      admin: ['kustomize base bases/web-service/deployment.yaml changed'],
+    });
+    expect(p.layers).toEqual([['admin', 'web']]);
+    expect(p.apps.map((c) => c.app.name)).toEqual(['admin', 'config', 'worker', 'api', 'web']);
+    expect(rootLoads).toEqual([]);
+  });
+
+  it('an edited root entry changes exactly that app', async () => {
+    repo.write({ 'app-of-apps.yaml': ROOT.replace('    path: apps/admin\n', '    path: apps/admin\n    namespace: backoffice\n') }).commit('admin namespace');
+    const p = await plan();
+    expect(changed(p)).toEqual({ admin: ['root entry changed'] });
+    expect(rootLoads).toHaveLength(1);
+  });
+
+  it('values files and watch globs count, per environment', async () => {
+    repo.write({ 'envs/staging/api.yaml': 'replicas: 2\n', 'shared/config/settings.yaml': 'x: 2\n' }).commit('staging values');
+    expect(changed(await plan())).toEqual({ worker: ['watched path shared/config/settings.yaml changed (watch: shared/config/**)'] });
+    expect(changed(await plan({ environment: 'staging' }))).toEqual({
+      api: ['values file envs/staging/api.yaml changed'],
+      worker: ['watched path shared/config/settings.yaml changed (watch: shared/config/**)'],
+    });
+  });
+
+  it('reports a removed app and a new one', async () => {
+    const next = ROOT.replace('  - name: admin\n    path: apps/admin\n', '  - name: billing\n    path: apps/billing\n');
+    repo.write({ 'app-of-apps.yaml': next, 'apps/billing/cm.yaml': CM('billing') }).commit('admin out, billing in');
+    const p = await plan();
+    expect(p.removed).toEqual(['admin']);
+    expect(statuses(p)).toMatchObject({ billing: 'new', config: 'unchanged', api: 'unchanged', web: 'unchanged', worker: 'unchanged' });
+  });
+
+  it('compares each app with its deployed commit, so a skipped pipeline forgets nothing', async () => {
+    const log = repo.git('rev-list', 'HEAD').split('\n');
+    const deployed: DeployedState = {
+      source: 'test ledger',
+      apps: new Map([
+        // web was last deployed before the shared base changed, four commits ago
+        ['web', { app: 'web', commit: log[4]! }],
+        ['api', { app: 'api', commit: log[0]! }],
+        ['config', { app: 'config', commit: log[0]! }],
+      ]),
+    };
+    const p = await plan({ deployed });
+    expect(p.baseSource).toBe('ledger');
+    expect(statuses(p)).toEqual({ config: 'unchanged', api: 'unchanged', web: 'changed', worker: 'new', billing: 'new' });
+    expect(p.apps.find((c) => c.app.name === 'web')!.base).toBe(log[4]);
+    expect(p.layers).toEqual([['billing', 'web', 'worker']]);
+  });
+
+  it('APPS and FORCE', async () => {
+    const p = await plan({ apps: ['api', 'web'], force: true });
+    expect(statuses(p)).toEqual({ config: 'skipped', worker: 'skipped', billing: 'skipped', api: 'forced', web: 'forced' });
+    expect(p.layers).toEqual([['api'], ['web']]);
+  });
+});
