@@ -1,7 +1,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import picomatch from 'picomatch';
-import type { DirectoryOptions } from '../root/model.js';
+import type { App } from '../root/model.js';
 import { InputError } from '../util/errors.js';
 import { MAX_FILE_BYTES, type WorkTree } from '../util/tree.js';
 import { parseManifests, type Sourced } from './parse.js';
@@ -24,14 +24,17 @@ function matcher(glob: string | undefined): ((rel: string) => boolean) | undefin
  */
 export async function renderDirectory(
   tree: WorkTree,
-  appPath: string,
-  options: DirectoryOptions | undefined,
+  app: Pick<App, 'path' | 'directory' | 'origin'>,
   signal?: AbortSignal,
 ): Promise<{ objects: Sourced[]; warnings: string[] }> {
-  const root = await tree.resolve(appPath);
+  const { path: appPath, directory: options } = app;
+  const root = await tree.resolve(appPath, app.origin);
   const s = await stat(root).catch(() => undefined);
   if (!s?.isDirectory()) {
-    throw new InputError(`path ${appPath || '.'} is not a directory in the repository`, { hint: "fix the app's path, or commit the directory" });
+    throw new InputError(`path ${appPath || '.'} is not a directory in the repository`, {
+      where: app.origin,
+      hint: "fix the app's path, or commit the directory",
+    });
   }
   const include = matcher(options?.include);
   const exclude = matcher(options?.exclude);

@@ -3,7 +3,7 @@ import { join, posix, relative, resolve, sep } from 'node:path';
 import { isMap, isNode, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { App } from '../root/model.js';
 import { InputError } from '../util/errors.js';
-import type { WorkTree } from '../util/tree.js';
+import { repoPath, type WorkTree } from '../util/tree.js';
 import { isObject, parseManifests, type Sourced } from './parse.js';
 import type { Helm } from './tools.js';
 
@@ -37,7 +37,7 @@ export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp:
 
   const valueFiles: string[] = [];
   for (const f of app.helm?.valueFiles ?? []) {
-    if (!(await tree.exists(f))) {
+    if (!(await tree.exists(repoPath(f, app.origin)))) {
       throw new InputError(`values file ${f} does not exist`, {
         where: app.origin,
         hint: `add ${f} to the repository, or remove it from the app's valueFiles`,

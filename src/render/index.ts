@@ -54,7 +54,7 @@ class Renderer {
       let sourced: Sourced[];
       let warnings: string[] = [];
       if (app.type === 'directory') {
-        ({ objects: sourced, warnings } = await renderDirectory(this.tree, app.path, app.directory, signal));
+        ({ objects: sourced, warnings } = await renderDirectory(this.tree, app, signal));
       } else {
         const tmp = await mkdtemp(join(this.opts.tmpDir, 'render-'));
         try {

@@ -158,7 +158,7 @@ describe('directory apps', () => {
     expect(alias.located).toMatch(/^apps\/web\/a.yaml:1: app web: YAML aliases expand too much/);
 
     const missing = await renderError({ 'apps/other/a.yaml': cm('a') }, plain());
-    expect(missing.message).toBe('app web: path apps/web is not a directory in the repository');
+    expect(missing.located).toBe('app-of-apps.yaml:3: app web: path apps/web is not a directory in the repository');
 
     const ws = await makeWorkspace({ 'apps/web/a.yaml': cm('a') });
     cleanups.push(ws.cleanup);

@@ -79,6 +79,8 @@ describe('helm apps', () => {
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
     expect(err.located).toBe('app-of-apps.yaml:3: app web: values file envs/prod/missing.yaml does not exist');
+    const outside = await rejection(renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: ['../secrets.yaml'], parameters: [] } }), { ...ws, ...tools }));
+    expect(outside.located).toBe('app-of-apps.yaml:3: app web: path "../secrets.yaml" is outside the repository');
   });
 
   it('fails clearly on a dependency that needs the network', async () => {
