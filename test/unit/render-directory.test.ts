@@ -181,4 +181,18 @@ describe('directory apps', () => {
     expect((results.get('bad1') as RenderError).located).toMatch(/^apps\/bad1\/a.yaml:1:\d+: app bad1: invalid YAML/);
     expect((results.get('bad2') as RenderError).located).toBe('apps/bad2/a.yaml:1: app bad2: ConfigMap has no metadata.name');
   });
+
+  it('gives every app a cancellation error when the run is aborted', async () => {
+    const ws = await makeWorkspace({ 'apps/a/a.yaml': cm('a'), 'apps/b/kustomization.yaml': 'resources: []\n' });
+    cleanups.push(ws.cleanup);
+    const controller = new AbortController();
+    controller.abort();
+    const apps = [app({ name: 'a', path: 'apps/a', type: 'directory' }), app({ name: 'b', path: 'apps/b', type: 'kustomize' })];
+    const results = await renderApps(apps, { ...ws, ...tools, concurrency: 2, signal: controller.signal });
+    for (const name of ['a', 'b']) {
+      const r = results.get(name) as RenderError;
+      expect(r.message).toBe(`app ${name}: render cancelled`);
+      expect(r.exitCode).toBe(1);
+    }
+  });
 });
