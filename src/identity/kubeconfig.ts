@@ -2,7 +2,7 @@
 // own `eks-token` subcommand (fresh tokens during long deploys), or the user's KUBE_CONFIG.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { registerSecret } from '../report/mask.js';
@@ -14,20 +14,58 @@ export interface SelfCommand {
 }
 
 const ENTRY = /^main\.(ts|js|mjs|cjs)$/;
+const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+
+type ProcessFacts = Pick<NodeJS.Process, 'execPath' | 'execArgv' | 'argv' | 'cwd'>;
 
 /**
  * How to run this pipe again: the running entry point (dist/main.js, or src/main.ts under tsx,
- * keeping the loader flags), else the entry point next to this module (tests, embedding).
+ * keeping its loader flags), else the bundle this code is in, else the entry point next to this
+ * module (tests, embedding).
  */
-export function selfCommand(): SelfCommand {
-  const keep = process.execArgv.filter((a) => !a.startsWith('--inspect'));
-  const script = process.argv[1];
-  if (script && ENTRY.test(basename(script))) return { command: process.execPath, args: [...keep, resolve(script)] };
-  const here = dirname(fileURLToPath(import.meta.url));
-  const js = join(here, '..', 'main.js');
-  if (existsSync(js)) return { command: process.execPath, args: [js] };
+export function selfCommand(proc: ProcessFacts = process): SelfCommand {
+  const script = proc.argv[1];
+  if (script && ENTRY.test(basename(script))) {
+    return { command: proc.execPath, args: [...portableExecArgv(proc), resolve(proc.cwd(), script)] };
+  }
+  const here = fileURLToPath(import.meta.url);
+  if (!/^kubeconfig\.(ts|js)$/.test(basename(here))) return { command: proc.execPath, args: [here] };
+  const js = join(dirname(here), '..', 'main.js');
+  if (existsSync(js)) return { command: proc.execPath, args: [js] };
   const tsxLoader = join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist', 'loader.mjs');
-  return { command: process.execPath, args: ['--import', pathToFileURL(tsxLoader).href, join(here, '..', 'main.ts')] };
+  return { command: proc.execPath, args: ['--import', pathToFileURL(tsxLoader).href, join(dirname(here), '..', 'main.ts')] };
+}
+
+/**
+ * Node flags of this process that kubectl must repeat, with loaders made absolute: kubectl runs
+ * the plugin from its own working directory, where `--import tsx` would not resolve.
+ */
+function portableExecArgv(proc: ProcessFacts): string[] {
+  const out: string[] = [];
+  const args = proc.execArgv.filter((a) => !a.startsWith('--inspect'));
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!LOADER_FLAGS.has(flag)) {
+      out.push(args[i]!);
+      continue;
+    }
+    const value = inline ?? args[++i] ?? '';
+    out.push(flag, absoluteModule(value, flag === '--require' || flag === '-r', proc.cwd()));
+  }
+  return out;
+}
+
+function absoluteModule(spec: string, asPath: boolean, cwd: string): string {
+  if (spec.startsWith('file:') || spec.startsWith('node:') || isAbsolute(spec)) return spec;
+  for (const base of [join(cwd, 'noop.js'), fileURLToPath(import.meta.url)]) {
+    try {
+      const path = createRequire(base).resolve(spec);
+      return asPath ? path : pathToFileURL(path).href;
+    } catch {
+      // not resolvable from here; try the next base
+    }
+  }
+  return spec;
 }
 
 export interface EksKubeconfigInput {

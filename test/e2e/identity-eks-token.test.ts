@@ -59,7 +59,7 @@ describe('the verifier accepts tokens from awscli and from the pipe alike', () =
     expect(await sts.verifyEksToken(token, 'prod')).toEqual({ account: '111122223333', arn: creds.arn, userId: expect.stringMatching(/^AIDA/) });
   });
 
-  it.each(['awscli', 'pipe'])('a %s token is refused for another cluster, tampered, expired, or with an extra parameter', async (source) => {
+  it.each(['awscli', 'pipe'])('a %s token is refused for another cluster, with a bad signature, an extra parameter, another action or host', async (source) => {
     const token = source === 'awscli' ? await awsCliToken('prod') : await makeEksToken(creds, 'prod', REGION);
     await expect(sts.verifyEksToken(token, 'staging')).rejects.toThrow(/got 403.*SignatureDoesNotMatch/);
     const badSignature = tamper(token, (u) => u.searchParams.set('X-Amz-Signature', '0'.repeat(64)));
@@ -70,6 +70,18 @@ describe('the verifier accepts tokens from awscli and from the pipe alike', () =
     await expect(sts.verifyEksToken(otherAction, 'prod')).rejects.toThrow('unexpected action parameter');
     const otherHost = tamper(token, (u) => (u.host = 'sts.example.com'));
     await expect(sts.verifyEksToken(otherHost, 'prod')).rejects.toThrow('unexpected hostname');
+  });
+
+  it.each(['awscli', 'pipe'])('a %s token is refused once 15 minutes have passed (a verifier whose clock is ahead)', async (source) => {
+    const token = source === 'awscli' ? await awsCliToken('prod') : await makeEksToken(creds, 'prod', REGION);
+    const later = await startStsServer({ region: REGION, now: () => Date.now() + 16 * 60_000 });
+    try {
+      later.addCredentials({ ...creds, arn: creds.arn });
+      await expect(later.verifyEksToken(token, 'prod')).rejects.toThrow(/X-Amz-Date parameter is expired/);
+      await expect(sts.verifyEksToken(token, 'prod')).resolves.toMatchObject({ arn: creds.arn });
+    } finally {
+      await later.close();
+    }
   });
 
   it('a correctly signed token older than 15 minutes is refused', async () => {

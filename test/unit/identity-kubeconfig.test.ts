@@ -81,6 +81,17 @@ describe('eksKubeconfig', () => {
     });
   });
 
+  it('reruns the running entry point with its loader flags made absolute (kubectl has another cwd)', () => {
+    const facts = { execPath: '/usr/bin/node', execArgv: ['--import', 'tsx', '--inspect=9229', '--max-old-space-size=512'], argv: ['/usr/bin/node', 'src/main.ts'], cwd: () => process.cwd() };
+    const self = selfCommand(facts);
+    expect(self.command).toBe('/usr/bin/node');
+    expect(self.args).toHaveLength(4);
+    expect(self.args[0]).toBe('--import');
+    expect(self.args[1]).toMatch(/^file:\/\/\/.*\/node_modules\/tsx\/dist\/loader\.mjs$/);
+    expect(self.args.slice(2)).toEqual(['--max-old-space-size=512', `${process.cwd()}/src/main.ts`]);
+    expect(selfCommand({ ...facts, execArgv: [], argv: ['/usr/bin/node', '/pipe/dist/main.js'] }).args).toEqual(['/pipe/dist/main.js']);
+  });
+
   it('finds the entry point to run when the process is not the pipe (tests, embedding)', () => {
     const self = selfCommand();
     expect(self.command).toBe(process.execPath);
