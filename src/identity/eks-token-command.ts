@@ -93,22 +93,20 @@ async function credentialsFor(o: Options, env: NodeJS.ProcessEnv): Promise<AwsCr
   if (!base && !env.AWS_OIDC_ROLE_ARN) {
     throw new UsageError('no AWS credentials: pass --credentials-file, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_OIDC_ROLE_ARN with `oidc: true` on the step');
   }
-  // Only this path needs the AWS SDK.
-  const { obtainAwsIdentity } = await import('./credentials.js');
+  // Only these paths need the AWS SDK.
   const logger = createLogger({ debug: /^(true|yes|1|on)$/i.test(env.DEBUG ?? ''), out: (l) => process.stderr.write(l + '\n') });
+  const sts = { region: o.region, endpoint: env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL, logger };
+  const build = { repoSlug: env.BITBUCKET_REPO_SLUG, buildNumber: env.BITBUCKET_BUILD_NUMBER };
+  const name = o.sessionName ?? env.ROLE_SESSION_NAME;
+  if (base) {
+    const { assumeRole, sessionName } = await import('./sts.js');
+    return (await assumeRole(sts, base, { roleArn: o.roleArn!, sessionName: sessionName(name, build), durationSeconds: 900 })).credentials;
+  }
+  const { obtainAwsIdentity } = await import('./credentials.js');
   const identity = await obtainAwsIdentity(
-    {
-      oidcRoleArn: base ? undefined : env.AWS_OIDC_ROLE_ARN,
-      oidcToken: env.BITBUCKET_STEP_OIDC_TOKEN,
-      roleArn: o.roleArn,
-      roleSessionName: o.sessionName ?? env.ROLE_SESSION_NAME,
-      sessionDurationSeconds: 900,
-      accessKeyId: base?.accessKeyId,
-      secretAccessKey: base?.secretAccessKey,
-      sessionToken: base?.sessionToken,
-    },
-    { repoSlug: env.BITBUCKET_REPO_SLUG, buildNumber: env.BITBUCKET_BUILD_NUMBER },
-    { region: o.region, endpoint: env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL, logger },
+    { oidcRoleArn: env.AWS_OIDC_ROLE_ARN, oidcToken: env.BITBUCKET_STEP_OIDC_TOKEN, roleArn: o.roleArn, roleSessionName: name, sessionDurationSeconds: 900 },
+    build,
+    sts,
   );
   return identity.credentials;
 }

@@ -57,8 +57,23 @@ export function stsClient(s: StsSettings, credentials?: AwsCredentials): STSClie
   });
 }
 
+const CREDENTIAL_CODES = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'UnrecognizedClientException', 'ExpiredToken']);
+const BAD_KEYS_HINT =
+  'the AWS keys are wrong, deactivated or expired: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (better: OIDC, with AWS_OIDC_ROLE_ARN and `oidc: true` on the step)';
+
+interface CallLabels {
+  label: string;
+  /** The variable a refusal is about. */
+  variable: string;
+  /** What to do when STS refuses (AccessDenied and the like). */
+  refusedHint?: string;
+  /** Whether the call is signed with AWS keys (everything but AssumeRoleWithWebIdentity). */
+  signed: boolean;
+}
+
 /** Runs one STS call with the retry policy; turns the SDK's error into a PipeError the user can act on. */
-async function call<T>(s: StsSettings, label: string, variable: string, fn: () => Promise<T>): Promise<T> {
+async function call<T>(s: StsSettings, o: CallLabels, fn: () => Promise<T>): Promise<T> {
+  const { label, variable } = o;
   const started = Date.now();
   let attempts = 0;
   const wait = (ms: number) => (s.signal ? abortableSleep(ms, s.signal) : sleep(ms));
@@ -81,7 +96,8 @@ async function call<T>(s: StsSettings, label: string, variable: string, fn: () =
   } catch (err) {
     const code = awsErrorCode(err);
     const message = mask(stripPadding(String((err as Error)?.message ?? err)));
-    if (REJECTION_CODES.has(code) && !isTransient(err)) throw new StsRejection(code, message, { variable });
+    if (o.signed && CREDENTIAL_CODES.has(code)) throw new StsRejection(code, message, { variable: 'AWS_ACCESS_KEY_ID', hint: BAD_KEYS_HINT });
+    if (REJECTION_CODES.has(code) && !isTransient(err)) throw new StsRejection(code, message, { variable, hint: o.refusedHint });
     if (code === 'ValidationError') {
       const field = /sessionName/i.test(message) ? 'ROLE_SESSION_NAME' : /duration/i.test(message) ? 'SESSION_DURATION' : variable;
       throw new InputError(`STS rejected the request: ${message}`, {
@@ -94,7 +110,7 @@ async function call<T>(s: StsSettings, label: string, variable: string, fn: () =
     throw new PipeError(`${label} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${seconds} s (${where}): ${code}: ${message}`, {
       hint: isTransient(err)
         ? 'STS did not answer successfully; check network access to the endpoint (AWS_ENDPOINT_URL_STS for a private endpoint) and https://health.aws.amazon.com, then re-run'
-        : 'check the AWS credentials and the role ARN',
+        : `check ${variable} and the AWS credentials`,
       cause: err,
     });
   }
@@ -132,21 +148,29 @@ export async function assumeRoleWithWebIdentity(s: StsSettings, token: string, p
     WebIdentityToken: token,
     DurationSeconds: p.durationSeconds,
   });
-  const out = await call(s, 'sts:AssumeRoleWithWebIdentity', 'AWS_OIDC_ROLE_ARN', () => client.send(command, { abortSignal: s.signal }));
+  const labels = { label: 'sts:AssumeRoleWithWebIdentity', variable: 'AWS_OIDC_ROLE_ARN', signed: false };
+  const out = await call(s, labels, () => client.send(command, { abortSignal: s.signal }));
   return fromSts(out.Credentials, out.AssumedRoleUser?.Arn);
 }
 
 export async function assumeRole(s: StsSettings, base: AwsCredentials, p: AssumeParams): Promise<AwsIdentity> {
   const client = stsClient(s, base);
   const command = new AssumeRoleCommand({ RoleArn: p.roleArn, RoleSessionName: p.sessionName, DurationSeconds: p.durationSeconds });
-  const out = await call(s, 'sts:AssumeRole', 'AWS_ROLE_ARN', () => client.send(command, { abortSignal: s.signal }));
+  const labels = {
+    label: 'sts:AssumeRole',
+    variable: 'AWS_ROLE_ARN',
+    signed: true,
+    refusedHint: `the trust policy of ${p.roleArn} must allow the caller (a statement with "Principal": {"AWS": "<caller role or user ARN>"} and "Action": "sts:AssumeRole"), and the caller's own policy must allow sts:AssumeRole on it`,
+  };
+  const out = await call(s, labels, () => client.send(command, { abortSignal: s.signal }));
   return fromSts(out.Credentials, out.AssumedRoleUser?.Arn);
 }
 
 /** Who static keys belong to; also proves they work before kubectl would fail obscurely. */
 export async function callerArn(s: StsSettings, credentials: AwsCredentials): Promise<string> {
   const client = stsClient(s, credentials);
-  const out = await call(s, 'sts:GetCallerIdentity', 'AWS_ACCESS_KEY_ID', () => client.send(new GetCallerIdentityCommand({}), { abortSignal: s.signal }));
+  const labels = { label: 'sts:GetCallerIdentity', variable: 'AWS_ACCESS_KEY_ID', signed: true, refusedHint: BAD_KEYS_HINT };
+  const out = await call(s, labels, () => client.send(new GetCallerIdentityCommand({}), { abortSignal: s.signal }));
   return out.Arn ?? 'unknown';
 }
 

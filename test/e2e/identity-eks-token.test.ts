@@ -146,6 +146,21 @@ describe('the eks-token subcommand, run as kubectl runs it', () => {
     expect(await sts.verifyEksToken(JSON.parse(r.stdout).status.token, 'prod')).toMatchObject({ arn: creds.arn });
   });
 
+  it('assumes --role-arn with the given keys first, without the static-key warning', async () => {
+    const role = 'arn:aws:iam::111122223333:role/cluster-reader';
+    sts.addRole({ arn: role, trustPolicy: { Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:role/deploy' }, Action: 'sts:AssumeRole' }] } });
+    const r = await run(['--cluster-name', 'prod', '--role-arn', role, '--session-name', 'kubectl-user'], {
+      AWS_ACCESS_KEY_ID: creds.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      AWS_SESSION_TOKEN: creds.sessionToken,
+      AWS_REGION: REGION,
+      AWS_ENDPOINT_URL_STS: sts.url,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(await sts.verifyEksToken(JSON.parse(r.stdout).status.token, 'prod')).toMatchObject({ arn: 'arn:aws:sts::111122223333:assumed-role/cluster-reader/kubectl-user' });
+  });
+
   it('explains what is missing, exit code 2, nothing on stdout', async () => {
     const noCluster = await run(['--region', REGION]);
     expect(noCluster.exitCode).toBe(2);

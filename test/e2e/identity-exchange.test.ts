@@ -113,6 +113,21 @@ describe('OIDC token -> STS -> EKS access', () => {
     await chained.access!.dispose();
   });
 
+  it('refuses wrong static keys, and a role that does not trust them, once each and naming the variable', async () => {
+    const wrong = await attempt(env({ AWS_ACCESS_KEY_ID: 'AKIAEXAMPLESTATIC01', AWS_SECRET_ACCESS_KEY: 'not-the-right-secret' }));
+    expect(wrong.requests).toEqual([{ action: 'GetCallerIdentity', status: 403, code: 'SignatureDoesNotMatch' }]);
+    expect(wrong.err!.located).toMatch(/^AWS_ACCESS_KEY_ID: STS refused: SignatureDoesNotMatch: /);
+    expect(wrong.err!.exitCode).toBe(2);
+    expect(wrong.err!.hint).toMatch(/wrong, deactivated or expired/);
+
+    const untrusted = `arn:aws:iam::${ACCOUNT}:role/untrusting`;
+    sts.addRole({ arn: untrusted, trustPolicy: { Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:user/someone-else` }, Action: 'sts:AssumeRole' }] } });
+    const chain = await attempt(env({ AWS_ACCESS_KEY_ID: 'AKIAEXAMPLESTATIC01', AWS_SECRET_ACCESS_KEY: 'static/secret/key/for/tests/0123456789ab', AWS_ROLE_ARN: untrusted }));
+    expect(chain.requests).toEqual([{ action: 'AssumeRole', status: 403, code: 'AccessDenied' }]);
+    expect(chain.err!.located).toBe(`AWS_ROLE_ARN: STS refused: AccessDenied: User: arn:aws:iam::${ACCOUNT}:user/ci is not authorized to perform: sts:AssumeRole on resource: ${untrusted}`);
+    expect(chain.err!.hint).toContain('"Principal": {"AWS": "<caller role or user ARN>"}');
+  });
+
   it('reads KUBE_CONFIG and KUBE_CONTEXT for clusters that are not EKS', async () => {
     const kubeconfig = {
       apiVersion: 'v1',
