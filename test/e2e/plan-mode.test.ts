@@ -1,0 +1,99 @@
+// Plan mode through the pipe's real entrypoint, on the bundled examples made into git repositories,
+// with the variables Bitbucket sets. No cluster, no credentials.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bitbucketEnv, runPipe } from '../support/pipe.js';
+
+const dirs: string[] = [];
+const exampleRepo = (name: string) => {
+  const out = join(mkdtempSync(join(tmpdir(), 'aoa-e2e-')), name);
+  dirs.push(out);
+  execFileSync(process.execPath, ['scripts/example-repo.mjs', name, '--out', out]);
+  return out;
+};
+const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).trim();
+
+let native: string;
+let head: string;
+beforeAll(() => {
+  native = exampleRepo('native');
+  head = git(native, 'rev-parse', 'HEAD');
+});
+afterAll(() => dirs.forEach((d) => rmSync(join(d, '..'), { recursive: true, force: true })));
+
+function reportOf(file: string) {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+describe('plan mode on the native example', () => {
+  it('plans exactly the apps changed by the last commit, with reasons, order and object counts', async () => {
+    const reportFile = join(native, '..', 'staging.json');
+    const r = await runPipe(bitbucketEnv(native, head, { MODE: 'plan', ENVIRONMENT: 'staging', REPORT_FILE: reportFile }));
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^web\s+kustomize\s+changed|1\s+web\s+kustomize\s+changed/m);
+    expect(r.stdout).toContain('bases/web-service/deployment.yaml changed');
+    expect(r.stdout).toMatch(/-\s+api\s+helm\s+unchanged/);
+    expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
+
+    const report = reportOf(reportFile);
+    expect(report).toMatchObject({ mode: 'plan', schemaVersion: 1, build: { commit: head, buildNumber: '42' } });
+    expect(report.plan.head).toBe(head);
+    expect(report.plan.base).toBe(git(native, 'rev-parse', 'HEAD~1'));
+    expect(report.plan.baseSource).toBe('parent commit');
+    const byName = Object.fromEntries(report.plan.apps.map((a: { name: string }) => [a.name, a]));
+    expect(byName.web).toMatchObject({ status: 'changed', deploy: true, objects: { ConfigMap: 1, Deployment: 1, Service: 1 } });
+    expect(byName.admin).toMatchObject({ status: 'changed', deploy: true });
+    expect(byName.api).toMatchObject({ status: 'unchanged', deploy: false });
+    expect(byName['platform-config']).toMatchObject({ status: 'unchanged', deploy: false });
+    expect(byName.web.digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('follows the environment: admin is disabled in production, overlays and values differ', async () => {
+    const reportFile = join(native, '..', 'production.json');
+    const base = git(native, 'rev-list', '--max-parents=0', 'HEAD');
+    const r = await runPipe(
+      bitbucketEnv(native, head, { MODE: 'plan', BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'production', BASE_REVISION: base, REPORT_FILE: reportFile }),
+    );
+    expect(r.exitCode).toBe(0);
+    const report = reportOf(reportFile);
+    expect(report.plan.environment).toBe('production');
+    expect(report.plan.baseSource).toBe('BASE_REVISION');
+    expect(report.plan.disabled).toEqual(['admin']);
+    const names = report.plan.apps.map((a: { name: string }) => a.name).sort();
+    expect(names).toEqual(['api', 'platform-config', 'web']);
+    // api changed (values) and web changed (shared base) since the first commit; api comes before web
+    expect(report.plan.layers.flat()).toEqual(['api', 'web']);
+  });
+
+  it('deepens a shallow clone to find the base', async () => {
+    const shallow = join(native, '..', 'shallow');
+    execFileSync('git', ['clone', '--quiet', '--depth', '1', `file://${native}`, shallow]);
+    const firstCommit = git(native, 'rev-list', '--max-parents=0', 'HEAD');
+    const r = await runPipe(bitbucketEnv(shallow, head, { MODE: 'plan', ENVIRONMENT: 'staging', BASE_REVISION: firstCommit.slice(0, 12) }));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/api\s+helm\s+changed/);
+    expect(git(shallow, 'cat-file', '-t', firstCommit)).toBe('commit');
+  });
+});
+
+describe('plan mode on the Argo CD example', () => {
+  it('lists every child with its source type, or the reason it cannot be rendered', async () => {
+    const argo = exampleRepo('argocd');
+    const reportFile = join(argo, '..', 'argo.json');
+    const r = await runPipe(
+      bitbucketEnv(argo, git(argo, 'rev-parse', 'HEAD'), { MODE: 'plan', ROOT_MANIFEST: 'apps', FORCE: 'true', REPORT_FILE: reportFile }),
+    );
+    expect(r.exitCode).toBe(0);
+    const report = reportOf(reportFile);
+    expect(report.plan.root.format).toBe('argocd-helm');
+    const types = Object.fromEntries(report.plan.apps.map((a: { name: string; type: string }) => [a.name, a.type]));
+    expect(types).toMatchObject({ catalog: 'directory', checkout: 'kustomize', frontend: 'helm' });
+    const unsupported = Object.fromEntries(report.plan.unsupported.map((u: { name: string; reason: string }) => [u.name, u.reason]));
+    expect(unsupported.reports).toMatch(/jsonnet/i);
+    expect(r.stderr).toMatch(/reports cannot be rendered: .*jsonnet/i);
+  });
+});
