@@ -5,6 +5,7 @@ import type { RenderedApp } from '../render/model.js';
 import { diffSummaryTable, formatDuration, summaryLine, summaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import { deployApp, type RunContext } from './app.js';
+import type { AuditContext } from './audit.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
 import { diffApp } from './diff.js';
@@ -64,9 +65,13 @@ function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot)
   return (app) => new Set([...owners].filter(([, apps]) => [...apps].some((a) => a !== app)).map(([key]) => key));
 }
 
-async function context(o: EngineOptions, client: KubeClient, discovery: Discovery, prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, signal: AbortSignal, hardSignal: AbortSignal): Promise<RunContext> {
-  const environment = environmentOf(o);
+function auditOf(o: EngineOptions): Omit<AuditContext, 'app'> {
   const b = o.config.build;
+  return { environment: environmentOf(o), commit: o.plan.head, buildNumber: b.buildNumber, repository: b.repoFullName, triggerer: b.triggerer };
+}
+
+function context(o: EngineOptions, client: KubeClient, discovery: Discovery, prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, signal: AbortSignal, hardSignal: AbortSignal): RunContext {
+  const environment = environmentOf(o);
   return {
     client,
     discovery,
@@ -75,7 +80,7 @@ async function context(o: EngineOptions, client: KubeClient, discovery: Discover
     signal,
     hardSignal,
     environment,
-    audit: { environment, commit: o.plan.head, buildNumber: b.buildNumber, repository: b.repoFullName, triggerer: b.triggerer },
+    audit: auditOf(o),
     ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),
     previous: snapshot.entries,
     protectedKeys: ownership(prepared, snapshot),
@@ -126,7 +131,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
   const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
   try {
     const discovery = new Discovery(client);
-    const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: { commit: o.plan.head, environment }, signal: o.signal });
+    const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });
     const b = o.config.build;
     const lock = await EnvironmentLock.acquire(client, {
       namespace: o.config.ledgerNamespace,
@@ -141,7 +146,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
       const stop = AbortSignal.any([o.signal, lock.lost]);
-      const ctx = await context(o, client, discovery, prepared, snapshot, stop, AbortSignal.any([hard, lock.lost]));
+      const ctx = context(o, client, discovery, prepared, snapshot, stop, AbortSignal.any([hard, lock.lost]));
       const deferred: (() => Promise<AppResult>)[] = [];
       const results = await runLayers<AppResult>({
         layers: o.plan.layers,
@@ -229,9 +234,9 @@ export async function diff(o: EngineOptions): Promise<DiffResult> {
     const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
     try {
       const discovery = new Discovery(client);
-      const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: { commit: o.plan.head, environment }, signal: o.signal });
+      const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
-      const ctx = await context(o, client, discovery, prepared, snapshot, o.signal, hard);
+      const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard);
       const limit = pLimit(o.config.concurrency);
       const diffs = await Promise.all(
         o.plan.layers.flat().map((app) =>

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { deploy, diff } from '../../src/apply/index.js';
+import { KubeClient } from '../../src/apply/client.js';
+import { connect } from '../../src/apply/connection.js';
+import { EnvironmentLock } from '../../src/apply/lock.js';
+import { InputError } from '../../src/util/errors.js';
+import { useTestbed } from '../support/cluster-global-setup.js';
+import { accessFor, app, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+
+const bed = useTestbed();
+const admin = bed.adminKubeconfig;
+const access = accessFor(admin);
+const signal = new AbortController().signal;
+
+describe('environment lock', () => {
+  const id = uid();
+  const env = `lock-${id}`;
+  const ns = `lock-${id}`;
+  const objs = new Map([['one', rendered('one', [configMap('one', undefined)])]]);
+  const apps = [app('one', { namespace: ns })];
+
+  it('a second run waits for the lock, then fails naming the holder (build and commit)', async () => {
+    const client = new KubeClient(await connect(access));
+    const holder = await EnvironmentLock.acquire(client, { namespace: 'app-of-apps-pipe', name: `app-of-apps-lock-${env}`, holder: 'build 7, commit 0123456789ab, acme/platform-apps', leaseDurationSeconds: 30, timeoutSeconds: 0, logger: logger() });
+    try {
+      const log = logger();
+      const started = Date.now();
+      const run = deploy({ plan: plan({ environment: env, apps }), rendered: objs, access, config: config(admin, { LOCK_TIMEOUT: '2' }), logger: log, signal });
+      await expect(run).rejects.toThrow(/environment lock app-of-apps-pipe\/app-of-apps-lock-lock-\w+ is held by build 7, commit 0123456789ab, acme\/platform-apps .*waited 2s/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+      expect(log.lines.join('\n')).toContain('waiting for the environment lock held by build 7');
+      expect(await getJson(admin, ['configmap', '-n', ns, 'one'])).toBeUndefined();
+
+      // Released while the next run waits: it proceeds.
+      const waiting = deploy({ plan: plan({ environment: env, apps }), rendered: objs, access, config: config(admin, { LOCK_TIMEOUT: '30' }), logger: logger(), signal });
+      await new Promise((r) => setTimeout(r, 1500));
+      await holder.release();
+      const result = await waiting;
+      expect(result.ok).toBe(true);
+    } finally {
+      await holder.release();
+      client.close();
+    }
+    // The run released its lease at the end.
+    expect(await getJson(admin, ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${env}`])).toBeUndefined();
+  });
+
+  it('two real runs at once: one deploys, the other is blocked while it holds the lock', async () => {
+    const slowApps = [app('slow', { namespace: `${ns}-slow`, timeoutSeconds: 6 })];
+    const slow = new Map([['slow', rendered('slow', [deployment('slow', undefined, { nodeSelector: { 'no-such-node': 'x' } })])]]);
+    const first = deploy({ plan: plan({ environment: `${env}-b`, apps: slowApps }), rendered: slow, access, config: config(admin, { BITBUCKET_BUILD_NUMBER: '100' }), logger: logger(), signal, pollMs: 200 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = deploy({ plan: plan({ environment: `${env}-b`, apps }), rendered: objs, access, config: config(admin, { BITBUCKET_BUILD_NUMBER: '101', LOCK_TIMEOUT: '1' }), logger: logger(), signal });
+    await expect(second).rejects.toThrow(/is held by build 100, commit/);
+    const r = await first;
+    expect(r.apps[0]!.outcome).toBe('failed');
+    expect(r.apps[0]!.reason).toMatch(/not ready within TIMEOUT \(6s\)/);
+  });
+
+  it('a lease left by a killed run expires and is taken over', async () => {
+    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `app-of-apps-lock-${env}-k`, namespace: 'app-of-apps-pipe' }, spec: { holderIdentity: 'build 9, commit deadbeef [killed]', leaseDurationSeconds: 3, acquireTime: now, renewTime: now } };
+    await kubectl(admin, ['create', '-f', '-'], { input: JSON.stringify(lease) });
+    const log = logger();
+    const started = Date.now();
+    const result = await deploy({ plan: plan({ environment: `${env}-k`, apps }), rendered: objs, access, config: config(admin, { LOCK_TIMEOUT: '30' }), logger: log, signal });
+    expect(result.ok).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+    expect(log.lines.join('\n')).toContain('taking over the expired environment lock of build 9, commit deadbeef [killed]');
+  });
+});
+
+describe('guardrails and identity', () => {
+  const id = uid();
+
+  it('an object outside the allowed namespaces is refused before anything is applied, naming app and object', async () => {
+    const env = `guard-${id}`;
+    const apps = [app('fine', { namespace: `ok-${id}` }), app('sneaky', { namespace: `ok-${id}` })];
+    const objs = new Map([
+      ['fine', rendered('fine', [configMap('fine', undefined)])],
+      ['sneaky', rendered('sneaky', [configMap('x', 'kube-system')])],
+    ]);
+    const run = deploy({ plan: plan({ environment: env, apps, env: { allowedNamespaces: [`ok-${id}`] } }), rendered: objs, access, config: config(admin), logger: logger(), signal });
+    await expect(run).rejects.toBeInstanceOf(InputError);
+    await run.catch((err: InputError) => {
+      expect(err.message).toContain('outside what environment');
+      expect(err.details).toEqual([`app sneaky: ConfigMap/kube-system/x: namespace kube-system is not in allowedNamespaces [ok-${id}] of environment ${env}`]);
+    });
+    expect(await getJson(admin, ['configmap', '-n', `ok-${id}`, 'fine'])).toBeUndefined();
+    expect(await getJson(admin, ['namespace', `ok-${id}`])).toBeUndefined();
+    expect(await ledger(admin, env)).toEqual({});
+  });
+
+  it('the least-privileged deployer deploys into its namespace and is stopped at one it may not touch', async () => {
+    const deployer = bed.deployerKubeconfig;
+    const team = bed.deployerNamespaces[0]!;
+    const env = `deployer-${id}`;
+    const apps = [app('team', { namespace: team }), app('escape', { namespace: team })];
+    const objs = new Map([
+      ['team', rendered('team', [configMap(`team-${id}`, undefined)])],
+      ['escape', rendered('escape', [configMap(`escape-${id}`, 'kube-system')])],
+    ]);
+    const result = await deploy({ plan: plan({ environment: env, apps }), rendered: objs, access: accessFor(deployer), config: config(deployer), logger: logger(), signal });
+    const byApp = Object.fromEntries(result.apps.map((a) => [a.app, a]));
+    expect(byApp.team!.outcome, byApp.team!.reason).toBe('deployed');
+    expect(byApp.escape!.outcome).toBe('failed');
+    expect(byApp.escape!.reason).toMatch(new RegExp(`ConfigMap/kube-system/escape-${id}: .*forbidden`));
+    expect(await getJson(admin, ['configmap', '-n', 'kube-system', `escape-${id}`])).toBeUndefined();
+    expect(Object.keys(await ledger(admin, env))).toEqual(['team']);
+  });
+});
+
+describe('diff mode and cancellation', () => {
+  const id = uid();
+  const env = `diff-${id}`;
+  const ns = `diff-${id}`;
+  const apps = [app('site', { namespace: ns, prune: true })];
+
+  it('shows what would change (update, create, prune) and changes nothing', async () => {
+    await deploy({ plan: plan({ environment: env, apps }), rendered: new Map([['site', rendered('site', [configMap('cfg', undefined, { color: 'blue' }), configMap('old', undefined)])]]), access, config: config(admin), logger: logger(), signal });
+    const before = await getJson(admin, ['configmap', '-n', ns, 'cfg']);
+    const ledgerBefore = await ledger(admin, env);
+    const log = logger();
+    const next = new Map([['site', rendered('site', [configMap('cfg', undefined, { color: 'green' }), configMap('new', undefined)])]]);
+    const result = await diff({ plan: plan({ environment: env, apps, status: { site: 'changed' } }), rendered: next, access, config: config(admin, { MODE: 'diff' }), logger: log, signal });
+    expect(result.changed).toBe(true);
+    expect(result.ok).toBe(true);
+    const changes = Object.fromEntries(result.apps[0]!.objects.map((o) => [o.id, o.change]));
+    expect(changes).toEqual({ [`ConfigMap/${ns}/cfg`]: 'update', [`ConfigMap/${ns}/new`]: 'create', [`ConfigMap/${ns}/old`]: 'delete' });
+    const text = log.lines.join('\n');
+    expect(text).toContain(`--- live/ConfigMap/${ns}/cfg`);
+    expect(text).toContain('-  color: blue');
+    expect(text).toContain('+  color: green');
+    expect(text).not.toContain('managedFields');
+    expect((await getJson(admin, ['configmap', '-n', ns, 'cfg']))!.metadata.resourceVersion).toBe(before!.metadata.resourceVersion);
+    expect(await getJson(admin, ['configmap', '-n', ns, 'new'])).toBeUndefined();
+    expect(await getJson(admin, ['configmap', '-n', ns, 'old'])).toBeDefined();
+    expect(await ledger(admin, env)).toEqual(ledgerBefore);
+
+    const same = await diff({ plan: plan({ environment: env, apps, status: { site: 'forced' } }), rendered: new Map([['site', rendered('site', [configMap('cfg', undefined, { color: 'blue' }), configMap('old', undefined)])]]), access, config: config(admin, { MODE: 'diff' }), logger: logger(), signal });
+    expect(same.changed).toBe(false);
+  });
+
+  it('SIGTERM: no new app starts, the running one stops, nothing is recorded, the lock is released', async () => {
+    const cenv = `cancel-${id}`;
+    const capps = [app('stuck', { namespace: `${ns}-c`, timeoutSeconds: 120 }), app('after', { namespace: `${ns}-c`, dependsOn: ['stuck'] })];
+    const objs = new Map([
+      ['stuck', rendered('stuck', [deployment('stuck', undefined, { nodeSelector: { 'no-such-node': 'x' } })])],
+      ['after', rendered('after', [configMap('after', undefined)])],
+    ]);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 1500);
+    const started = Date.now();
+    const result = await deploy({ plan: plan({ environment: cenv, apps: capps }), rendered: objs, access, config: config(admin), logger: logger(), signal: controller.signal, pollMs: 200 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(result.cancelled).toBe(true);
+    expect(result.ok).toBe(false);
+    expect(result.apps.map((a) => [a.app, a.outcome])).toEqual([
+      ['stuck', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    expect(await ledger(admin, cenv)).toEqual({});
+    expect(await getJson(admin, ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${cenv}`])).toBeUndefined();
+  });
+});

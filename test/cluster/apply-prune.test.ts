@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { deploy } from '../../src/apply/index.js';
+import type { K8sObject } from '../../src/render/model.js';
+import { useTestbed } from '../support/cluster-global-setup.js';
+import { accessFor, app, config, configMap, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+
+const bed = useTestbed();
+const admin = bed.adminKubeconfig;
+const access = accessFor(admin);
+const signal = new AbortController().signal;
+
+describe('prune', () => {
+  const id = uid();
+  const env = `prune-${id}`;
+  const ns = `prune-${id}`;
+  const apps = [app('alpha', { namespace: ns, prune: true }), app('beta', { namespace: ns })];
+  const run = (objs: Record<string, K8sObject[]>, vars: Record<string, string> = {}, o: { status?: Record<string, 'changed' | 'unchanged'>; removed?: string[]; apps?: typeof apps } = {}) =>
+    deploy({
+      plan: plan({ environment: env, apps: o.apps ?? apps, status: o.status, removed: o.removed }),
+      rendered: new Map(Object.entries(objs).map(([k, v]) => [k, rendered(k, v)])),
+      access,
+      config: config(admin, vars),
+      logger: logger(),
+      signal,
+    });
+
+  it('removes exactly the object the app stopped rendering, and keeps opted-out, foreign and moved objects', async () => {
+    const first = await run({
+      alpha: [configMap('keep', undefined), configMap('drop', undefined), configMap('opt-out', undefined, { a: '1' }, { annotations: { 'app-of-apps.io/prune': 'false' } }), configMap('moves', undefined)],
+      beta: [configMap('beta-own', undefined)],
+    });
+    expect(first.ok).toBe(true);
+    // Someone else's object with the same labels would still need to be in alpha's inventory to be considered: create one outside it.
+    await kubectl(admin, ['create', 'configmap', 'foreign', '-n', ns]);
+
+    const second = await run({
+      alpha: [configMap('keep', undefined)],
+      beta: [configMap('beta-own', undefined), configMap('moves', undefined)],
+    });
+    expect(second.ok).toBe(true);
+    const alpha = second.apps.find((a) => a.app === 'alpha')!;
+    expect(alpha.objects.filter((o) => o.action === 'pruned').map((o) => o.id)).toEqual([`ConfigMap/${ns}/drop`]);
+    expect(alpha.objects.find((o) => o.id === `ConfigMap/${ns}/opt-out`)).toMatchObject({ action: 'prune-skipped' });
+    expect(alpha.counts.pruned).toBe(1);
+    expect(await getJson(admin, ['configmap', '-n', ns, 'drop'])).toBeUndefined();
+    for (const name of ['keep', 'opt-out', 'moves', 'beta-own', 'foreign']) expect(await getJson(admin, ['configmap', '-n', ns, name]), name).toBeDefined();
+    expect((await getJson(admin, ['configmap', '-n', ns, 'moves']))!.metadata.labels!['app-of-apps.io/app']).toBe('beta');
+    const l = await ledger(admin, env);
+    expect(l.alpha!.objects).toEqual([`v1 ConfigMap ${ns}/keep`]);
+    expect(l.beta!.objects.sort()).toEqual([`v1 ConfigMap ${ns}/beta-own`, `v1 ConfigMap ${ns}/moves`]);
+  });
+
+  it('never deletes an object whose live labels say it belongs elsewhere', async () => {
+    await run({ alpha: [configMap('keep', undefined), configMap('relabelled', undefined)] }, {}, { status: { beta: 'unchanged' } });
+    await kubectl(admin, ['label', 'configmap', '-n', ns, 'relabelled', 'app-of-apps.io/app=someone-else', '--overwrite']);
+    const r = await run({ alpha: [configMap('keep', undefined)] }, {}, { status: { beta: 'unchanged' } });
+    expect(r.apps[0]!.objects.find((o) => o.id === `ConfigMap/${ns}/relabelled`)).toMatchObject({ action: 'prune-skipped', note: 'labelled for app someone-else, not alpha' });
+    expect(await getJson(admin, ['configmap', '-n', ns, 'relabelled'])).toBeDefined();
+  });
+
+  it('without prune, dropped objects stay and stay in the inventory, so turning prune on later removes them', async () => {
+    const betaOnly = { status: { alpha: 'unchanged' as const } };
+    await run({ beta: [configMap('beta-own', undefined), configMap('moves', undefined), configMap('later', undefined)] }, {}, betaOnly);
+    await run({ beta: [configMap('beta-own', undefined), configMap('moves', undefined)] }, {}, betaOnly);
+    expect(await getJson(admin, ['configmap', '-n', ns, 'later'])).toBeDefined();
+    expect((await ledger(admin, env)).beta!.objects).toContain(`v1 ConfigMap ${ns}/later`);
+    const r = await run({ beta: [configMap('beta-own', undefined), configMap('moves', undefined)] }, { PRUNE: 'true' }, betaOnly);
+    expect(r.apps[0]!.counts.pruned).toBe(1);
+    expect(await getJson(admin, ['configmap', '-n', ns, 'later'])).toBeUndefined();
+  });
+
+  it('refuses to prune everything when an app renders nothing', async () => {
+    const r = await run({ alpha: [] }, {}, { status: { beta: 'unchanged' } });
+    expect(r.apps[0]!.outcome).toBe('failed');
+    expect(r.apps[0]!.reason).toMatch(/app alpha renders no objects; refusing to prune its 1 deployed objects/);
+    expect(await getJson(admin, ['configmap', '-n', ns, 'keep'])).toBeDefined();
+  });
+
+  it('a removed app is pruned only with PRUNE_REMOVED_APPS', async () => {
+    const kept = await run({}, {}, { apps: [apps[1]!], status: { beta: 'unchanged' }, removed: ['alpha'] });
+    expect(kept.removed).toEqual([expect.objectContaining({ app: 'alpha', outcome: 'kept' })]);
+    expect(await getJson(admin, ['configmap', '-n', ns, 'keep'])).toBeDefined();
+
+    const pruned = await run({}, { PRUNE_REMOVED_APPS: 'true' }, { apps: [apps[1]!], status: { beta: 'unchanged' }, removed: ['alpha'] });
+    expect(pruned.ok).toBe(true);
+    expect(pruned.removed[0]).toMatchObject({ app: 'alpha', outcome: 'pruned' });
+    expect(await getJson(admin, ['configmap', '-n', ns, 'keep'])).toBeUndefined();
+    expect(await getJson(admin, ['configmap', '-n', ns, 'beta-own'])).toBeDefined();
+    expect(Object.keys(await ledger(admin, env))).toEqual(['beta']);
+  });
+});
