@@ -71,9 +71,13 @@ function validate(v: Record<string, unknown>): { message: string; hint: string }
   if (!isObject(meta)) return { message: `${kind} has no metadata`, hint: 'add metadata with at least a name' };
   const name = meta.name;
   if (typeof name !== 'string' || !name) {
-    return meta.generateName
-      ? { message: `${kind} uses metadata.generateName, which kubectl apply cannot use`, hint: 'give the object a fixed metadata.name' }
-      : { message: `${kind} has no metadata.name`, hint: 'add metadata.name' };
+    if (!meta.generateName) return { message: `${kind} has no metadata.name`, hint: 'add metadata.name' };
+    const annotations = isObject(meta.annotations) ? meta.annotations : {};
+    const hook = annotations['argocd.argoproj.io/hook'] ?? annotations['helm.sh/hook'];
+    return {
+      message: `${kind} ${String(meta.generateName)}* uses metadata.generateName${hook ? ` (a ${String(hook)} hook)` : ''}, which kubectl apply cannot use`,
+      hint: 'give the object a fixed metadata.name; the pipe applies hooks as ordinary objects and does not run sync phases',
+    };
   }
   const nameProblem = checkName(groupKind(v.apiVersion as string, kind), name);
   if (nameProblem) return { message: `${kind} name "${name}" ${nameProblem}`, hint: 'rename the object' };

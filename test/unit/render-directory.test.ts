@@ -97,6 +97,14 @@ describe('directory apps', () => {
     ]);
   });
 
+  it('explains that generateName (Argo CD hooks) cannot be applied', async () => {
+    const err = await renderError(
+      { 'apps/web/hook.yaml': 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n' },
+      plain(),
+    );
+    expect(err.located).toBe('apps/web/hook.yaml:1: app web: Job migrate-* uses metadata.generateName (a PreSync hook), which kubectl apply cannot use');
+  });
+
   it('rejects a duplicate object, naming both origins', async () => {
     const err = await renderError({ 'apps/web/a.yaml': cm('same'), 'apps/web/b.yaml': `${cm('other')}---\n${cm('same')}` }, plain());
     expect(err.located).toBe('apps/web/b.yaml:6: app web: ConfigMap/web/same is defined twice: here and at apps/web/a.yaml:1');
