@@ -49,7 +49,7 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
     (u): u is string => Boolean(u),
   );
   const rootAt = (tree: WorkTree | GitTree) =>
-    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, helmBin, tmpDir: tmp });
+    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));
 
   // Deploy and diff compare with what the cluster says is deployed (the ledger); plan mode needs no cluster.

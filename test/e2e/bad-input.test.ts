@@ -1,0 +1,160 @@
+// Bad input through the pipe's real entrypoint: each fails before anything is rendered or applied,
+// names the file and line (or the variable), says what to do, and exits 2.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bitbucketEnv, runPipe } from '../support/pipe.js';
+
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const APP = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { a: "1" }\n';
+
+/** A git repository with the given files, committed; returns its path and HEAD. */
+function repo(files: Record<string, string>): { dir: string; head: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'aoa-bad-'));
+  made.push(dir);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  const git = (...a: string[]) =>
+    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...a], { encoding: 'utf8' }).trim();
+  git('init', '-q', '-b', 'main');
+  git('add', '-A');
+  git('commit', '-qm', 'initial');
+  return { dir, head: git('rev-parse', 'HEAD') };
+}
+
+const root = (apps: string, extra = '') =>
+  `apiVersion: app-of-apps/v1\nkind: Root\nenvironments:\n  staging: {}\n${extra}apps:\n${apps}`;
+
+async function expectBadInput(files: Record<string, string>, env: Record<string, string>, where: RegExp, what: RegExp) {
+  const { dir, head } = repo(files);
+  const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', ...env }));
+  expect(r.exitCode, r.all).toBe(2);
+  const failure = r.stderr.split('\n').filter((l) => l.startsWith('✖') || l.startsWith('ERROR')).join('\n');
+  expect(failure, r.all).toMatch(where);
+  expect(r.all, r.all).toMatch(what);
+  expect(r.stdout).toContain('Nothing was applied.');
+  expect(r.stdout).toMatch(/What to do: \S+/);
+  return r;
+}
+
+describe.concurrent('bad input stops the pipe with exit 2, the place and what to do', () => {
+  it('malformed YAML: file and line', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n  - name: [b\n'), 'apps/a/cm.yaml': APP },
+      {},
+      /app-of-apps\.yaml:(8|9)/,
+      /YAML|flow/i,
+    );
+  });
+
+  it('an unknown key: file, line and the near miss', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n    dependOn: [b]\n'), 'apps/a/cm.yaml': APP },
+      {},
+      /app-of-apps\.yaml:8/,
+      /dependOn.*dependsOn|dependsOn.*dependOn/,
+    );
+  });
+
+  it('a path outside the repository', async () => {
+    await expectBadInput({ 'app-of-apps.yaml': root('  - name: a\n    path: ../elsewhere\n') }, {}, /app-of-apps\.yaml:7/, /outside the repository/);
+  });
+
+  it('a symlink that escapes the repository', async () => {
+    const files = { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n') };
+    const { dir, head } = repo(files);
+    mkdirSync(join(dir, 'apps'), { recursive: true });
+    symlinkSync('/etc', join(dir, 'apps', 'a'));
+    const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging' }));
+    expect(r.exitCode, r.all).toBe(2);
+    expect(r.stderr).toMatch(/app-of-apps\.yaml:7.*outside the repository through a symbolic link/);
+  });
+
+  it('a missing path', async () => {
+    await expectBadInput({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/missing\n') }, {}, /app-of-apps\.yaml:7/, /apps\/missing.*(does not exist|not found)/);
+  });
+
+  it('duplicate app names', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP },
+      {},
+      /app-of-apps\.yaml:8/,
+      /duplicate|more than once|already/i,
+    );
+  });
+
+  it('a dependency cycle', async () => {
+    await expectBadInput(
+      {
+        'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n    dependsOn: [b]\n  - name: b\n    path: apps/b\n    dependsOn: [a]\n'),
+        'apps/a/cm.yaml': APP,
+        'apps/b/cm.yaml': APP,
+      },
+      { FORCE: 'true' },
+      /app-of-apps\.yaml:\d+/,
+      /cycle.*(a -> b -> a|b -> a -> b)/i,
+    );
+  });
+
+  it('an unknown dependsOn', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n    dependsOn: [nope]\n'), 'apps/a/cm.yaml': APP },
+      {},
+      /app-of-apps\.yaml:8/,
+      /nope/,
+    );
+  });
+
+  it('an environment the root does not declare', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP },
+      { ENVIRONMENT: 'prod' },
+      /app-of-apps\.yaml|ENVIRONMENT/,
+      /staging/,
+    );
+  });
+
+  it('a YAML alias bomb', async () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 12; i++) bomb.push(`${'abcdefghijklmnop'[i]}: &${'abcdefghijklmnop'[i]} [${Array(10).fill(`*${'abcdefghijklmnop'[i - 1]}`).join(',')}]`);
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP, 'apps/a/bomb.yaml': bomb.join('\n') + '\n' },
+      { FORCE: 'true' },
+      /apps\/a\/bomb\.yaml/,
+      /alias/i,
+    );
+  });
+
+  it('a file over the size limit', async () => {
+    const big = `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: big }\ndata:\n  blob: "${'x'.repeat(5 * 1024 * 1024)}"\n`;
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/big.yaml': big },
+      { FORCE: 'true' },
+      /apps\/a\/big\.yaml/,
+      /limit/,
+    );
+  });
+
+  it('a manifest of an app that is not valid YAML: file and line', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n' },
+      { FORCE: 'true' },
+      /apps\/a\/cm\.yaml:\d+/,
+      /YAML|flow/i,
+    );
+  });
+
+  it('a malformed pipe variable names the variable and applies nothing', async () => {
+    const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
+    const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', WAIT: 'sometimes', CONCURRENCY: 'many' }));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('WAIT: expected true/false (or yes/no), got "sometimes"');
+    expect(r.stderr).toContain('CONCURRENCY: expected a whole number from 1 to 64, got "many"');
+  });
+});
