@@ -1,5 +1,6 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import type { App } from '../root/model.js';
 import { InputError } from '../util/errors.js';
@@ -7,6 +8,8 @@ import { MAX_FILE_BYTES, type WorkTree } from '../util/tree.js';
 import { parseManifests, type Sourced } from './parse.js';
 
 const MANIFEST = /\.(ya?ml|json)$/;
+/** Files read at once per app: enough to overlap I/O, few enough to stay far from the fd limit. */
+const OPEN_FILES = 32;
 
 /**
  * Argo CD's glob semantics (gobwas/glob without separators): `*` also matches "/", patterns
@@ -78,12 +81,15 @@ export async function renderDirectory(
     });
   }
   files.sort();
+  const reads = pLimit(OPEN_FILES);
   const parsed = await Promise.all(
-    files.map(async (rel) => {
-      signal?.throwIfAborted();
-      const file = posix.join(appPath, rel);
-      return { file, result: parseManifests(await readManifest(join(root, rel), file), file, { skipNonManifests: true }) };
-    }),
+    files.map((rel) =>
+      reads(async () => {
+        signal?.throwIfAborted();
+        const file = posix.join(appPath, rel);
+        return { file, result: parseManifests(await readManifest(join(root, rel), file), file, { skipNonManifests: true }) };
+      }),
+    ),
   );
   const objects: Sourced[] = [];
   const warnings: string[] = [];
