@@ -30,12 +30,20 @@ import { loadConfig } from '${ROOT}/src/config/index.ts';
 import { establishAccess } from '${ROOT}/src/identity/index.ts';
 import { createLogger } from '${ROOT}/src/report/logger.ts';
 import { PipeError } from '${ROOT}/src/util/errors.ts';
+import { existsSync } from 'node:fs';
 const logger = createLogger({ debug: process.env.DEBUG === 'true' });
 try {
   const access = await establishAccess(loadConfig(process.env), logger, { retry: { baseDelayMs: 5, maxDelayMs: 20 } });
   logger.success(access.describe);
   logger.info('KUBECONFIG=' + access.kubeconfigPath);
   logger.debug('bearer token for direct calls: ' + (await access.bearerToken()));
+  if (process.argv.includes('--graceful')) {
+    // Like main.ts in a deploy: a SIGTERM handler that lets in-flight work finish, then exits.
+    process.on('SIGTERM', () => setTimeout(() => {
+      logger.info('files during shutdown: ' + existsSync(access.kubeconfigPath));
+      process.exit(143);
+    }, 200));
+  }
   if (process.argv.includes('--wait')) setInterval(() => undefined, 1000);
   else await access.dispose();
 } catch (err) {
@@ -119,8 +127,8 @@ afterAll(async () => {
 });
 
 /** Starts the driver with --wait; resolves once it has printed its kubeconfig path. */
-async function startDriver(env: Record<string, string>) {
-  const proc = execa(process.execPath, ['--import', 'tsx', join(tmp, 'driver.mts'), '--wait'], { cwd: ROOT, env, extendEnv: false, reject: false, all: true });
+async function startDriver(env: Record<string, string>, extra: string[] = []) {
+  const proc = execa(process.execPath, ['--import', 'tsx', join(tmp, 'driver.mts'), '--wait', ...extra], { cwd: ROOT, env, extendEnv: false, reject: false, all: true });
   let output = '';
   const kubeconfig = await new Promise<string>((resolve, reject) => {
     proc.all!.on('data', (chunk: Buffer) => {
@@ -162,6 +170,17 @@ describe('kubectl with the kubeconfig the pipe writes', () => {
     expect((await proc).signal).toBe('SIGINT');
     expect(existsSync(dirname(kubeconfig))).toBe(false);
   }, 90_000);
+});
+
+describe('a run that handles SIGTERM itself (graceful shutdown)', () => {
+  it('keeps the files while its in-flight work finishes, and removes them when it exits', async () => {
+    const { proc, kubeconfig } = await startDriver(pipeEnv({ BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }), ['--graceful']);
+    proc.kill('SIGTERM');
+    const end = await proc;
+    expect(end.exitCode).toBe(143);
+    expect(end.all).toContain('files during shutdown: true');
+    expect(existsSync(dirname(kubeconfig))).toBe(false);
+  }, 60_000);
 });
 
 describe('canary: no secret in any output at DEBUG=true', () => {
