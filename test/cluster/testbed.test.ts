@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -9,6 +12,8 @@ import { useTestbed } from '../support/cluster-global-setup.js';
 import { startStsServer, type StsServer } from '../support/sts-server.js';
 
 const bed = useTestbed();
+// Names unique to this run, so the file also passes against a long-running bed (TESTBED_INFO).
+const run = randomBytes(3).toString('hex');
 
 /** The pinned kubectl against the test bed, with a discovery cache of this run only. */
 function kubectl(kubeconfig: string, args: string[], input?: string) {
@@ -24,27 +29,27 @@ describe('the test bed', () => {
     const deployment = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: 'web', namespace: 'default' },
+      metadata: { name: `web-${run}`, namespace: 'default' },
       spec: {
         replicas: 2,
-        selector: { matchLabels: { app: 'web' } },
+        selector: { matchLabels: { app: `web-${run}` } },
         template: {
-          metadata: { labels: { app: 'web' } },
+          metadata: { labels: { app: `web-${run}` } },
           spec: { containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10', readinessProbe: { tcpSocket: { port: 80 } } }] },
         },
       },
     };
     const applied = await kubectl(bed.adminKubeconfig, ['apply', '-f', '-'], JSON.stringify(deployment));
     expect(applied.stderr).toBe('');
-    expect(applied.stdout).toBe('deployment.apps/web created');
+    expect(applied.stdout).toBe(`deployment.apps/web-${run} created`);
 
-    const rollout = await kubectl(bed.adminKubeconfig, ['rollout', 'status', 'deployment/web', '-n', 'default', '--timeout=120s']);
+    const rollout = await kubectl(bed.adminKubeconfig, ['rollout', 'status', `deployment/web-${run}`, '-n', 'default', '--timeout=120s']);
     expect(rollout.exitCode, rollout.stderr).toBe(0);
-    expect(rollout.stdout).toContain('deployment "web" successfully rolled out');
+    expect(rollout.stdout).toContain(`deployment "web-${run}" successfully rolled out`);
 
-    const available = await kubectl(bed.adminKubeconfig, ['get', 'deployment/web', '-n', 'default', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status} {.status.readyReplicas}']);
+    const available = await kubectl(bed.adminKubeconfig, ['get', `deployment/web-${run}`, '-n', 'default', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status} {.status.readyReplicas}']);
     expect(available.stdout).toBe('True 2');
-    const pods = await kubectl(bed.adminKubeconfig, ['get', 'pods', '-n', 'default', '-l', 'app=web', '-o', 'json']);
+    const pods = await kubectl(bed.adminKubeconfig, ['get', 'pods', '-n', 'default', '-l', `app=web-${run}`, '-o', 'json']);
     const items = (JSON.parse(pods.stdout) as { items: { spec: { nodeName: string }; status: { phase: string; conditions: { type: string; status: string }[] }; metadata: { ownerReferences: { kind: string }[] } }[] }).items;
     expect(items).toHaveLength(2);
     for (const pod of items) {
@@ -58,11 +63,11 @@ describe('the test bed', () => {
   it('lets the least-privileged deployer write only in its own namespaces', async () => {
     const deployer = bed.deployerKubeconfig;
     for (const ns of [...bed.deployerNamespaces, bed.pipeNamespace]) {
-      const ok = await kubectl(deployer, ['apply', '-f', '-'], configMap(ns, 'allowed'));
+      const ok = await kubectl(deployer, ['apply', '-f', '-'], configMap(ns, `allowed-${run}`));
       expect(ok.exitCode, ok.stderr).toBe(0);
-      expect(ok.stdout).toBe('configmap/allowed created');
+      expect(ok.stdout).toBe(`configmap/allowed-${run} created`);
     }
-    const lease = await kubectl(deployer, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'lock', namespace: bed.pipeNamespace }, spec: { holderIdentity: 'pipe' } }));
+    const lease = await kubectl(deployer, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `lock-${run}`, namespace: bed.pipeNamespace }, spec: { holderIdentity: 'pipe' } }));
     expect(lease.exitCode, lease.stderr).toBe(0);
 
     for (const ns of ['default', 'kube-system']) {
@@ -74,10 +79,29 @@ describe('the test bed', () => {
     }
     const namespace = await kubectl(deployer, ['create', 'namespace', 'team-z']);
     expect(namespace.stderr).toMatch(/forbidden: User "deployer" cannot create resource "namespaces"/);
-    const escalate = await kubectl(deployer, ['create', 'rolebinding', 'grab', '--clusterrole=admin', '--group=deployers', '-n', bed.deployerNamespaces[0]!]);
+    const escalate = await kubectl(deployer, ['create', 'rolebinding', `grab-${run}`, '--clusterrole=admin', `--group=${bed.deployerGroup}`, '-n', bed.deployerNamespaces[0]!]);
     expect(escalate.stderr).toMatch(/forbidden/);
     const whoami = await kubectl(deployer, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username} {.status.userInfo.groups}']);
     expect(whoami.stdout).toBe(`deployer ["${bed.deployerGroup}","system:authenticated"]`);
+  });
+});
+
+describe('cleaning up', () => {
+  it('tears a test bed down, processes and directory, when its owner process is killed', async () => {
+    const owner = execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      "const { startTestbed } = await import('./test/support/testbed.ts'); const b = await startTestbed({ nodes: 1 }); console.log(JSON.stringify({ runDir: b.runDir, pids: b.components.map((c) => c.pid) }));"],
+    { reject: false, buffer: false });
+    const started = await new Promise<{ runDir: string; pids: number[] }>((resolve, reject) => {
+      owner.stdout?.on('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as { runDir: string; pids: number[] }));
+      void owner.then((r) => reject(new Error(`the owner process ended first: ${String(r.exitCode)}`)));
+    });
+    expect(started.pids).toHaveLength(5);
+    expect(existsSync(started.runDir)).toBe(true);
+    owner.kill('SIGKILL');
+    const alive = () => started.pids.filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } });
+    for (let i = 0; i < 150 && (alive().length > 0 || existsSync(started.runDir)); i++) await sleep(100);
+    expect(alive()).toEqual([]);
+    expect(existsSync(started.runDir)).toBe(false);
   });
 });
 

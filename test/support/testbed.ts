@@ -68,13 +68,14 @@ export interface Testbed extends TestbedInfo {
 
 /** Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the EKS authenticator. */
 export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> {
-  const log = opts.log ?? (() => {});
+  const say = opts.log ?? (() => {});
   const clusterName = opts.clusterName ?? 'testbed';
   const env = opts.env ?? process.env;
   const t0 = Date.now();
   await sweepStaleRuns();
-  const bins = await resolveBinaries(env, log);
+  const bins = await resolveBinaries(env, say);
   const t1 = Date.now();
+  const log = (line: string) => say(`test bed: ${line} (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
 
   const runDir = await newRunDir();
   const pids: number[] = [];
@@ -146,13 +147,14 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     };
     const admin = { ca: readFileSync(pki.ca.cert, 'utf8'), cert: readFileSync(join(pkiDir, 'admin.crt'), 'utf8'), key: readFileSync(join(pkiDir, 'admin.key'), 'utf8') };
 
-    log('test bed: starting etcd and kube-apiserver');
+    log('certificates ready; starting etcd');
     await launch('etcd', bins.etcd, etcdArgs(layout));
     await waitFor('etcd health', () => okJson(`http://127.0.0.1:${etcdClient}/health`), components, 30_000);
+    log('etcd healthy; starting kube-apiserver');
     await launch('kube-apiserver', bins['kube-apiserver'], apiserverArgs(layout));
     await waitFor('kube-apiserver /readyz', () => okJson(`${server}/readyz`, admin), components, 90_000);
 
-    log('test bed: starting kube-controller-manager, kube-scheduler, kwok');
+    log('kube-apiserver ready; starting kube-controller-manager, kube-scheduler, kwok');
     await launch('kube-controller-manager', bins['kube-controller-manager'], controllerManagerArgs(layout));
     await launch('kube-scheduler', bins['kube-scheduler'], schedulerArgs(layout));
     await mkdir(join(runDir, 'home'));
@@ -165,13 +167,16 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     ]));
     await execa(toolPath('kubectl'), ['--kubeconfig', adminKubeconfig, 'apply', '-f', fixtures]);
 
+    log('fixtures applied');
     await waitFor('kube-controller-manager /healthz', () => okJson(`https://127.0.0.1:${controllerManager}/healthz`), components, 60_000);
     await waitFor('kube-scheduler /healthz', () => okJson(`https://127.0.0.1:${scheduler}/healthz`), components, 60_000);
+    log('controller-manager and scheduler healthy');
     await waitFor('kwok nodes Ready', async () => {
       const nodes = await okJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>(`${server}/api/v1/nodes`, admin);
       const ready = nodes?.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
       return nodes && ready?.length === nodes.items.length && nodes.items.length > 0 ? true : undefined;
     }, components, 60_000);
+    log('nodes Ready');
     // Pods are refused until the namespace's default ServiceAccount exists: wait for the controller.
     for (const ns of ['default', ...deployerNamespaces, pipeNamespace]) {
       await waitFor(`ServiceAccount ${ns}/default`, async () => ((await fetchText(`${server}/api/v1/namespaces/${ns}/serviceaccounts/default`, admin)).status === 200 ? true : undefined), components, 60_000);
@@ -190,7 +195,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
       components: components.map(({ name, pid, log: l }) => ({ name, pid, log: l })),
       timings: { binariesMs: t1 - t0, startMs: Date.now() - t1 },
     };
-    log(`test bed: ready in ${info.timings.startMs} ms at ${server}`);
+    log(`ready at ${server}`);
     return { ...attachTestbed(info), stop };
   } catch (err) {
     await stop();
