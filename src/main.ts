@@ -2,7 +2,6 @@
 // Entry point: env -> run() -> exit code. Subcommands:
 //   (none)     run the pipe as configured by the environment (pipe variables)
 //   eks-token  print an ExecCredential for kubectl (a credential plugin that needs no AWS CLI)
-import { run } from './run.js';
 
 const [command] = process.argv.slice(2);
 
@@ -20,6 +19,8 @@ async function main(): Promise<number> {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // loaded lazily so the eks-token path (run once per kubectl call) starts fast
+      const { run } = await import('./run.js');
       return run(process.env, { signal: controller.signal });
     }
     case 'eks-token': {
