@@ -48,7 +48,8 @@ const SHALLOW_SINCE_MARGIN_DAYS = 7;
  */
 export async function resolveBases(o: BaseOptions): Promise<Bases> {
   const { git } = o;
-  const head = await git.resolve('HEAD');
+  // one process for HEAD and its parents: most runs need nothing else from git to choose the base
+  const [head, ...parents] = (await git.commitAndParents('HEAD')) ?? [];
   if (!head) throw new InputError('the workspace has no commit checked out (HEAD does not resolve)', { hint: 'run the pipe in a git clone of the repository' });
   const finder = new CommitFinder(git, o.logger);
 
@@ -66,13 +67,14 @@ export async function resolveBases(o: BaseOptions): Promise<Bases> {
   if (o.deployed) return ledgerBases(head, o.deployed, finder);
 
   const dest = o.build.prDestinationCommit ?? o.build.prDestinationBranch;
-  if (dest) return pullRequestBase(head, o.build, finder);
+  if (dest) return pullRequestBase(head, parents, o.build, finder);
 
-  let [parent] = await git.parents(head);
+  let [parent] = parents;
   // a shallow clone hides the parents of its oldest commit; a clone of depth 1 hides HEAD's
   if (!parent && (await git.isShallow())) {
-    await finder.deepenUntil(async () => Boolean((await git.parents(head))[0]));
-    [parent] = await git.parents(head);
+    const parentNow = async () => (await git.commitAndParents(head))?.[1];
+    await finder.deepenUntil(async () => Boolean(await parentNow()));
+    parent = await parentNow();
   }
   if (parent) return shared(head, 'parent commit', { kind: 'commit', commit: parent }, finder.notes);
   if (await git.isShallow()) {
@@ -115,14 +117,14 @@ async function ledgerBases(head: string, deployed: DeployedState, finder: Commit
  * plan shows exactly what merging the pull request changes on the destination; were HEAD the bare
  * source commit, it is the fork point, so the destination's own newer commits are not counted.
  */
-async function pullRequestBase(head: string, build: BaseOptions['build'], finder: CommitFinder): Promise<Bases> {
+async function pullRequestBase(head: string, parents: string[], build: BaseOptions['build'], finder: CommitFinder): Promise<Bases> {
   const source = 'pull request destination';
   let dest: string | undefined;
   if (build.prDestinationCommit) [dest] = await finder.find([build.prDestinationCommit]);
   if (!dest && build.prDestinationBranch) dest = await finder.branchTip(build.prDestinationBranch);
   if (!dest) {
     // the merge Bitbucket made: its second parent is the destination it merged in
-    const [, merged] = await finder.git.parents(head);
+    const merged = parents[1];
     if (merged) {
       finder.notes.push(`the pull request destination could not be fetched: compared with ${short(merged)}, the destination commit merged into HEAD`);
       dest = merged;

@@ -1,7 +1,5 @@
 import { posix } from 'node:path';
 import type { App, DirectoryOptions } from '../root/model.js';
-import { parseYaml } from '../root/yaml.js';
-import { InputErrors } from '../util/errors.js';
 import type { Git } from '../util/git.js';
 import type { Tree } from '../util/tree.js';
 import { ancestors, basename } from './paths.js';
@@ -30,234 +28,215 @@ export interface AppDependencies {
 
 export interface DependencyAnalysis {
   deps: Map<string, AppDependencies>;
-  /** Referenced paths leading to changed files, for any folder with a kustomization or a chart (the root chart, say). */
-  external(dir: string): DependencyPath[];
+  /** The changed paths a folder with a kustomization or chart (the root chart, say) leads to through its references. */
+  reaches(dir: string): string[];
   /** Remote kustomize resources (not watched for changes). */
   notes: string[];
-  /** Manifests read and parsed (for the benchmark and DEBUG output). */
-  parsed: number;
+  /** Manifest lines looked at (for the benchmark and DEBUG output). */
+  lines: number;
 }
 
-/** Finds kustomization and chart files by their text, without reading each one in this process. */
+/** A line of a kustomization or chart file. */
+export interface ManifestLine {
+  file: string;
+  /** 1-based. */
+  line: number;
+  text: string;
+}
+
+/** Finds manifest lines by their text, without reading every manifest in this process. */
 export interface ManifestSearch {
-  /** Manifests whose text contains one of the words. */
-  containing(words: string[]): Promise<string[]>;
-  /** Manifests with references no word can find: dot-only paths ("..", "../..") and remote resources. */
-  special(): Promise<string[]>;
+  /** Lines of kustomizations and charts that may reference a path outside their folder ("..") or a remote resource. */
+  outward(): Promise<ManifestLine[]>;
+  /** Every kustomization and chart file. */
+  all(): Promise<string[]>;
 }
 
 export const KUSTOMIZATIONS = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
-const CHART_FILES = ['Chart.yaml', 'requirements.yaml'];
-/** Characters that can end a path in YAML: the end of the line, a space, a quote, a flow-collection bracket, a comment. */
-const PATH_END = `/?([]"',}#[:space:]]|$)`;
-/** Characters that can come before a path's last name: a separator, a space, a quote, a bracket, "key=" of a generator. */
-const NAME_START = `(^|[[:space:]/"',:=[])`;
-/** A reference made only of ".." segments: it names no folder a word search could find. */
-const DOT_REF = `\\.\\.${PATH_END}`;
-/** What a remote kustomize resource looks like: a URL, an scp-style git address, a go-getter ref, host/org/repo. */
-const REMOTE_HINTS = ['://', 'git@', `\\?ref=`, `(-[[:space:]]+|[[,][[:space:]]*)["']?[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}/`];
+export const CHART_FILES = ['Chart.yaml', 'requirements.yaml'];
+const MANIFEST_SPECS = [...KUSTOMIZATIONS, ...CHART_FILES].map((n) => `:(glob)**/${n}`);
+/** Fixed strings of a line that may leave its folder or name a remote resource (URL, scp-style git address, go-getter ref). */
+const OUTWARD = ['..', '://', 'git@', '?ref='];
 
-/** Words per regular expression: git grep compiles each -e once, a few hundred alternatives stay fast. */
-const WORDS_PER_PATTERN = 200;
-
-/**
- * `git grep` over the tracked manifests of the work tree: one process per search, multi-threaded.
- * A word is only a hit as the last name of a path ("../../libs/base", not "../../libs/base/x"),
- * so a folder near the root ("apps", "libs") does not pull in every manifest.
- */
+/** `git grep` and `git ls-files` over the tracked manifests of the work tree: one process each, no file read here. */
 export function gitManifestSearch(git: Git): ManifestSearch {
-  const spec = (names: string[]) => names.map((n) => `:(glob)**/${n}`);
   return {
-    containing: (words) => {
-      const patterns: string[] = [];
-      for (let i = 0; i < words.length; i += WORDS_PER_PATTERN) {
-        patterns.push(`${NAME_START}(${words.slice(i, i + WORDS_PER_PATTERN).map(escapeRegex).join('|')})${PATH_END}`);
-      }
-      return git.grepFiles(patterns, spec([...KUSTOMIZATIONS, ...CHART_FILES]), { extended: true });
-    },
-    special: async () =>
-      (
-        await Promise.all([
-          git.grepFiles([DOT_REF, ...REMOTE_HINTS], spec(KUSTOMIZATIONS), { extended: true }),
-          git.grepFiles([DOT_REF], spec(CHART_FILES), { extended: true }),
-        ])
-      ).flat(),
+    outward: async () => parseGrep(await git.grepLines(OUTWARD, MANIFEST_SPECS)),
+    all: () => git.listTracked(MANIFEST_SPECS),
   };
 }
 
-function escapeRegex(word: string): string {
-  return word.replace(/[.[\]()*+?{}|^$\\]/g, '\\$&');
+/** "file\0line\0text\n" per line, as `git grep -n -z` prints. */
+function parseGrep(out: string): ManifestLine[] {
+  const lines: ManifestLine[] = [];
+  for (const row of out.split('\n')) {
+    const a = row.indexOf('\0');
+    const b = row.indexOf('\0', a + 1);
+    if (a > 0 && b > a) lines.push({ file: row.slice(0, a), line: Number(row.slice(a + 1, b)), text: row.slice(b + 1) });
+  }
+  return lines;
 }
 
-interface Manifest {
-  dir: string;
-  refs: DependencyPath[];
+/** A reference found in a manifest line: from the manifest's folder to a repository path. */
+interface Edge {
+  from: string;
+  to: string;
+  file: string;
+  line: number;
 }
 
 /**
  * Which changed files each app depends on beyond its own folder, working back from the changed
- * files: a manifest (kustomization, Chart.yaml) can only reference a changed file through a path
- * whose last name is the name of that file or of one of its folders, or through a ".."-only path.
- * `git grep` finds the manifests containing those names; only they are parsed. A folder whose
- * manifest leads to a changed file is itself a new name to look for (a base of a base), until
- * nothing new turns up. The cost follows the size of the change, not of the repository.
+ * files. A reference that stays inside its manifest's folder reaches a changed file only when
+ * that folder holds the file, which the folder rule already covers; a reference that leaves it
+ * has ".." in it. So one `git grep` for ".." finds every line that matters, each line is split
+ * into path-like tokens resolved against its manifest's folder (a token that is not really a
+ * reference can only add a dependency, never hide one), and the references are followed back
+ * from the changed files in memory. The only other reads: a folder found to lead to a changed
+ * file can be referenced from a manifest above it without "..", so those few manifests are read
+ * whole. The cost follows the size of the change, not of the repository.
  */
 export async function analyzeDependencies(o: { apps: readonly App[]; changed: Iterable<string>; tree: Tree; search: ManifestSearch }): Promise<DependencyAnalysis> {
   const reached = new Set<string>();
   for (const f of o.changed) for (const a of ancestors(f)) reached.add(a);
-  const manifests = new Map<string, Manifest>();
+  const edges = new Map<string, Edge>();
   const notes = new Set<string>();
-  const leads = new Map<string, Map<string, string>>();
-
-  const read = async (files: string[]) => {
-    const fresh = [...new Set(files)].filter((f) => !manifests.has(f) && isManifest(f));
-    const parsed = await Promise.all(fresh.map((f) => readManifest(o.tree, f, notes)));
-    fresh.forEach((f, i) => manifests.set(f, parsed[i]!));
+  const leads = new Map<string, Map<string, Edge>>();
+  let lines = 0;
+  const take = (found: ManifestLine[]) => {
+    lines += found.length;
+    for (const l of found) for (const e of lineEdges(l, notes)) edges.set(`${e.from}\0${e.to}`, e);
   };
 
   if (reached.size) {
-    const searched = new Set<string>();
-    let words = [...new Set([...reached].filter(Boolean).map(basename))];
-    const [special, found] = await Promise.all([o.search.special(), o.search.containing(words)]);
-    await read([...special, ...found]);
-    for (;;) {
-      for (const w of words) searched.add(w);
-      const grown = propagate(manifests, reached, leads);
-      words = [...new Set(grown.map(basename))].filter((w) => w && !searched.has(w));
-      if (!words.length) break;
-      await read(await o.search.containing(words));
+    take(await o.search.outward());
+    let manifests: string[] | undefined;
+    const readWhole = new Set<string>();
+    for (let grown = propagate(edges.values(), reached, leads); grown.length; grown = propagate(edges.values(), reached, leads)) {
+      manifests ??= await o.search.all();
+      const above = new Set(grown.flatMap((d) => ancestors(d).slice(1)).filter((d) => !readWhole.has(d)));
+      const files = manifests.filter((f) => above.has(dirOf(f)));
+      if (!files.length) break;
+      for (const d of above) readWhole.add(d);
+      const texts = await Promise.all(files.map((f) => o.tree.read(f)));
+      take(files.flatMap((file, i) => (texts[i] ?? '').split('\n').map((text, n) => ({ file, line: n + 1, text }))));
     }
   }
 
-  const external = (dir: string): DependencyPath[] => [...(leads.get(dir) ?? [])].map(([path, kind]) => ({ path, kind }));
+  const kinds = new KindReader(o.tree);
   const deps = new Map<string, AppDependencies>();
-  for (const app of o.apps) {
-    const values = (app.helm?.valueFiles ?? []).map((path) => ({ path, kind: 'values file' }));
-    deps.set(app.name, {
-      folder: app.path,
-      directory: app.type === 'directory' ? (app.directory ?? { recurse: false }) : undefined,
-      paths: [...values, ...(app.type === 'directory' ? [] : external(app.path))],
-      watch: app.watch,
-    });
-  }
-  return { deps, external, notes: [...notes].sort(), parsed: manifests.size };
+  await Promise.all(
+    o.apps.map(async (app) => {
+      const values = (app.helm?.valueFiles ?? []).map((path) => ({ path, kind: 'values file' }));
+      const external = app.type === 'directory' ? [] : [...(leads.get(app.path) ?? [])];
+      const refs = await Promise.all(external.map(async ([path, e]) => ({ path, kind: await kinds.of(e) })));
+      deps.set(app.name, {
+        folder: app.path,
+        directory: app.type === 'directory' ? (app.directory ?? { recurse: false }) : undefined,
+        paths: [...values, ...refs],
+        watch: app.watch,
+      });
+    }),
+  );
+  return { deps, reaches: (dir) => [...(leads.get(dir)?.keys() ?? [])], notes: [...notes].sort(), lines };
+}
+
+function dirOf(file: string): string {
+  const d = posix.dirname(file);
+  return d === '.' ? '' : d;
 }
 
 /**
- * Marks, until nothing changes, the folders whose manifest references a changed path or a folder
- * already marked; returns the folders marked for the first time.
+ * Marks, until nothing changes, the folders with a reference to a changed path or to a folder
+ * already marked; returns the folders marked for the first time. What a folder leads to is kept
+ * with its own first reference on the way ("a component I use"), which names the reason.
  */
-function propagate(manifests: Map<string, Manifest>, reached: Set<string>, leads: Map<string, Map<string, string>>): string[] {
+function propagate(edges: Iterable<Edge>, reached: Set<string>, leads: Map<string, Map<string, Edge>>): string[] {
+  const list = [...edges];
   const grown: string[] = [];
   for (let changed = true; changed; ) {
     changed = false;
-    for (const m of manifests.values()) {
-      let mine = leads.get(m.dir);
-      const add = (path: string, kind: string) => {
+    for (const e of list) {
+      if (e.to === e.from) continue;
+      let mine = leads.get(e.from);
+      const add = (path: string) => {
+        if (mine?.has(path)) return;
         if (!mine) {
           mine = new Map();
-          leads.set(m.dir, mine);
-          grown.push(m.dir);
+          leads.set(e.from, mine);
+          grown.push(e.from);
         }
-        if (mine.has(path)) return;
-        mine.set(path, kind);
+        mine.set(path, e);
         changed = true;
       };
-      for (const ref of m.refs) {
-        if (reached.has(ref.path)) add(ref.path, ref.kind);
-        // what the app sees: "sm.yaml of a component I use", whatever the component calls it
-        if (ref.path !== m.dir) for (const path of leads.get(ref.path)?.keys() ?? []) add(path, ref.kind);
-      }
+      if (reached.has(e.to)) add(e.to);
+      for (const path of leads.get(e.to)?.keys() ?? []) add(path);
     }
   }
   return grown;
 }
 
-function isManifest(file: string): boolean {
-  const name = basename(file);
-  return KUSTOMIZATIONS.includes(name) || CHART_FILES.includes(name);
-}
-
-async function readManifest(tree: Tree, file: string, notes: Set<string>): Promise<Manifest> {
-  const dir = posix.dirname(file) === '.' ? '' : posix.dirname(file);
-  const text = await tree.read(file);
-  if (text === undefined) return { dir, refs: [] };
-  const { docs, errors } = parseYaml(text, file);
-  if (errors.length) throw new InputErrors(errors);
-  const doc = docs[0]?.value;
-  if (!isObject(doc)) return { dir, refs: [] };
-  const refs = CHART_FILES.includes(basename(file)) ? chartRefs(doc, dir) : kustomizeRefs(doc, dir, (url) => notes.add(`${file} uses the remote resource ${url}, which is not watched for changes`));
-  return { dir, refs };
-}
-
-/** Every path a kustomization reads, by field (kustomize v5, with the deprecated fields still accepted). */
-function kustomizeRefs(k: Record<string, unknown>, dir: string, remote: (url: string) => void): DependencyPath[] {
-  const out: DependencyPath[] = [];
-  const add = (value: unknown, kind: string) => {
-    // inline patches and transformer configs are YAML text, not paths
-    if (typeof value !== 'string' || !value.trim() || value.includes('\n')) return;
-    if (isRemote(value)) return remote(value);
-    const path = resolveRef(dir, value.trim());
-    if (path !== undefined) out.push({ path, kind });
-  };
-  const each = (value: unknown, kind: string, pick: (item: unknown) => unknown = (x) => x) => {
-    if (Array.isArray(value)) for (const item of value) add(pick(item), kind);
-  };
-  const field = (name: string) => (item: unknown) => (isObject(item) ? item[name] : undefined);
-
-  each(k.resources, 'kustomize base');
-  each(k.bases, 'kustomize base');
-  each(k.components, 'kustomize component');
-  each(k.patchesStrategicMerge, 'kustomize patch');
-  each(k.patches, 'kustomize patch', field('path'));
-  each(k.patchesJson6902, 'kustomize patch', field('path'));
-  for (const f of ['crds', 'configurations', 'transformers', 'generators', 'validators']) each(k[f], 'kustomize input');
-  each(k.replacements, 'kustomize input', field('path'));
-  if (isObject(k.openapi)) add(k.openapi.path, 'kustomize input');
-  for (const gen of [k.configMapGenerator, k.secretGenerator]) {
-    if (!Array.isArray(gen)) continue;
-    for (const g of gen.filter(isObject)) {
-      // "key=path" or "path"
-      each(g.files, 'generator input', (f) => (typeof f === 'string' ? f.slice(f.indexOf('=') + 1) : f));
-      each(g.envs, 'generator input');
-      add(g.env, 'generator input');
+/** The path-like tokens of a manifest line, resolved against the manifest's folder. */
+function lineEdges(l: ManifestLine, notes: Set<string>): Edge[] {
+  const from = dirOf(l.file);
+  const text = l.text.replace(/(^|\s)#.*$/, '');
+  const out: Edge[] = [];
+  for (let token of text.split(/[\s"',[\]{}]+/)) {
+    if (!token || token === '-' || token.endsWith(':')) continue;
+    if (isRemote(token)) {
+      notes.add(`${l.file} uses the remote resource ${token}, which is not watched for changes`);
+      continue;
     }
-  }
-  const charts = Array.isArray(k.helmCharts) ? k.helmCharts.filter(isObject) : [];
-  for (const c of charts) {
-    add(c.valuesFile, 'values file');
-    each(c.additionalValuesFiles, 'values file');
-  }
-  if (charts.some((c) => !c.repo)) add(isObject(k.helmGlobals) && typeof k.helmGlobals.chartHome === 'string' ? k.helmGlobals.chartHome : 'charts', 'chart');
-  for (const g of Array.isArray(k.helmChartInflationGenerator) ? k.helmChartInflationGenerator.filter(isObject) : []) {
-    add(g.chartHome, 'chart');
-    add(g.values, 'values file');
+    token = token.slice(token.indexOf('=') + 1);
+    if (token.startsWith('file://')) token = token.slice('file://'.length);
+    const to = resolveRef(from, token);
+    if (to !== undefined) out.push({ from, to, file: l.file, line: l.line });
   }
   return out;
 }
 
-/** Local chart dependencies (`repository: file://../common`) of a Chart.yaml or requirements.yaml. */
-function chartRefs(chart: Record<string, unknown>, dir: string): DependencyPath[] {
-  const deps = Array.isArray(chart.dependencies) ? chart.dependencies.filter(isObject) : [];
-  return deps.flatMap((d) => {
-    const repo = typeof d.repository === 'string' ? d.repository.trim() : '';
-    const path = repo.startsWith('file://') ? resolveRef(dir, repo.slice('file://'.length)) : undefined;
-    return path === undefined ? [] : [{ path, kind: 'chart dependency' }];
-  });
-}
-
 /** A reference relative to the manifest's folder as a repository path; undefined when it leaves the repository. */
 function resolveRef(dir: string, ref: string): string | undefined {
-  if (ref.startsWith('/')) return undefined;
+  if (!ref || ref.startsWith('/')) return undefined;
   const p = posix.normalize(posix.join(dir || '.', ref)).replace(/\/+$/, '');
   if (p === '..' || p.startsWith('../')) return undefined;
   return p === '.' ? '' : p;
 }
 
 function isRemote(ref: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) || ref.startsWith('git@') || ref.includes('?ref=') || /^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\//i.test(ref);
+  return (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) && !ref.startsWith('file://')) || ref.startsWith('git@') || ref.includes('?ref=') || /^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\//i.test(ref);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** What a reference is to the app, from the top-level field it is listed under. */
+const FIELD_KINDS: Record<string, string> = {
+  resources: 'kustomize base',
+  bases: 'kustomize base',
+  components: 'kustomize component',
+  patches: 'kustomize patch',
+  patchesStrategicMerge: 'kustomize patch',
+  patchesJson6902: 'kustomize patch',
+  configMapGenerator: 'generator input',
+  secretGenerator: 'generator input',
+  helmCharts: 'kustomize helm chart',
+  helmGlobals: 'kustomize helm chart',
+  helmChartInflationGenerator: 'kustomize helm chart',
+  dependencies: 'chart dependency',
+};
+
+/** Reads the field a reference line belongs to (the nearest unindented key above it); one read per file. */
+class KindReader {
+  private texts = new Map<string, Promise<string[]>>();
+
+  constructor(private readonly tree: Tree) {}
+
+  async of(e: Edge): Promise<string> {
+    let lines = this.texts.get(e.file);
+    if (!lines) this.texts.set(e.file, (lines = this.tree.read(e.file).then((t) => (t ?? '').split('\n'))));
+    const text = await lines;
+    for (let i = Math.min(e.line, text.length) - 1; i >= 0; i--) {
+      const key = /^([A-Za-z][\w-]*)\s*:/.exec(text[i]!)?.[1];
+      if (key) return FIELD_KINDS[key] ?? (CHART_FILES.includes(basename(e.file)) ? 'chart dependency' : 'kustomize input');
+    }
+    return 'kustomize input';
+  }
 }

@@ -49,9 +49,9 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   time(`git diff: ${union.size} changed files against ${commits.length} base commit(s)`);
 
   const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search: o.search ?? gitManifestSearch(git) });
-  time(`dependencies: ${analysis.parsed} manifests read`);
+  time(`dependencies: ${analysis.lines} manifest lines looked at`);
 
-  const rootPaths = [root.file, ...analysis.external(root.file).map((p) => p.path)];
+  const rootPaths = [root.file, ...analysis.reaches(root.file)];
   const baseRoots = new Map(
     await Promise.all(commits.map(async (c) => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o.loadRootAt)] as const)),
   );

@@ -37,9 +37,14 @@ export class Git {
     return (await this.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
   }
 
-  async parents(rev: string): Promise<string[]> {
-    const out = (await this.run(['rev-list', '--parents', '-n', '1', rev])).trim().split(/\s+/);
-    return out.slice(1);
+  /** The full SHA of a commit followed by its parents' (none for a root commit or a shallow clone's oldest); undefined if unknown. */
+  async commitAndParents(rev: string): Promise<string[] | undefined> {
+    try {
+      return (await this.run(['rev-list', '--parents', '-n', '1', rev, '--'])).trim().split(/\s+/);
+    } catch (e) {
+      if (e instanceof ToolError && e.exitCode === 128) return undefined;
+      throw e;
+    }
   }
 
   /**
@@ -58,15 +63,20 @@ export class Git {
   }
 
   /**
-   * Tracked files (of the work tree) under `pathspecs` whose text matches any of `patterns`:
-   * fixed strings, or POSIX extended regular expressions with `extended`. Paths relative to the work tree.
+   * Lines of tracked files (of the work tree) under `pathspecs` that match any of `patterns`
+   * (fixed strings, or POSIX extended regular expressions with `extended`), as git prints them
+   * with -n -z: "path\0line\0text\n" per line, paths relative to the work tree; "" when none match.
    */
-  async grepFiles(patterns: string[], pathspecs: string[], opts: { extended?: boolean } = {}): Promise<string[]> {
-    if (!patterns.length) return [];
-    const args = ['grep', '-l', '-z', '-I', '--no-color', opts.extended ? '-E' : '-F'];
+  async grepLines(patterns: string[], pathspecs: string[], opts: { extended?: boolean } = {}): Promise<string> {
+    if (!patterns.length) return '';
+    const args = ['grep', '-n', '-z', '-I', '--no-color', opts.extended ? '-E' : '-F'];
     for (const p of patterns) args.push('-e', p);
-    const out = await this.run([...args, '--', ...pathspecs], { okExitCodes: [1] });
-    return out.split('\0').filter(Boolean);
+    return this.run([...args, '--', ...pathspecs], { okExitCodes: [1] });
+  }
+
+  /** Tracked files (of the index) matching `pathspecs`, relative to the work tree. */
+  async listTracked(pathspecs: string[]): Promise<string[]> {
+    return (await this.run(['ls-files', '-z', '--', ...pathspecs])).split('\0').filter(Boolean);
   }
 
   /** A file's content at a revision, or undefined if it does not exist there. */

@@ -1,0 +1,53 @@
+// The planning path of the pipe as one process, for the benchmark (bundled like the product):
+// read the root with the real loader, then buildPlan against the parent commit.
+//   node plan-cli.mjs <workspace> <environment> [--naive] [--debug]
+// Prints {"deploy": [...], "layers": n, "removed": [...]} as JSON.
+// --naive looks at every line of every kustomization and chart (no git grep pre-filter): the
+// baseline for what the pre-filter saves.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPlan } from '../src/plan/index.js';
+import { CHART_FILES, KUSTOMIZATIONS, type ManifestLine, type ManifestSearch } from '../src/plan/dependencies.js';
+import { loadRoot } from '../src/root/index.js';
+import { createLogger } from '../src/report/logger.js';
+import { Git } from '../src/util/git.js';
+import { toolPath } from '../src/util/tools.js';
+import { GitTree, WorkTree, type Tree } from '../src/util/tree.js';
+
+const [workspace = '.', environment, ...flags] = process.argv.slice(2);
+const git = new Git(workspace);
+const logger = createLogger({ debug: flags.includes('--debug'), out: (l) => process.stderr.write(`${l}\n`) });
+const tmp = await mkdtemp(join(tmpdir(), 'plan-cli-'));
+try {
+  const started = Date.now();
+  const repoUrls = await git.remoteUrls();
+  const load = (tree: Tree) => loadRoot({ tree, path: 'app-of-apps.yaml', environment, repoUrls, helmBin: toolPath('helm'), tmpDir: tmp });
+  const root = await load(new WorkTree(workspace));
+  logger.debug(`root: ${root.apps.length} apps (${Date.now() - started} ms since start)`);
+  const plan = await buildPlan({
+    git,
+    workspace,
+    root,
+    loadRootAt: (rev) => load(new GitTree(git, rev)),
+    config: { apps: [], force: false, environment },
+    build: {},
+    logger,
+    search: flags.includes('--naive') ? everyManifest(git) : undefined,
+  });
+  const deploy = plan.layers.flat();
+  process.stdout.write(`${JSON.stringify({ deploy, layers: plan.layers.length, removed: plan.removed })}\n`);
+} finally {
+  await rm(tmp, { recursive: true, force: true });
+}
+
+/** No pre-filter: every line of every kustomization and chart of the repository, read in this process. */
+function everyManifest(git: Git): ManifestSearch {
+  const all = () => git.listTracked([...KUSTOMIZATIONS, ...CHART_FILES].map((n) => `:(glob)**/${n}`));
+  const outward = async (): Promise<ManifestLine[]> => {
+    const names = await all();
+    const texts = await Promise.all(names.map((f) => readFile(join(git.dir, f), 'utf8')));
+    return names.flatMap((file, i) => texts[i]!.split('\n').map((text, n) => ({ file, line: n + 1, text })));
+  };
+  return { outward, all };
+}
