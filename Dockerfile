@@ -55,7 +55,8 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt /var/log/dpkg.log
 COPY --from=tools /out/kubectl /usr/local/bin/kubectl
 COPY --from=tools /out/helm /usr/local/bin/helm
-COPY --from=build /out/main.js /pipe/main.js
+# main.js and main.js.map (stack traces of the minified bundle: NODE_OPTIONS=--enable-source-maps)
+COPY --from=build /out/ /pipe/
 # Bitbucket mounts the clone here (BITBUCKET_CLONE_DIR); the pipe also works from this directory.
 WORKDIR /opt/atlassian/pipelines/agent/build
 # The kubeconfig the pipe writes calls the pipe itself as a credential plugin:
