@@ -1,4 +1,3 @@
-import { posix } from 'node:path';
 import type { App, DirectoryOptions } from '../root/model.js';
 import type { Git } from '../util/git.js';
 import type { Tree } from '../util/tree.js';
@@ -61,7 +60,8 @@ const OUTWARD = ['..', '://', 'git@', '?ref='];
 /** `git grep` and `git ls-files` over the tracked manifests of the work tree: one process each, no file read here. */
 export function gitManifestSearch(git: Git): ManifestSearch {
   return {
-    outward: async () => parseGrep(await git.grepLines(OUTWARD, MANIFEST_SPECS)),
+    // -p: git also prints the unindented line above each match (its YAML field), for the reasons
+    outward: async () => parseGrep(await git.grepLines(OUTWARD, MANIFEST_SPECS, { withFunction: true })),
     all: () => git.listTracked(MANIFEST_SPECS),
   };
 }
@@ -81,8 +81,8 @@ function parseGrep(out: string): ManifestLine[] {
 interface Edge {
   from: string;
   to: string;
-  file: string;
-  line: number;
+  /** What the reference is, from the field it is listed under ("kustomize base"). */
+  kind: string;
 }
 
 /**
@@ -99,108 +99,140 @@ interface Edge {
 export async function analyzeDependencies(o: { apps: readonly App[]; changed: Iterable<string>; tree: Tree; search: ManifestSearch }): Promise<DependencyAnalysis> {
   const reached = new Set<string>();
   for (const f of o.changed) for (const a of ancestors(f)) reached.add(a);
-  const edges = new Map<string, Edge>();
+  const graph = new ReferenceGraph(reached);
   const notes = new Set<string>();
-  const leads = new Map<string, Map<string, Edge>>();
   let lines = 0;
-  const take = (found: ManifestLine[]) => {
+  const take = (found: ManifestLine[], everyToken: boolean) => {
     lines += found.length;
-    for (const l of found) for (const e of lineEdges(l, notes)) edges.set(`${e.from}\0${e.to}`, e);
+    let file = '';
+    let field = '';
+    for (const l of found) {
+      if (l.file !== file) [file, field] = [l.file, ''];
+      const c = l.text.charCodeAt(0);
+      // an unindented "key:" line opens a field (git grep -p prints them)
+      if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) field = /^([A-Za-z][\w-]*)\s*:/.exec(l.text)?.[1] ?? field;
+      if (everyToken || OUTWARD.some((w) => l.text.includes(w))) lineEdges(l, field, everyToken, notes, (e) => graph.add(e));
+    }
   };
 
   if (reached.size) {
-    take(await o.search.outward());
+    take(await o.search.outward(), false);
     let manifests: string[] | undefined;
     const readWhole = new Set<string>();
-    for (let grown = propagate(edges.values(), reached, leads); grown.length; grown = propagate(edges.values(), reached, leads)) {
+    for (let grown = graph.grown(); grown.length; grown = graph.grown()) {
       manifests ??= await o.search.all();
       const above = new Set(grown.flatMap((d) => ancestors(d).slice(1)).filter((d) => !readWhole.has(d)));
-      const files = manifests.filter((f) => above.has(dirOf(f)));
-      if (!files.length) break;
       for (const d of above) readWhole.add(d);
+      const files = manifests.filter((f) => above.has(dirOf(f)));
       const texts = await Promise.all(files.map((f) => o.tree.read(f)));
-      take(files.flatMap((file, i) => (texts[i] ?? '').split('\n').map((text, n) => ({ file, line: n + 1, text }))));
+      take(files.flatMap((file, i) => (texts[i] ?? '').split('\n').map((text, n) => ({ file, line: n + 1, text }))), true);
     }
   }
 
-  const kinds = new KindReader(o.tree);
   const deps = new Map<string, AppDependencies>();
-  await Promise.all(
-    o.apps.map(async (app) => {
-      const values = (app.helm?.valueFiles ?? []).map((path) => ({ path, kind: 'values file' }));
-      const external = app.type === 'directory' ? [] : [...(leads.get(app.path) ?? [])];
-      const refs = await Promise.all(external.map(async ([path, e]) => ({ path, kind: await kinds.of(e) })));
-      deps.set(app.name, {
-        folder: app.path,
-        directory: app.type === 'directory' ? (app.directory ?? { recurse: false }) : undefined,
-        paths: [...values, ...refs],
-        watch: app.watch,
-      });
-    }),
-  );
-  return { deps, reaches: (dir) => [...(leads.get(dir)?.keys() ?? [])], notes: [...notes].sort(), lines };
+  for (const app of o.apps) {
+    const values = (app.helm?.valueFiles ?? []).map((path) => ({ path, kind: 'values file' }));
+    const refs = app.type === 'directory' ? [] : [...(graph.leads.get(app.path) ?? [])].map(([path, kind]) => ({ path, kind }));
+    deps.set(app.name, {
+      folder: app.path,
+      directory: app.type === 'directory' ? (app.directory ?? { recurse: false }) : undefined,
+      paths: [...values, ...refs],
+      watch: app.watch,
+    });
+  }
+  return { deps, reaches: (dir) => [...(graph.leads.get(dir)?.keys() ?? [])], notes: [...notes].sort(), lines };
 }
 
 function dirOf(file: string): string {
-  const d = posix.dirname(file);
-  return d === '.' ? '' : d;
+  const i = file.lastIndexOf('/');
+  return i < 0 ? '' : file.slice(0, i);
 }
 
 /**
- * Marks, until nothing changes, the folders with a reference to a changed path or to a folder
- * already marked; returns the folders marked for the first time. What a folder leads to is kept
- * with its own first reference on the way ("a component I use"), which names the reason.
+ * References between folders, followed back from the changed paths as they are added: a folder
+ * leads to a changed path when it references it, or references a folder that leads to it. What a
+ * folder leads to is kept with the kind of its own reference on the way ("a component I use").
  */
-function propagate(edges: Iterable<Edge>, reached: Set<string>, leads: Map<string, Map<string, Edge>>): string[] {
-  const list = [...edges];
-  const grown: string[] = [];
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const e of list) {
-      if (e.to === e.from) continue;
-      let mine = leads.get(e.from);
-      const add = (path: string) => {
-        if (mine?.has(path)) return;
-        if (!mine) {
-          mine = new Map();
-          leads.set(e.from, mine);
-          grown.push(e.from);
-        }
-        mine.set(path, e);
-        changed = true;
-      };
-      if (reached.has(e.to)) add(e.to);
-      for (const path of leads.get(e.to)?.keys() ?? []) add(path);
+class ReferenceGraph {
+  /** Folder -> changed path it leads to -> kind of the folder's reference on the way. */
+  readonly leads = new Map<string, Map<string, string>>();
+  // a reference listed twice is followed twice: harmless, and cheaper than keeping a set of them
+  private readonly referrers = new Map<string, Edge[]>();
+  private fresh: string[] = [];
+
+  constructor(private readonly reached: Set<string>) {}
+
+  add(e: Edge): void {
+    if (e.from === e.to) return;
+    const list = this.referrers.get(e.to);
+    if (list) list.push(e);
+    else this.referrers.set(e.to, [e]);
+    const paths = [...(this.reached.has(e.to) ? [e.to] : []), ...(this.leads.get(e.to)?.keys() ?? [])];
+    if (paths.length) this.spread(e.from, e.kind, paths);
+  }
+
+  /** Folders that started to lead somewhere since the last call. */
+  grown(): string[] {
+    const out = this.fresh;
+    this.fresh = [];
+    return out;
+  }
+
+  private spread(dir: string, kind: string, paths: string[]): void {
+    const work: [string, string, string[]][] = [[dir, kind, paths]];
+    for (let item = work.pop(); item; item = work.pop()) {
+      const [d, k, ps] = item;
+      let mine = this.leads.get(d);
+      if (!mine) {
+        this.leads.set(d, (mine = new Map()));
+        this.fresh.push(d);
+      }
+      const added = ps.filter((p) => !mine!.has(p));
+      for (const p of added) mine.set(p, k);
+      if (added.length) for (const e of this.referrers.get(d) ?? []) work.push([e.from, e.kind, added]);
     }
   }
-  return grown;
 }
 
-/** The path-like tokens of a manifest line, resolved against the manifest's folder. */
-function lineEdges(l: ManifestLine, notes: Set<string>): Edge[] {
-  const from = dirOf(l.file);
-  const text = l.text.replace(/(^|\s)#.*$/, '');
-  const out: Edge[] = [];
-  for (let token of text.split(/[\s"',[\]{}]+/)) {
-    if (!token || token === '-' || token.endsWith(':')) continue;
-    if (isRemote(token)) {
-      notes.add(`${l.file} uses the remote resource ${token}, which is not watched for changes`);
-      continue;
+/** Path-like tokens: runs of characters that YAML does not use around a plain or quoted path. */
+const TOKEN = /[^\s"',[\]{}]+/g;
+const UPWARD_TOKEN = /[^\s"',[\]{}]*\.\.[^\s"',[\]{}]*/g;
+const REMOTE_HINT = /:\/\/|git@|\?ref=/;
+
+/**
+ * The path-like tokens of a manifest line, resolved against the manifest's folder. On a line git
+ * grep found for "..", only tokens with ".." can matter (the others stay inside the folder).
+ */
+function lineEdges(l: ManifestLine, field: string, everyToken: boolean, notes: Set<string>, add: (e: Edge) => void): void {
+  const hash = l.text.search(/(^|\s)#/);
+  const text = hash < 0 ? l.text : l.text.slice(0, hash);
+  if (REMOTE_HINT.test(text) && KUSTOMIZATIONS.includes(basename(l.file))) {
+    for (const [token] of text.matchAll(TOKEN)) {
+      if (isRemote(token)) notes.add(`${l.file} uses the remote resource ${token}, which is not watched for changes`);
     }
+  }
+  const from = dirOf(l.file);
+  const kind = kindOf(field, l.file);
+  for (let [token] of text.matchAll(everyToken ? TOKEN : UPWARD_TOKEN)) {
+    if (token === '-' || token.endsWith(':') || isRemote(token)) continue;
     token = token.slice(token.indexOf('=') + 1);
     if (token.startsWith('file://')) token = token.slice('file://'.length);
     const to = resolveRef(from, token);
-    if (to !== undefined) out.push({ from, to, file: l.file, line: l.line });
+    if (to !== undefined) add({ from, to, kind });
   }
-  return out;
 }
 
 /** A reference relative to the manifest's folder as a repository path; undefined when it leaves the repository. */
 function resolveRef(dir: string, ref: string): string | undefined {
-  if (!ref || ref.startsWith('/')) return undefined;
-  const p = posix.normalize(posix.join(dir || '.', ref)).replace(/\/+$/, '');
-  if (p === '..' || p.startsWith('../')) return undefined;
-  return p === '.' ? '' : p;
+  if (ref.startsWith('/')) return undefined;
+  const parts = dir ? dir.split('/') : [];
+  for (const seg of ref.split('/')) {
+    if (seg === '..') {
+      if (!parts.length) return undefined;
+      parts.pop();
+    } else if (seg !== '' && seg !== '.') parts.push(seg);
+  }
+  return parts.join('/');
 }
 
 function isRemote(ref: string): boolean {
@@ -223,20 +255,6 @@ const FIELD_KINDS: Record<string, string> = {
   dependencies: 'chart dependency',
 };
 
-/** Reads the field a reference line belongs to (the nearest unindented key above it); one read per file. */
-class KindReader {
-  private texts = new Map<string, Promise<string[]>>();
-
-  constructor(private readonly tree: Tree) {}
-
-  async of(e: Edge): Promise<string> {
-    let lines = this.texts.get(e.file);
-    if (!lines) this.texts.set(e.file, (lines = this.tree.read(e.file).then((t) => (t ?? '').split('\n'))));
-    const text = await lines;
-    for (let i = Math.min(e.line, text.length) - 1; i >= 0; i--) {
-      const key = /^([A-Za-z][\w-]*)\s*:/.exec(text[i]!)?.[1];
-      if (key) return FIELD_KINDS[key] ?? (CHART_FILES.includes(basename(e.file)) ? 'chart dependency' : 'kustomize input');
-    }
-    return 'kustomize input';
-  }
+function kindOf(field: string, file: string): string {
+  return FIELD_KINDS[field] ?? (CHART_FILES.includes(basename(file)) ? 'chart dependency' : 'kustomize input');
 }

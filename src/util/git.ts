@@ -66,10 +66,13 @@ export class Git {
    * Lines of tracked files (of the work tree) under `pathspecs` that match any of `patterns`
    * (fixed strings, or POSIX extended regular expressions with `extended`), as git prints them
    * with -n -z: "path\0line\0text\n" per line, paths relative to the work tree; "" when none match.
+   * `withFunction` adds, before each match, the nearest line above it that starts a "function"
+   * (by default an unindented line: a top-level YAML key).
    */
-  async grepLines(patterns: string[], pathspecs: string[], opts: { extended?: boolean } = {}): Promise<string> {
+  async grepLines(patterns: string[], pathspecs: string[], opts: { extended?: boolean; withFunction?: boolean } = {}): Promise<string> {
     if (!patterns.length) return '';
     const args = ['grep', '-n', '-z', '-I', '--no-color', opts.extended ? '-E' : '-F'];
+    if (opts.withFunction) args.push('--show-function');
     for (const p of patterns) args.push('-e', p);
     return this.run([...args, '--', ...pathspecs], { okExitCodes: [1] });
   }

@@ -135,12 +135,14 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
   it('reads whole only the manifests above a folder that leads to a change', async () => {
     const r = await changedApps(['libs/other/x.yaml']);
     expect(r.reasons).toEqual({ c: ['kustomize base libs/other/x.yaml changed'], nest: ['kustomize base libs/other/x.yaml changed'] });
-    // apps/nest's manifest (it may name "inner" without ".."), and the lines naming why for the two apps
-    expect([...new Set(r.read)].sort()).toEqual(['apps/c/kustomization.yaml', 'apps/nest/kustomization.yaml']);
-    // the lines with "..", "://", "git@" or "?ref=" from git grep, and nothing else but apps/nest's manifest
-    const outward = Object.entries(FILES).flatMap(([f, t]) => (/(kustomization\.ya?ml|Kustomization|Chart\.yaml)$/.test(f) ? t.split('\n') : []));
+    // apps/nest's manifest alone is read whole: it may name "inner" without ".."
+    expect(r.read).toEqual(['apps/nest/kustomization.yaml']);
+    // git grep hands over the lines with "..", "://", "git@" or "?ref=" and their fields, far from all lines
+    const manifestLines = Object.entries(FILES).flatMap(([f, t]) => (/(kustomization\.ya?ml|Kustomization|Chart\.yaml)$/.test(f) ? t.split('\n') : []));
+    const outward = manifestLines.filter((l) => /\.\.|:\/\/|git@|\?ref=/.test(l)).length;
     const nest = FILES['apps/nest/kustomization.yaml']!.split('\n').length;
-    expect(r.analysis.lines).toBe(outward.filter((l) => /\.\.|:\/\/|git@|\?ref=/.test(l)).length + nest);
+    expect(r.analysis.lines).toBeGreaterThanOrEqual(outward + nest);
+    expect(r.analysis.lines).toBeLessThan(manifestLines.length / 2);
     expect((await changedApps([])).analysis.lines).toBe(0);
   });
 
