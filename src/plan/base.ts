@@ -29,6 +29,8 @@ export interface Bases {
 
 export interface BaseOptions {
   git: Git;
+  /** The apps being planned: only their deployed commits are looked for. */
+  apps: readonly string[];
   baseRevision?: string;
   build: Pick<BuildContext, 'prDestinationBranch' | 'prDestinationCommit'>;
   deployed?: DeployedState;
@@ -64,7 +66,7 @@ export async function resolveBases(o: BaseOptions): Promise<Bases> {
     return shared(head, 'BASE_REVISION', { kind: 'commit', commit: found }, finder.notes);
   }
 
-  if (o.deployed) return ledgerBases(head, o.deployed, finder);
+  if (o.deployed) return ledgerBases(head, o.deployed, o.apps, finder);
 
   const dest = o.build.prDestinationCommit ?? o.build.prDestinationBranch;
   if (dest) return pullRequestBase(head, parents, o.build, finder);
@@ -88,10 +90,11 @@ function shared(head: string, source: string, base: AppBase, notes: string[]): B
   return { head, source, base: base.kind === 'commit' ? base.commit : undefined, of: () => base, notes };
 }
 
-async function ledgerBases(head: string, deployed: DeployedState, finder: CommitFinder): Promise<Bases> {
-  const wanted = [...new Set([...deployed.apps.values()].map((d) => d.commit))];
+async function ledgerBases(head: string, deployed: DeployedState, apps: readonly string[], finder: CommitFinder): Promise<Bases> {
+  const entries = apps.map((a) => deployed.apps.get(a)).filter((d) => d !== undefined);
+  const wanted = [...new Set(entries.map((d) => d.commit))];
   // --shallow-since needs a date before every deployed commit: the earliest deploy time, less a margin
-  const times = [...deployed.apps.values()].map((d) => Date.parse(d.deployedAt ?? '')).filter((t) => !Number.isNaN(t));
+  const times = entries.map((d) => Date.parse(d.deployedAt ?? '')).filter((t) => !Number.isNaN(t));
   const since = times.length ? new Date(Math.min(...times) - SHALLOW_SINCE_MARGIN_DAYS * 86_400_000).toISOString() : undefined;
   const found = await finder.find(wanted, since);
   const byCommit = new Map(wanted.map((c, i) => [c, found[i]]));

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { BuildContext, Config } from '../config/index.js';
 import type { Root } from '../root/model.js';
 import type { Logger } from '../report/logger.js';
@@ -10,6 +11,9 @@ import { analyzeDependencies, gitManifestSearch, type ManifestSearch } from './d
 import type { DeployedState, Plan } from './model.js';
 import { dependencyGraph } from './order.js';
 import { covers } from './paths.js';
+
+/** git processes at a time for the per-base diffs and root loads. */
+const GIT_CONCURRENCY = 4;
 
 export interface PlanOptions {
   git: Git;
@@ -39,12 +43,15 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const { selected } = selectApps(root, config.apps);
   const apps = selected ? root.apps.filter((a) => selected.has(a.name)) : root.apps;
 
-  const bases = await resolveBases({ git, baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger });
+  const bases = await resolveBases({ git, apps: apps.map((a) => a.name), baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger });
   const commits = [...new Set(apps.map((a) => bases.of(a.name)).flatMap((b) => (b.kind === 'commit' ? [b.commit] : [])))];
   time(`base: ${bases.source}${bases.base ? ` ${short(bases.base)}` : ''}, head ${short(bases.head)}`);
 
-  // one diff per distinct base
-  const changed = new Map(await Promise.all(commits.map(async (c) => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const)));
+  // one diff per distinct base (with a ledger, apps deployed at different commits have different bases)
+  const limit = pLimit(GIT_CONCURRENCY);
+  const changed = new Map(
+    await Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const))),
+  );
   const union = new Set([...changed.values()].flat());
   time(`git diff: ${union.size} changed files against ${commits.length} base commit(s)`);
 
@@ -53,7 +60,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
 
   const rootPaths = [root.file, ...analysis.reaches(root.file)];
   const baseRoots = new Map(
-    await Promise.all(commits.map(async (c) => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o.loadRootAt)] as const)),
+    await Promise.all(commits.map((c) => limit(async () => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o.loadRootAt)] as const))),
   );
   time(`root at base: ${[...baseRoots.values()].filter((r) => r.kind !== 'same').length} loaded`);
 

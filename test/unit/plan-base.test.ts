@@ -11,7 +11,7 @@ const track = (r: TestRepo) => (repos.push(r), r);
 afterAll(() => repos.forEach((r) => r.cleanup()));
 
 function bases(repo: TestRepo, over: Partial<BaseOptions> = {}) {
-  return resolveBases({ git: new Git(repo.dir), build: {}, logger: memoryLogger(), ...over });
+  return resolveBases({ git: new Git(repo.dir), apps: ['recent', 'old', 'lost', 'new', 'api'], build: {}, logger: memoryLogger(), ...over });
 }
 
 /** origin: main with 8 commits c[0..7]. */
@@ -89,6 +89,14 @@ describe('resolveBases', () => {
       'fetched more git history to find the base: deepen the clone by 100 commits',
       'fetched more git history to find the base: fetch every branch and tag',
     ]);
+  });
+
+  it('looks only for the deployed commits of the apps being planned', async () => {
+    const clone = track(origin.cloneShallow(2));
+    const deployed: DeployedState = { source: 'test', apps: new Map([['removed-app', { app: 'removed-app', commit: 'ab'.repeat(20) }]]) };
+    const b = await bases(clone, { deployed });
+    expect(b.notes).toEqual([]);
+    expect(await new Git(clone.dir).isShallow()).toBe(true);
   });
 
   it('plans everything with the reason when the clone has no origin to fetch from', async () => {
