@@ -43,6 +43,8 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const { selected } = selectApps(root, config.apps);
   const apps = selected ? root.apps.filter((a) => selected.has(a.name)) : root.apps;
 
+  // the manifest search does not depend on the base: it runs while git answers the questions below
+  const search = prefetched(o.search ?? gitManifestSearch(git));
   const bases = await resolveBases({ git, apps: apps.map((a) => a.name), baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger });
   const commits = [...new Set(apps.map((a) => bases.of(a.name)).flatMap((b) => (b.kind === 'commit' ? [b.commit] : [])))];
   time(`base: ${bases.source}${bases.base ? ` ${short(bases.base)}` : ''}, head ${short(bases.head)}`);
@@ -55,7 +57,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const union = new Set([...changed.values()].flat());
   time(`git diff: ${union.size} changed files against ${commits.length} base commit(s)`);
 
-  const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search: o.search ?? gitManifestSearch(git) });
+  const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search });
   time(`dependencies: ${analysis.lines} manifest lines looked at`);
 
   const rootPaths = [root.file, ...analysis.reaches(root.file)];
@@ -100,6 +102,13 @@ async function baseRootAt(commit: string, changed: readonly string[], rootPaths:
     if (!(e instanceof PipeError)) throw e;
     return { kind: 'failed', reason: `the root manifest at ${short(commit)} could not be read (${e.located})` };
   }
+}
+
+/** The search with its outward lines already asked for; a failure surfaces where they are used, if they are. */
+function prefetched(search: ManifestSearch): ManifestSearch {
+  const outward = search.outward();
+  outward.catch(() => undefined);
+  return { outward: () => outward, all: () => search.all() };
 }
 
 function timer(logger: Logger): (what: string) => void {
