@@ -8,7 +8,8 @@
 # CI here builds FROM a local stand-in made by scripts/container/base.sh (same paths).
 ARG BASE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
-# --- build: type-stripped and bundled by esbuild (the typecheck is `npm run typecheck` in CI)
+# --- build: type-stripped and bundled by esbuild (the typecheck is `npm run typecheck` in CI).
+# The same BASE_IMAGE as the runtime: the code cache is only valid for the Node that made it.
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -20,8 +21,10 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca-certificates 
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
 COPY scripts/bundle.mjs scripts/
+COPY scripts/container/launcher.mjs scripts/container/code-cache.mjs scripts/container/
 COPY src src
-RUN node scripts/bundle.mjs /out/main.js
+# /out: main.js (entry), pipe.cjs (the bundle), its source map, and V8's code cache for this Node
+RUN node scripts/bundle.mjs /out --code-cache
 
 # --- tools: kubectl and helm at pinned versions, each checked against its pinned sha256.
 # linux/amd64 only (the sums below are amd64's).
@@ -55,7 +58,7 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt /var/log/dpkg.log
 COPY --from=tools /out/kubectl /usr/local/bin/kubectl
 COPY --from=tools /out/helm /usr/local/bin/helm
-# main.js and main.js.map (stack traces of the minified bundle: NODE_OPTIONS=--enable-source-maps)
+# stack traces of the minified bundle map back to src/ with NODE_OPTIONS=--enable-source-maps
 COPY --from=build /out/ /pipe/
 # Bitbucket mounts the clone here (BITBUCKET_CLONE_DIR); the pipe also works from this directory.
 WORKDIR /opt/atlassian/pipelines/agent/build

@@ -1,14 +1,20 @@
 #!/usr/bin/env node
-// Bundles src/main.ts into one ESM file, dist/main.js, that runs with Node 20 and nothing else:
-// the container image ships this file alone (no node_modules).
+// Bundles src/main.ts and its dependencies into one file, DIR/pipe.cjs, that runs with Node 20
+// and nothing else (the image ships no node_modules), plus its entry point DIR/main.js (see
+// scripts/container/launcher.mjs). `node DIR/main.js` runs the pipe.
+//   usage: node scripts/bundle.mjs [DIR] [--code-cache]      (DIR defaults to dist)
+// --code-cache also writes V8's code cache for the Node running this script (the image build).
 import { build } from 'esbuild';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const outfile = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist', 'main.js');
+const args = process.argv.slice(2);
+const outdir = resolve(args.find((a) => !a.startsWith('--')) ?? join(root, 'dist'));
+const outfile = join(outdir, 'pipe.cjs');
 
 // A lazily imported stage that is not written yet stays external (a warning now, a clear
 // ERR_MODULE_NOT_FOUND if that path runs); a missing static import still fails the build.
@@ -47,14 +53,18 @@ const result = await build({
   outfile,
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  // CommonJS: V8's code cache (the launcher) is reachable for scripts only, not for ES modules
+  format: 'cjs',
   target: 'node20',
   // ESM builds of dependencies where they exist: smaller and tree-shakable
   mainFields: ['module', 'main'],
-  // CommonJS dependencies call require() for Node built-ins; ESM has no require of its own
-  banner: { js: "import { createRequire as __pipeCreateRequire } from 'node:module'; const require = __pipeCreateRequire(import.meta.url);" },
-  // outside npm (the container) there is no npm_package_version; `--version` still answers
-  define: { 'process.env.npm_package_version': JSON.stringify(pkg.version) },
+  // "use strict" first: the banner would otherwise push esbuild's directive out of the prologue
+  banner: { js: '"use strict";var __pipeUrl = require("node:url").pathToFileURL(__filename).href;' },
+  define: {
+    'import.meta.url': '__pipeUrl',
+    // outside npm (the container) there is no npm_package_version; `--version` still answers
+    'process.env.npm_package_version': JSON.stringify(pkg.version),
+  },
   // fully minified: V8 compiles the whole file before the first line can be printed, so every
   // byte costs start-up time; main.js.map maps stack traces back (NODE_OPTIONS=--enable-source-maps)
   minify: true,
@@ -66,6 +76,19 @@ const result = await build({
   plugins: [missingLazyStages, zodEnglishOnly],
 }).catch(() => process.exit(1)); // esbuild has printed the errors
 
+// main.ts's hashbang would be a syntax error once the launcher wraps the bundle in a function;
+// a comment of the same length keeps the source map's lines
+writeFileSync(outfile, readFileSync(outfile, 'utf8').replace(/^#!/, '//'));
+copyFileSync(join(root, 'scripts', 'container', 'launcher.mjs'), join(outdir, 'main.js'));
+// a cache made for an older bundle would be rejected by V8: never keep one
+rmSync(`${outfile}.cache`, { force: true });
 const size = (f) => `${(result.metafile.outputs[f].bytes / 1024).toFixed(0)} KiB`;
 const [js, map] = Object.keys(result.metafile.outputs).sort((a, b) => a.length - b.length);
-console.log(`bundle: ${outfile} (${size(js)}, source map ${size(map)})`);
+console.log(`bundle: ${outfile} (${size(js)}, source map ${size(map)}), entry ${join(outdir, 'main.js')}`);
+if (args.includes('--code-cache')) {
+  try {
+    execFileSync(process.execPath, [join(root, 'scripts', 'container', 'code-cache.mjs'), outdir], { stdio: 'inherit' });
+  } catch {
+    process.exit(1); // code-cache.mjs has printed why
+  }
+}

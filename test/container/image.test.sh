@@ -45,12 +45,18 @@ check "helm is the pinned v4.1.4 (sha256)" pinned helm 210d576a6dc04b7864af4b5d9
 check "git is installed" test -x "$fs/usr/bin/git"
 check "no AWS CLI" test ! -e "$fs/usr/local/bin/aws" -a ! -e "$fs/usr/bin/aws"
 pipe_files="$(cd "$fs/pipe" && ls -A | tr '\n' ' ')"
-check "/pipe holds the bundle and its source map only ($pipe_files)" [ "$pipe_files" = "main.js main.js.map " ]
+check "/pipe holds the entry, the bundle, its source map and code cache only ($pipe_files)" \
+  [ "$pipe_files" = "main.js pipe.cjs pipe.cjs.cache pipe.cjs.map " ]
 stray_modules="$(find "$fs" -xdev -path "$fs/usr/local/lib/node_modules" -prune -o -type d -name node_modules -print 2>/dev/null)"
 check "no node_modules besides the base image's npm" [ -z "$stray_modules" ]
 caches="$(find "$fs/root/.npm" "$fs/var/lib/apt/lists" "$fs/var/cache/apt" -type f 2>/dev/null | grep -v '/lock$' | head -5)"
 check "no npm or apt caches" [ -z "$caches" ]
 check "no build secret left at /run/secrets" test -z "$(ls -A "$fs/run/secrets" 2>/dev/null)"
+cache_probe='const fs = require("fs"), vm = require("vm"), { Module } = require("module"); const f = "/pipe/pipe.cjs";
+  const s = new vm.Script(Module.wrap(fs.readFileSync(f, "utf8")), { filename: f, cachedData: fs.readFileSync(f + ".cache") });
+  process.stdout.write(String(s.cachedDataRejected));'
+check "the image's Node accepts the bundle's code cache" \
+  [ "$(buildah run --isolation chroot "$ctr" -- /usr/local/bin/node -e "$cache_probe" 2>&1)" = false ]
 
 echo "== secrets in layers and history"
 history="$(podman history --no-trunc --format '{{.CreatedBy}}' "$image")"
