@@ -153,3 +153,55 @@ describe('buildPlan with the real root loader', () => {
     expect(p.layers).toEqual([['api'], ['web']]);
   });
 });
+
+describe('buildPlan with an Argo CD root rendered by helm', () => {
+  const REPO_URL = 'https://bitbucket.org/acme/gitops.git';
+  const values = (bNamespace: string) =>
+    `repoURL: ${REPO_URL}\napps:\n  - { name: a, path: apps/a, namespace: a }\n  - { name: b, path: apps/b, namespace: ${bNamespace} }\n`;
+  const TEMPLATE = `{{- range .Values.apps }}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: { name: {{ .name }}, namespace: argocd }
+spec:
+  project: default
+  source: { repoURL: {{ $.Values.repoURL }}, targetRevision: HEAD, path: {{ .path }} }
+  destination: { server: https://kubernetes.default.svc, namespace: {{ .namespace }} }
+{{- end }}
+`;
+
+  it('a change to the root chart changes only the children whose rendered Application differs', async () => {
+    const repo = new TestRepo().write({
+      'root/Chart.yaml': 'apiVersion: v2\nname: root\nversion: 0.1.0\n',
+      'root/templates/apps.yaml': TEMPLATE,
+      'root/values.yaml': values('b'),
+      'apps/a/cm.yaml': CM('a'),
+      'apps/b/cm.yaml': CM('b'),
+    });
+    repo.commit('initial');
+    repo.write({ 'root/values.yaml': values('b-moved') }).commit('b moves');
+    const tmp = mkdtempSync(join(tmpdir(), 'plan-build-'));
+    try {
+      const git = new Git(repo.dir);
+      const load = (tree: Tree) => loadRoot({ tree, path: 'root', repoUrls: [REPO_URL], helmBin: toolPath('helm'), tmpDir: tmp });
+      const root = await load(new WorkTree(repo.dir));
+      expect(root.format).toBe('argocd-helm');
+      const p = await buildPlan({
+        git,
+        workspace: repo.dir,
+        root,
+        loadRootAt: (rev) => load(new GitTree(git, rev)),
+        config: { apps: [], force: false },
+        build: {},
+        logger: memoryLogger(),
+      });
+      expect(p.apps.map((c) => [c.app.name, c.status, c.reasons])).toEqual([
+        ['a', 'unchanged', []],
+        ['b', 'changed', ['root entry changed']],
+      ]);
+    } finally {
+      repo.cleanup();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
