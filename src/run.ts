@@ -7,12 +7,12 @@ import { loadConfig, type Config } from './config/index.js';
 import { loadRoot } from './root/index.js';
 import { buildPlan } from './plan/index.js';
 import type { DeployedState, Plan } from './plan/model.js';
-import { renderApps } from './render/index.js';
+import { RenderError, renderApps } from './render/index.js';
 import type { RenderedApp } from './render/model.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { planReport, printPlan } from './report/plan-report.js';
 import { writeReport } from './report/json-report.js';
-import { ExitCode, InputErrors, PipeError } from './util/errors.js';
+import { combineErrors, ExitCode, PipeError } from './util/errors.js';
 import { Git } from './util/git.js';
 import { mask } from './report/mask.js';
 import { toolPath } from './util/tools.js';
@@ -76,14 +76,21 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
     });
 
     const toDeploy = plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name))).map((c) => c.app);
-    const rendered = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
-    const report = planReport(plan, rendered);
+    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
+    const report = planReport(plan, rendered, errors);
+    for (const r of rendered.values()) for (const w of r.warnings ?? []) logger.warn(`${r.app}: ${w}`);
 
     if (config.mode === 'plan') {
       printPlan(report, logger);
       await writeReport(config, { mode: 'plan', plan: report, durationMs: Date.now() - started });
+      if (errors.length) throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
       logger.success(`Plan: ${toDeploy.length} of ${plan.apps.length} apps would be deployed`);
       return ExitCode.ok;
+    }
+    // Everything is rendered and validated before the first apply: a render error applies nothing.
+    if (errors.length) {
+      await writeReport(config, { mode: config.mode, plan: report, durationMs: Date.now() - started });
+      throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
     }
     return await applyStage(config, plan, rendered, report, access!, logger, signal, started);
   } finally {
@@ -91,11 +98,12 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
   }
 }
 
+/** Renders every app to deploy; one app's error does not hide another's. */
 async function renderAll(
   apps: import('./root/model.js').App[],
   config: Config,
   t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal },
-): Promise<Map<string, RenderedApp>> {
+): Promise<{ rendered: Map<string, RenderedApp>; errors: RenderError[] }> {
   const results = await renderApps(apps, {
     workspace: config.workspace,
     tmpDir: t.tmp,
@@ -104,14 +112,13 @@ async function renderAll(
     concurrency: config.concurrency,
     signal: t.signal,
   });
-  // Render everything first; one app's error does not hide another's, and nothing is applied.
-  const failures = [...results.values()].filter((r): r is Exclude<typeof r, RenderedApp> => r instanceof Error);
-  if (failures.length) throw failures.length === 1 ? failures[0]! : new InputErrors(failures.map(asInputError));
-  return results as Map<string, RenderedApp>;
-}
-
-function asInputError(e: Error) {
-  return e instanceof PipeError ? e : new PipeError(e.message);
+  const rendered = new Map<string, RenderedApp>();
+  const errors: RenderError[] = [];
+  for (const [name, r] of results) {
+    if (r instanceof RenderError) errors.push(r);
+    else rendered.set(name, r);
+  }
+  return { rendered, errors };
 }
 
 async function applyStage(

@@ -1,5 +1,5 @@
 import type { Plan } from '../plan/model.js';
-import type { RenderedApp } from '../render/model.js';
+import type { RenderedApp, RenderError } from '../render/model.js';
 import type { Logger } from './logger.js';
 
 /** The plan as data: printed by plan mode and written into the JSON report of every mode. */
@@ -22,6 +22,8 @@ export interface PlanReport {
     dependsOn: string[];
     objects?: Record<string, number>;
     digest?: string;
+    /** Why the app cannot be rendered (the run fails, nothing is applied). */
+    error?: string;
   }[];
   layers: string[][];
   disabled: string[];
@@ -30,7 +32,8 @@ export interface PlanReport {
   notes: string[];
 }
 
-export function planReport(plan: Plan, rendered: Map<string, RenderedApp>): PlanReport {
+export function planReport(plan: Plan, rendered: Map<string, RenderedApp>, errors: RenderError[] = []): PlanReport {
+  const errorOf = new Map(errors.map((e) => [e.app, e.located]));
   const layerOf = new Map<string, number>();
   plan.layers.forEach((layer, i) => layer.forEach((name) => layerOf.set(name, i + 1)));
   return {
@@ -53,6 +56,7 @@ export function planReport(plan: Plan, rendered: Map<string, RenderedApp>): Plan
         dependsOn: app.dependsOn,
         objects: r ? countByKind(r) : undefined,
         digest: r?.digest,
+        error: errorOf.get(app.name),
       };
     }),
     layers: plan.layers,
@@ -84,7 +88,7 @@ export function printPlan(report: PlanReport, logger: Logger): void {
       a.name,
       a.type,
       a.status,
-      a.objects ? Object.entries(a.objects).map(([k, n]) => `${k} ${n}`).join(', ') || 'none' : '-',
+      a.error ? 'render failed' : a.objects ? Object.entries(a.objects).map(([k, n]) => `${k} ${n}`).join(', ') || 'none' : '-',
       a.reasons.join('; ') || '-',
     ]),
   ];

@@ -75,3 +75,14 @@ export class InputErrors extends InputError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Several failures reported as one: bad input (exit 2) only when every one of them is bad input,
+ * so a tool crash or a timeout among them still reads as a failure of the run (exit 1).
+ */
+export function combineErrors(errors: PipeError[], summary: string): PipeError {
+  if (errors.length === 1) return errors[0]!;
+  const details = errors.flatMap((e) => [e.located + (e.hint ? ` (what to do: ${e.hint})` : ''), ...e.details.map((d) => `  ${d}`)]);
+  const exitCode = errors.every((e) => e.exitCode === ExitCode.badInput) ? ExitCode.badInput : ExitCode.deployFailed;
+  return new PipeError(summary, { exitCode, details });
+}

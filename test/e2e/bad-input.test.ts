@@ -150,6 +150,22 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     );
   });
 
+  it('every app that cannot be rendered is named, with its file, in one run', async () => {
+    const r = await expectBadInput(
+      {
+        'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n  - name: b\n    path: apps/b\n  - name: c\n    path: apps/c\n'),
+        'apps/a/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n',
+        'apps/b/cm.yaml': 'apiVersion: v1\nmetadata: { name: no-kind }\n',
+        'apps/c/cm.yaml': APP,
+      },
+      { FORCE: 'true' },
+      /2 apps cannot be rendered/,
+      /apps\/a\/cm\.yaml:\d+(:\d+)?: app a: invalid YAML[\s\S]*apps\/b\/cm\.yaml:1: app b: object has no kind/,
+    );
+    expect(r.stdout).toMatch(/a\s+directory\s+forced\s+render failed/);
+    expect(r.stdout).toMatch(/c\s+directory\s+forced\s+ConfigMap 1/);
+  });
+
   it('a malformed pipe variable names the variable and applies nothing', async () => {
     const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
     const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', WAIT: 'sometimes', CONCURRENCY: 'many' }));
