@@ -1,8 +1,10 @@
+import pLimit from 'p-limit';
 import { InputError, InputErrors } from '../util/errors.js';
 import { definitionDigest } from './digest.js';
 import { mapApplication, type Application, type ArgoContext } from './argocd.js';
 import type { App, Origin, RootFormat, UnsupportedApp } from './model.js';
 import { inOrder } from './issues.js';
+import { READ_CONCURRENCY } from './source.js';
 import type { PathKey, YamlDoc } from './yaml.js';
 
 interface K8sDoc {
@@ -49,8 +51,9 @@ export async function loadArgoDocs(
     }
   }
 
+  const limit = pLimit(READ_CONCURRENCY);
   const results = await Promise.all(
-    applications.map(async ({ obj, origin, lineOf }) => {
+    applications.map(({ obj, origin, lineOf }) => limit(async () => {
       try {
         return await mapApplication(obj, origin, ctx, lineOf);
       } catch (e) {
@@ -58,7 +61,7 @@ export async function loadArgoDocs(
         errors.push(...(e instanceof InputErrors ? e.errors : [e]));
         return undefined;
       }
-    }),
+    })),
   );
   const seen = new Map<string, Origin>();
   for (const r of [...results, ...unsupported]) {

@@ -1,13 +1,12 @@
-import { parse as parseYamlText } from 'yaml';
 import { InputError, type Location } from '../util/errors.js';
 import { repoPath } from '../util/tree.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
 import { mergeValues } from './native.js';
-import { sameRepository } from './repo-url.js';
+import { normalizeRepoUrl } from './repo-url.js';
 import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
-import { MAX_ALIAS_COUNT, type PathKey } from './yaml.js';
+import { lazyLocation, parseYaml, type PathKey } from './yaml.js';
 
 /** An Argo CD Application as far as the pipe reads it (argoproj.io/v1alpha1). */
 interface Source {
@@ -37,6 +36,8 @@ export interface ArgoContext {
   repoUrls: string[];
   /** The branch being built: a targetRevision naming it is what the pipe deploys anyway. */
   branch?: string;
+  /** Filled on first use: this repository's normalized URLs and the answers so far. */
+  normalized?: { mine: Set<string>; seen: Map<string, boolean> };
 }
 
 const SYNC_WAVE = 'argocd.argoproj.io/sync-wave';
@@ -55,7 +56,7 @@ export async function mapApplication(
   ctx: ArgoContext,
   lineOf?: (path: PathKey[]) => number,
 ): Promise<App | UnsupportedApp> {
-  const at = (...path: PathKey[]): Location => ({ file: origin.file, line: lineOf ? lineOf(path) : origin.line });
+  const at = (...path: PathKey[]): Location => (lineOf ? lazyLocation(origin.file, () => lineOf(path)) : { ...origin });
   const name = obj.metadata?.name;
   if (!name) throw new InputError('Application without metadata.name', { where: origin, hint: 'give every Application a name' });
   const unsupported = (source: string, reason: string): UnsupportedApp => ({ name, reason, origin, source });
@@ -74,7 +75,7 @@ export async function mapApplication(
     return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);
   }
   if (!src.repoURL) return unsupported('none', 'spec.source.repoURL is empty');
-  if (!ctx.repoUrls.some((u) => sameRepository(u, src.repoURL!))) {
+  if (!isThisRepository(ctx, src.repoURL)) {
     const known = ctx.repoUrls.length
       ? `this repository is ${ctx.repoUrls.join(', ')}`
       : "this repository's URL is unknown (no origin remote, BITBUCKET_GIT_HTTP_ORIGIN unset)";
@@ -164,6 +165,19 @@ export async function mapApplication(
   return { ...app, definitionDigest: definitionDigest(app) };
 }
 
+/** Whether a repoURL names this repository (normalized once per distinct spelling). */
+function isThisRepository(ctx: ArgoContext, url: string): boolean {
+  ctx.normalized ??= { mine: new Set(ctx.repoUrls.map(normalizeRepoUrl).filter((u): u is string => u !== undefined)), seen: new Map() };
+  const { mine, seen } = ctx.normalized;
+  let same = seen.get(url);
+  if (same === undefined) {
+    const n = normalizeRepoUrl(url);
+    same = n !== undefined && mine.has(n);
+    seen.set(url, same);
+  }
+  return same;
+}
+
 async function mapHelm(
   name: string,
   h: Record<string, unknown>,
@@ -189,11 +203,12 @@ async function mapHelm(
   }
   let values: Record<string, unknown> | undefined;
   if (typeof h.values === 'string' && h.values.trim()) {
-    try {
-      values = parseYamlText(h.values, { maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
-    } catch (e) {
-      throw new InputError(`Application ${name}: spec.source.helm.values is not valid YAML: ${(e as Error).message.split('\n')[0]}`, { where: at('values') });
+    const parsed = parseYaml(h.values, 'spec.source.helm.values');
+    const problem = parsed.errors[0] ?? (isRecord(parsed.docs[0]?.value) ? undefined : new InputError('not a map of values'));
+    if (problem) {
+      throw new InputError(`Application ${name}: spec.source.helm.values is not valid: ${problem.message}`, { where: at('values'), hint: 'write the values as a YAML map' });
     }
+    values = parsed.docs[0]!.value as Record<string, unknown>;
   } else if (isRecord(h.values)) values = h.values;
   if (isRecord(h.valuesObject)) values = mergeValues(values, h.valuesObject);
   const parameters = (Array.isArray(h.parameters) ? h.parameters : []).filter(isRecord).map((p) => ({

@@ -26,7 +26,29 @@ function sortKeys(value: unknown): unknown {
  * are left out: moving an entry or reordering apps redeploys nothing.
  */
 export function definitionDigest(app: Omit<App, 'definitionDigest' | 'origin' | 'notes'>): string {
-  const { name, path, type, namespace, createNamespace, prune, serverSideApply, pruneLast, directory, helm, kustomize } = app;
-  const definition = { name, path, type, namespace, createNamespace, prune, serverSideApply, pruneLast, directory, helm, kustomize };
-  return createHash('sha256').update(canonicalJson(definition)).digest('hex');
+  // keys in sorted order by construction; only the user's own maps need sorting
+  const definition = {
+    createNamespace: app.createNamespace,
+    directory: app.directory && { exclude: app.directory.exclude, include: app.directory.include, recurse: app.directory.recurse },
+    helm: app.helm && {
+      parameters: app.helm.parameters.map((p) => ({ forceString: p.forceString, name: p.name, value: p.value })),
+      releaseName: app.helm.releaseName,
+      valueFiles: app.helm.valueFiles,
+      values: app.helm.values && sortKeys(app.helm.values),
+    },
+    kustomize: app.kustomize && {
+      commonLabels: app.kustomize.commonLabels && sortKeys(app.kustomize.commonLabels),
+      images: app.kustomize.images,
+      namePrefix: app.kustomize.namePrefix,
+      nameSuffix: app.kustomize.nameSuffix,
+    },
+    name: app.name,
+    namespace: app.namespace,
+    path: app.path,
+    prune: app.prune,
+    pruneLast: app.pruneLast,
+    serverSideApply: app.serverSideApply,
+    type: app.type,
+  };
+  return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }

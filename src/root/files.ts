@@ -1,62 +1,143 @@
-import { stat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join as joinFs, posix, sep } from 'node:path';
 import { InputError, type Location } from '../util/errors.js';
-import { repoPath, WorkTree, type Tree } from '../util/tree.js';
+import { MAX_FILE_BYTES, repoPath, WorkTree, type Tree } from '../util/tree.js';
+
+type Kind = 'file' | 'dir';
+type Entry = Kind | 'link';
 
 /**
  * What the loader needs to know about the repository at one revision: does a path exist, is it a
- * file or a directory, which files are below it. On the work tree that is a stat per question;
- * at a git revision it is one `git ls-tree` for the whole revision (a process per question would
- * cost seconds on a root with thousands of apps).
+ * file or a directory, which files are in a directory. On the work tree: synchronous readdir per
+ * directory, cached (the 2,000 apps under apps/ cost one readdir of apps/, not 2,000 stats and a
+ * thread-pool round trip each); at a git revision: one `git ls-tree` of the whole revision (a
+ * process per question would cost seconds).
  */
 export class RepoFiles {
-  private listing?: Promise<{ files: Set<string>; dirs: Set<string>; sorted: string[] }>;
+  private listing?: Promise<{ kinds: Map<string, Kind>; children: Map<string, Map<string, Entry>>; sorted: string[] }>;
+  private readonly dirCache = new Map<string, Map<string, Entry>>();
+  /** Links already followed: where they lead, once found to stay inside the repository. */
+  private readonly links = new Map<string, Kind | undefined>();
+  private rootReal?: string;
 
   constructor(readonly tree: Tree) {}
 
   /** "file", "dir" or undefined (absent). A path leaving the repository is an InputError at `where`. */
-  async kind(path: string, where?: Location): Promise<'file' | 'dir' | undefined> {
+  async kind(path: string, where?: Location): Promise<Kind | undefined> {
     const p = located(() => repoPath(path, where), where);
-    if (this.tree instanceof WorkTree) {
-      const tree = this.tree;
-      const abs = await locatedAsync(() => tree.resolve(p, where), where);
-      try {
-        return (await stat(abs)).isDirectory() ? 'dir' : 'file';
-      } catch {
-        return undefined;
-      }
-    }
+    if (this.tree instanceof WorkTree) return this.diskKind(this.tree, p, where);
     if (p === '') return 'dir';
-    const { files, dirs } = await this.index();
-    return files.has(p) ? 'file' : dirs.has(p) ? 'dir' : undefined;
+    return (await this.index()).kinds.get(p);
   }
 
-  async isFile(path: string): Promise<boolean> {
-    return (await this.kind(path)) === 'file';
+  /** Whether a normalized repository path is a file (or a link to one). */
+  async isFile(p: string): Promise<boolean> {
+    // one access() call, no Stats object: this runs a few times for every app
+    if (this.tree instanceof WorkTree) {
+      const abs = joinFs(this.tree.root, p);
+      return existsSync(abs) && !existsSync(`${abs}${sep}.`); // "x/." exists only for a directory
+    }
+    return (await this.index()).kinds.get(p) === 'file';
+  }
+
+  /** A file's text (undefined when absent); from the work tree without the thread pool. */
+  async read(path: string): Promise<string | undefined> {
+    if (!(this.tree instanceof WorkTree)) return this.tree.read(path);
+    const p = repoPath(path);
+    if (this.diskKind(this.tree, p) !== 'file') return undefined;
+    const bytes = readFileSync(joinFs(this.tree.root, p));
+    if (bytes.length > MAX_FILE_BYTES) return this.tree.read(p); // the Tree owns the size rule and its message
+    return bytes.toString('utf8');
   }
 
   /** Files below `dir` (repository-relative), all levels or only its own. */
   async filesIn(dir: string, recurse: boolean, where?: Location): Promise<string[]> {
     const d = located(() => repoPath(dir, where), where);
-    let all: string[];
     if (this.tree instanceof WorkTree) {
       const tree = this.tree;
-      all = await locatedAsync(() => tree.list(d), where);
-    } else {
-      const { sorted } = await this.index();
-      all = d === '' ? sorted : sorted.filter((f) => f.startsWith(`${d}/`));
+      if (recurse) return locatedAsync(() => tree.list(d), where);
+      if (this.diskKind(tree, d, where) !== 'dir') return [];
+      const own = [...this.diskEntries(tree, d).keys()].filter((name) => this.diskKind(tree, d ? `${d}/${name}` : name, where) === 'file');
+      return own.map((name) => (d ? `${d}/${name}` : name)).sort();
     }
-    return recurse ? all : all.filter((f) => posix.dirname(f) === (d || '.'));
+    const { sorted, children } = await this.index();
+    if (recurse) return d === '' ? sorted : sorted.filter((f) => f.startsWith(`${d}/`));
+    return [...(children.get(d) ?? new Map<string, Entry>()).entries()]
+      .filter(([, k]) => k === 'file')
+      .map(([name]) => (d ? `${d}/${name}` : name))
+      .sort();
+  }
+
+  /**
+   * The kind of a normalized path on disk, from its directory's listing (each directory listed
+   * once). Only a symbolic link is resolved, to refuse one that leads out of the repository.
+   */
+  private diskKind(tree: WorkTree, p: string, where?: Location): Kind | undefined {
+    if (p === '') return 'dir';
+    const slash = p.lastIndexOf('/');
+    const parent = slash < 0 ? '' : p.slice(0, slash);
+    if (this.diskKind(tree, parent, where) !== 'dir') return undefined;
+    const entry = this.diskEntries(tree, parent).get(p.slice(slash + 1));
+    if (entry !== 'link') return entry;
+    if (!this.links.has(p)) this.links.set(p, this.followLink(tree, p, where));
+    return this.links.get(p);
+  }
+
+  private followLink(tree: WorkTree, p: string, where?: Location): Kind | undefined {
+    let real: string;
+    try {
+      real = realpathSync.native(joinFs(tree.root, p));
+    } catch {
+      return undefined; // a dangling link
+    }
+    this.rootReal ??= realpathSync.native(tree.root);
+    if (real !== this.rootReal && !real.startsWith(this.rootReal + sep)) {
+      throw new InputError(`path "${p}" leads outside the repository through a symbolic link (to ${real})`, {
+        where,
+        hint: 'replace the link with the files themselves; the pipe only reads files inside the repository',
+      });
+    }
+    try {
+      return statSync(real).isDirectory() ? 'dir' : 'file';
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A directory's entries (name -> kind), listed once; empty when it cannot be listed. */
+  private diskEntries(tree: WorkTree, dir: string): Map<string, Entry> {
+    let cached = this.dirCache.get(dir);
+    if (!cached) {
+      cached = new Map();
+      try {
+        for (const e of readdirSync(joinFs(tree.root, dir), { withFileTypes: true })) {
+          if (e.name === '.git' && dir === '') continue;
+          cached.set(e.name, e.isSymbolicLink() ? 'link' : e.isDirectory() ? 'dir' : 'file');
+        }
+      } catch {
+        // not a directory (or unreadable): no entries
+      }
+      this.dirCache.set(dir, cached);
+    }
+    return cached;
   }
 
   private index() {
     this.listing ??= this.tree.list('').then((sorted) => {
-      const files = new Set(sorted);
-      const dirs = new Set<string>();
+      const kinds = new Map<string, Kind>();
+      const children = new Map<string, Map<string, Entry>>();
+      const add = (path: string, kind: Kind) => {
+        const dir = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+        let c = children.get(dir);
+        if (!c) children.set(dir, (c = new Map()));
+        c.set(posix.basename(path), kind);
+        kinds.set(path, kind);
+      };
       for (const f of sorted) {
-        for (let d = posix.dirname(f); d !== '.' && !dirs.has(d); d = posix.dirname(d)) dirs.add(d);
+        add(f, 'file');
+        for (let d = posix.dirname(f); d !== '.' && !kinds.has(d); d = posix.dirname(d)) add(d, 'dir');
       }
-      return { files, dirs, sorted };
+      return { kinds, children, sorted };
     });
     return this.listing;
   }

@@ -67,12 +67,12 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
       }
     }
     const manifests = (await files.filesIn(path, false)).filter((f) => /\.(ya?ml|json)$/i.test(f));
-    const docs = (await Promise.all(manifests.map((f) => readDocs(opts.tree, f)))).flat();
+    const docs = (await Promise.all(manifests.map((f) => readDocs(files, f)))).flat();
     const result = await loadArgoDocs(docs, argo, 'argocd-directory', path || '.');
     return root('argocd-directory', path, opts.environment, [], result, labelNote(opts.environment));
   }
 
-  const docs = await readDocs(opts.tree, path);
+  const docs = await readDocs(files, path);
   const native = docs.filter((d) => isNative(d.value));
   if (native.length) {
     if (docs.length > 1) {
@@ -87,8 +87,8 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
   return root('argocd-file', path, opts.environment, [], result, labelNote(opts.environment));
 }
 
-async function readDocs(tree: Tree, file: string): Promise<YamlDoc[]> {
-  const text = await tree.read(file);
+async function readDocs(files: RepoFiles, file: string): Promise<YamlDoc[]> {
+  const text = await files.read(file);
   if (text === undefined) throw new InputError(`${file} cannot be read`, { where: { file } });
   const { docs, errors } = parseYaml(text, file);
   if (errors.length) throw new InputErrors(errors);

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import { parseDuration } from '../config/values.js';
 import { InputError, InputErrors, type Location } from '../util/errors.js';
@@ -7,8 +8,8 @@ import type { RepoFiles } from './files.js';
 import { describePath, inOrder, schemaErrors } from './issues.js';
 import type { App, Environment, HelmOptions, KustomizeOptions, Root, UnsupportedApp } from './model.js';
 import { rootSchema, type AppEnvironment, type Behaviour, type NativeApp, type NativeRoot } from './schema.js';
-import { chartNeedsNetwork, detectType, relativeTo, typeMismatch } from './source.js';
-import type { PathKey, YamlDoc } from './yaml.js';
+import { chartNeedsNetwork, detectType, READ_CONCURRENCY, relativeTo, typeMismatch } from './source.js';
+import { lazyLocation, type PathKey, type YamlDoc } from './yaml.js';
 
 /** Built-in defaults, under the root's `defaults`, the environment's `defaults` and the app's own keys. */
 const BUILT_IN = { namespace: 'default', createNamespace: false, prune: false, wait: true, timeout: 300, serverSideApply: true, pruneLast: false };
@@ -18,7 +19,7 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
   const parsed = rootSchema.safeParse(doc.value);
   if (!parsed.success) throw new InputErrors(inOrder(schemaErrors(parsed.error.issues, doc, rootSchema)));
   const root = parsed.data;
-  const at = (...path: PathKey[]): Location => ({ file: doc.file, line: doc.lineOf(path) });
+  const at = (...path: PathKey[]): Location => lazyLocation(doc.file, () => doc.lineOf(path));
   const errors: InputError[] = [];
 
   const declared = Object.keys(root.environments ?? {});
@@ -27,6 +28,9 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
   if (environment && !declared.length) notes.push(`${doc.file} declares no environments: ENVIRONMENT=${environment} is only a label`);
 
   checkNames(root, doc, errors);
+  // apps resolve side by side: at a git revision each may wait on git for its Chart.yaml
+  const limit = pLimit(READ_CONCURRENCY);
+  const results = await Promise.all(root.apps.map((a, i) => limit(() => resolveApp(a, i, root, envName, files, at, errors))));
   const resolved: (App | UnsupportedApp | undefined)[] = [];
   const disabled: string[] = [];
   for (const [i, a] of root.apps.entries()) {
@@ -42,7 +46,7 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
         }
       }
     }
-    const app = await resolveApp(a, i, root, envName, files, at, errors);
+    const app = results[i];
     if (app && envEnabled(a, envName)) resolved.push(app);
     else if (app) disabled.push(a.name);
   }
@@ -68,16 +72,16 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
 /** The declared environment ENVIRONMENT names (exact, else the one that differs only in case). */
 function selectEnvironment(declared: string[], wanted: string | undefined, doc: YamlDoc): string | undefined {
   if (!declared.length) return wanted;
-  const line = doc.keyLineOf([], 'environments');
+  const line = () => doc.keyLineOf([], 'environments');
   if (!wanted) {
-    throw new InputError(`${doc.file}:${line} declares environments ${declared.join(', ')} but ENVIRONMENT is not set`, {
+    throw new InputError(`${doc.file}:${line()} declares environments ${declared.join(', ')} but ENVIRONMENT is not set`, {
       where: { variable: 'ENVIRONMENT' },
       hint: `set ENVIRONMENT to one of ${declared.join(', ')}, or run the pipe in a Bitbucket deployment step`,
     });
   }
   const match = declared.find((d) => d === wanted) ?? single(declared.filter((d) => d.toLowerCase() === wanted.toLowerCase()));
   if (match) return match;
-  throw new InputError(`environment "${wanted}" is not declared in ${doc.file}:${line} (declared: ${declared.join(', ')})`, {
+  throw new InputError(`environment "${wanted}" is not declared in ${doc.file}:${line()} (declared: ${declared.join(', ')})`, {
     where: { variable: 'ENVIRONMENT' },
     hint: `set ENVIRONMENT to one of ${declared.join(', ')}, or add "${wanted}" under environments: in ${doc.file}`,
   });
@@ -89,16 +93,15 @@ const single = <T>(xs: T[]) => (xs.length === 1 ? xs[0] : undefined);
 function checkNames(root: NativeRoot, doc: YamlDoc, errors: InputError[]): void {
   const first = new Map<string, number>();
   for (const [i, a] of root.apps.entries()) {
-    const line = doc.lineOf(['apps', i, 'name']);
     const seen = first.get(a.name);
     if (seen !== undefined) {
       errors.push(
-        new InputError(`duplicate app name "${a.name}" (first declared at ${doc.file}:${seen})`, {
-          where: { file: doc.file, line },
+        new InputError(`duplicate app name "${a.name}" (first declared at ${doc.file}:${doc.lineOf(['apps', seen, 'name'])})`, {
+          where: { file: doc.file, line: doc.lineOf(['apps', i, 'name']) },
           hint: 'give every app a unique name',
         }),
       );
-    } else first.set(a.name, line);
+    } else first.set(a.name, i);
   }
   for (const [i, a] of root.apps.entries()) {
     for (const [j, dep] of (a.dependsOn ?? []).entries()) {
@@ -132,7 +135,8 @@ async function resolveApp(
   const override: AppEnvironment = (env ? a.environments?.[env] : undefined) ?? {};
   const envDefaults: Behaviour = (env ? root.environments?.[env]?.defaults : undefined) ?? {};
   const pick = <K extends keyof Behaviour>(key: K) => override[key] ?? a[key] ?? envDefaults[key] ?? root.defaults?.[key] ?? BUILT_IN[key];
-  const origin = { file: at('apps', i).file!, line: at('apps', i).line };
+  const appAt = at('apps', i);
+  const origin = { file: appAt.file!, line: appAt.line };
   const overrideKey: PathKey[] = ['apps', i, 'environments', env ?? ''];
   try {
     // every declared path must exist, whichever environment is deployed

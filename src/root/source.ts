@@ -6,6 +6,9 @@ import type { RepoFiles } from './files.js';
 import type { DirectoryOptions, SourceType } from './model.js';
 import { parseYaml } from './yaml.js';
 
+/** Apps resolved at once: enough to overlap git processes at a base revision, few enough not to flood two cores. */
+export const READ_CONCURRENCY = 8;
+
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 /** Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory (as Argo CD decides). */
@@ -51,8 +54,8 @@ export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Pr
   const deps: ChartDependency[] = [];
   for (const name of ['Chart.yaml', 'requirements.yaml']) {
     const file = join(chartPath, name);
-    const text = await files.tree.read(file);
-    if (text === undefined) continue;
+    const text = (await files.isFile(file)) ? await files.read(file) : undefined;
+    if (text === undefined || !text.includes('dependencies')) continue;
     const { docs, errors } = parseYaml(text, file);
     if (errors.length) throw new InputErrors(errors);
     const list = (docs[0]?.value as { dependencies?: unknown } | undefined)?.dependencies;
