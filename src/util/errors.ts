@@ -59,13 +59,15 @@ export function formatLocation(where: Location | undefined): string {
   return `${where.file}${line}: `;
 }
 
+const EACH_PROBLEM = 'fix each problem listed above (each names its place and what to do), then run again';
+
 /** Several input problems found in one pass, reported together. */
 export class InputErrors extends InputError {
   readonly errors: InputError[];
   constructor(errors: InputError[]) {
     super(errors.length === 1 ? errors[0]!.message : `${errors.length} problems in the input`, {
       where: errors.length === 1 ? errors[0]!.where : undefined,
-      hint: errors.length === 1 ? errors[0]!.hint : undefined,
+      hint: errors.length === 1 ? errors[0]!.hint : EACH_PROBLEM,
       details: errors.length === 1 ? errors[0]!.details : errors.map((e) => e.located + (e.hint ? ` (${e.hint})` : '')),
     });
     this.errors = errors;
@@ -84,5 +86,5 @@ export function combineErrors(errors: PipeError[], summary: string): PipeError {
   if (errors.length === 1) return errors[0]!;
   const details = errors.flatMap((e) => [e.located + (e.hint ? ` (what to do: ${e.hint})` : ''), ...e.details.map((d) => `  ${d}`)]);
   const exitCode = errors.every((e) => e.exitCode === ExitCode.badInput) ? ExitCode.badInput : ExitCode.deployFailed;
-  return new PipeError(summary, { exitCode, details });
+  return new PipeError(summary, { exitCode, details, hint: EACH_PROBLEM });
 }
