@@ -150,16 +150,23 @@ function lineIndex(text: string) {
   };
 }
 
-/** The first character of a node's content after `pos`: past spaces, line breaks, comments and "---". */
+/** The first character of a node's content after `pos`: past spaces, line breaks, comments, "---", anchors and tags. */
 function contentStart(text: string, pos: number): number {
   let i = pos;
   for (;;) {
     const c = text[i];
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') i++;
     else if (c === '#') i = nextLine(text, i);
+    else if (c === '&' || c === '!') i = propertyEnd(text, i); // an anchor or tag is not the node's content
     else if (c === '-' && text.startsWith('---', i) && (i === 0 || text[i - 1] === '\n') && /[\s]|^$/.test(text[i + 3] ?? '')) i += 3;
     else return i;
   }
+}
+
+function propertyEnd(text: string, i: number): number {
+  let j = i;
+  while (j < text.length && !/\s/.test(text[j]!)) j++;
+  return j;
 }
 
 function nextLine(text: string, i: number): number {
