@@ -1,30 +1,39 @@
 // The planning path of the pipe as one process, for the benchmark (bundled like the product):
 // read the root with the real loader, then buildPlan against the parent commit.
-//   node plan-cli.mjs <workspace> <environment> [--naive] [--debug]
+//   node plan-cli.mjs <workspace> <environment> [--naive] [--debug] [--root-json FILE] [--write-root FILE]
 // Prints {"deploy": [...], "layers": n, "removed": [...]} as JSON.
 // --naive looks at every line of every kustomization and chart (no git grep pre-filter): the
-// baseline for what the pre-filter saves.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+// baseline for what the pre-filter saves. --root-json takes the root as JSON (written before by
+// --write-root) instead of the loader: what the change plan costs apart from reading the root.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../src/plan/index.js';
 import { CHART_FILES, KUSTOMIZATIONS, type ManifestLine, type ManifestSearch } from '../src/plan/dependencies.js';
 import { loadRoot } from '../src/root/index.js';
+import type { Root } from '../src/root/model.js';
 import { createLogger } from '../src/report/logger.js';
 import { Git } from '../src/util/git.js';
 import { toolPath } from '../src/util/tools.js';
 import { GitTree, WorkTree, type Tree } from '../src/util/tree.js';
 
+// time since the process started: Node's start-up and compiling this bundle
+const loaded = performance.now();
 const [workspace = '.', environment, ...flags] = process.argv.slice(2);
+const option = (name: string) => (flags.includes(name) ? flags[flags.indexOf(name) + 1] : undefined);
+const rootJson = option('--root-json');
+const writeRoot = option('--write-root');
 const git = new Git(workspace);
 const logger = createLogger({ debug: flags.includes('--debug'), out: (l) => process.stderr.write(`${l}\n`) });
 const tmp = await mkdtemp(join(tmpdir(), 'plan-cli-'));
 try {
+  logger.debug(`start-up: ${loaded.toFixed(0)} ms`);
   const started = Date.now();
   const repoUrls = await git.remoteUrls();
   const load = (tree: Tree) => loadRoot({ tree, path: 'app-of-apps.yaml', environment, repoUrls, helmBin: toolPath('helm'), tmpDir: tmp });
-  const root = await load(new WorkTree(workspace));
-  logger.debug(`root: ${root.apps.length} apps (${Date.now() - started} ms since start)`);
+  const root = rootJson ? (JSON.parse(await readFile(rootJson, 'utf8')) as Root) : await load(new WorkTree(workspace));
+  if (writeRoot) await writeFile(writeRoot, JSON.stringify(root));
+  logger.debug(`root: ${root.apps.length} apps read in ${Date.now() - started} ms`);
   const plan = await buildPlan({
     git,
     workspace,

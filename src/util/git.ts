@@ -1,12 +1,19 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool, ToolError } from './exec.js';
+import { ToolError } from './exec.js';
+
+/** Largest output of one git command (a diff of a huge change, a grep of every manifest). */
+const MAX_OUTPUT = 512 * 1024 * 1024;
 
 /**
  * One wrapper for git: a method per verb, argv arrays, ToolError on failure.
  * Every call passes `-c safe.directory=<repo>` so a clone owned by another uid (a pipe's
  * mounted BITBUCKET_CLONE_DIR) works without weakening git for any other repository.
+ * Git is started with node:child_process rather than the shared runTool: planning runs a
+ * handful of short git commands on the critical path, and execa's per-process set-up costs
+ * several times what git itself does there (measured in docs/benchmarks.md, change plan).
  */
 export class Git {
   constructor(
@@ -14,13 +21,19 @@ export class Git {
     private readonly bin = 'git',
   ) {}
 
-  async run(args: string[], opts: { okExitCodes?: number[]; input?: string; env?: Record<string, string> } = {}): Promise<string> {
-    const r = await runTool(this.bin, ['-c', `safe.directory=${this.dir}`, '-C', this.dir, ...args], {
-      okExitCodes: opts.okExitCodes,
-      input: opts.input,
-      env: { GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env },
+  run(args: string[], opts: { okExitCodes?: number[]; env?: Record<string, string> } = {}): Promise<string> {
+    const argv = ['-c', `safe.directory=${this.dir}`, '-C', this.dir, ...args];
+    const started = Date.now();
+    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env };
+    return new Promise((resolve, reject) => {
+      const child = execFile(this.bin, argv, { env, encoding: 'utf8', maxBuffer: MAX_OUTPUT }, (err, stdout, stderr) => {
+        // a number is git's exit code; a string (ENOENT, ERR_CHILD_PROCESS_STDIO_MAXBUFFER) or none (a signal): no answer
+        const code = err ? (typeof err.code === 'number' ? err.code : undefined) : 0;
+        if (code === 0 || (code !== undefined && opts.okExitCodes?.includes(code))) return resolve(stdout);
+        reject(new ToolError('git', argv, code, stderr.trim() ? stderr : (err?.message ?? ''), Date.now() - started));
+      });
+      child.stdin?.end();
     });
-    return r.stdout;
   }
 
   /** Full SHA of a revision (short SHAs, branches, tags, HEAD~1 ...), or undefined if unknown here. */

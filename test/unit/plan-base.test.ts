@@ -3,6 +3,7 @@ import { resolveBases, type BaseOptions } from '../../src/plan/base.js';
 import type { DeployedState } from '../../src/plan/model.js';
 import { memoryLogger } from '../../src/report/logger.js';
 import { InputError } from '../../src/util/errors.js';
+import { ToolError } from '../../src/util/exec.js';
 import { Git } from '../../src/util/git.js';
 import { TestRepo } from './plan-support.js';
 
@@ -105,6 +106,25 @@ describe('resolveBases', () => {
     const b = await bases(clone);
     expect(b.of('x')).toEqual({ kind: 'unknown', reason: `the parent of ${c[7]!.slice(0, 12)} is not in the clone and more history could not be fetched` });
     expect(b.notes).toEqual(['the clone has no "origin" remote, so no more history could be fetched']);
+  });
+});
+
+describe('the git wrapper', () => {
+  it('fails with the command, exit code and stderr, and answers "unknown" where git does', async () => {
+    const git = new Git(origin.dir);
+    const err = (await git.run(['rev-parse', '--verify', 'no-such-ref']).catch((e: unknown) => e)) as ToolError;
+    expect(err).toBeInstanceOf(ToolError);
+    expect(err.exitCode).toBe(128);
+    expect(err.message).toContain(`git -c safe.directory=${origin.dir} -C ${origin.dir} rev-parse --verify no-such-ref exited with 128`);
+    expect(await git.resolve('no-such-ref')).toBeUndefined();
+    expect(await git.commitAndParents('no-such-ref')).toBeUndefined();
+    expect(await git.commitAndParents(c[1]!)).toEqual([c[1], c[0]]);
+  });
+
+  it('refuses a workspace without a commit', async () => {
+    const empty = track(new TestRepo());
+    const err = await bases(empty).catch((e: unknown) => e);
+    expect((err as InputError).located).toBe('the workspace has no commit checked out (HEAD does not resolve)');
   });
 });
 
