@@ -4,7 +4,7 @@ import { definitionDigest } from './digest.js';
 import { mapApplication, type Application, type ArgoContext } from './argocd.js';
 import type { App, Origin, RootFormat, UnsupportedApp } from './model.js';
 import { inOrder } from './issues.js';
-import { READ_CONCURRENCY } from './source.js';
+import { CHART_FILES, join, READ_CONCURRENCY } from './source.js';
 import type { PathKey, YamlDoc } from './yaml.js';
 
 interface K8sDoc {
@@ -51,6 +51,13 @@ export async function loadArgoDocs(
     }
   }
 
+  // at a git revision, the children's Chart.yaml files in one read instead of a git process each
+  await ctx.files.prefetch(
+    applications.flatMap(({ obj }) => {
+      const path = (obj.spec?.source ?? obj.spec?.sources?.[0])?.path;
+      return typeof path === 'string' && !path.startsWith('/') ? CHART_FILES.map((f) => join(path, f)).filter((f) => !f.startsWith('../')) : [];
+    }),
+  );
   const limit = pLimit(READ_CONCURRENCY);
   const results = await Promise.all(
     applications.map(({ obj, origin, lineOf }) => limit(async () => {

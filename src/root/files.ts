@@ -19,6 +19,8 @@ export class RepoFiles {
   /** Links already followed: where they lead, once found to stay inside the repository. */
   private readonly links = new Map<string, Kind | undefined>();
   private rootReal?: string;
+  /** Texts read ahead by prefetch. */
+  private readonly texts = new Map<string, string | undefined>();
 
   constructor(readonly tree: Tree) {}
 
@@ -40,9 +42,22 @@ export class RepoFiles {
     return (await this.index()).kinds.get(p) === 'file';
   }
 
+  /**
+   * Reads many files ahead at a git revision, in one go when the Tree can (`readMany`, one
+   * `git cat-file --batch` instead of a process per file); a no-op on the work tree.
+   */
+  async prefetch(paths: string[]): Promise<void> {
+    const batch = (this.tree as Tree & { readMany?(paths: string[]): Promise<Map<string, string | undefined>> }).readMany;
+    if (this.tree instanceof WorkTree || !batch) return;
+    const { kinds } = await this.index();
+    const wanted = [...new Set(paths)].filter((p) => kinds.get(p) === 'file' && !this.texts.has(p));
+    if (!wanted.length) return;
+    for (const [p, text] of await batch.call(this.tree, wanted)) this.texts.set(p, text);
+  }
+
   /** A file's text (undefined when absent); from the work tree without the thread pool. */
   async read(path: string): Promise<string | undefined> {
-    if (!(this.tree instanceof WorkTree)) return this.tree.read(path);
+    if (!(this.tree instanceof WorkTree)) return this.texts.has(path) ? this.texts.get(path) : this.tree.read(path);
     const p = repoPath(path);
     if (this.diskKind(this.tree, p) !== 'file') return undefined;
     const bytes = readFileSync(joinFs(this.tree.root, p));

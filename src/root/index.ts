@@ -67,6 +67,7 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
       }
     }
     const manifests = (await files.filesIn(path, false)).filter((f) => /\.(ya?ml|json)$/i.test(f));
+    await files.prefetch(manifests);
     const docs = (await Promise.all(manifests.map((f) => readDocs(files, f)))).flat();
     const result = await loadArgoDocs(docs, argo, 'argocd-directory', path || '.');
     return root('argocd-directory', path, opts.environment, [], result, labelNote(opts.environment));

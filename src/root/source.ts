@@ -9,6 +9,9 @@ import { parseYaml } from './yaml.js';
 /** Apps resolved at once: enough to overlap git processes at a base revision, few enough not to flood two cores. */
 export const READ_CONCURRENCY = 8;
 
+/** The files that say whether a chart needs chart repositories. */
+export const CHART_FILES = ['Chart.yaml', 'requirements.yaml'];
+
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 /** Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory (as Argo CD decides). */
@@ -52,7 +55,7 @@ interface ChartDependency {
  */
 export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Promise<string | undefined> {
   const deps: ChartDependency[] = [];
-  for (const name of ['Chart.yaml', 'requirements.yaml']) {
+  for (const name of CHART_FILES) {
     const file = join(chartPath, name);
     const text = (await files.isFile(file)) ? await files.read(file) : undefined;
     if (text === undefined || !text.includes('dependencies')) continue;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { App, Root } from '../../src/root/model.js';
 import { argocdExampleApps, ARGOCD_EXAMPLE_REPO } from '../fixtures/root/argocd-example-apps.js';
+import { BatchGitTree } from '../fixtures/root/batch-tree.js';
 import { commitAll, git, load, loadAt, makeRepo, writeFiles } from '../fixtures/root/repo.js';
 
 const REPO = 'https://bitbucket.org/acme/gitops.git';
@@ -163,6 +164,17 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
     expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
     expect(reasons.fleet![0]).toBe('ApplicationSet');
+  });
+
+  it('at a git revision reads the Application files and the charts in batches', async () => {
+    const dir = makeRepo({ ...CHILDREN, 'argo/a.yaml': application('a', src('chart')), 'argo/b.yaml': application('b', src('plain')) });
+    const sha = commitAll(dir);
+    const tree = new BatchGitTree(dir, sha);
+    const root = await load(dir, 'argo', { repoUrls, tree });
+    expect(root).toEqual(await load(dir, 'argo', { repoUrls }));
+    expect(root.apps.map((a) => a.type)).toEqual(['helm', 'directory']);
+    expect(tree.batches).toBe(2);
+    expect(tree.singleReads).toEqual([]);
   });
 
   it("says so when this repository's URL is unknown", async () => {

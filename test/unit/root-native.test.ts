@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BatchGitTree } from '../fixtures/root/batch-tree.js';
 import { commitAll, git, load, loadAt, makeRepo, writeFiles } from '../fixtures/root/repo.js';
 
 const CHART = 'apiVersion: v2\nname: db\nversion: 0.1.0\n';
@@ -261,6 +262,16 @@ describe('root at a git revision', () => {
       const atCommit = await loadAt(dir, sha, 'app-of-apps.yaml', { environment });
       expect(atCommit).toEqual(work);
     }
+  });
+
+  it('reads the charts ahead in one batch when the tree offers readMany', async () => {
+    const dir = shop(ROOT);
+    const sha = commitAll(dir);
+    const tree = new BatchGitTree(dir, sha);
+    const batched = await load(dir, 'app-of-apps.yaml', { environment: 'prod', tree });
+    expect(batched).toEqual(await load(dir, 'app-of-apps.yaml', { environment: 'prod' }));
+    expect(tree.batches).toBe(1);
+    expect(tree.singleReads).toEqual(['app-of-apps.yaml']);
   });
 
   it('reads the older revision, not the work tree', async () => {
