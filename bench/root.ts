@@ -3,7 +3,9 @@
  * environments) with loadRoot, versus the naive loader in the same run on the same files: the
  * `yaml` package's parseDocument (positions kept) and one awaited fs question per fact (does the
  * path exist, is there a Chart.yaml, a kustomization.yaml ...). Also a 2,000-Application Argo CD
- * directory. Interleaved rounds; medians and bests.
+ * directory. Interleaved rounds; medians and bests. Then, once each, the same root at a git
+ * revision (the base of a change plan) through GitTree's one `git show` per file, and through a
+ * Tree offering readMany (one `git cat-file --batch`).
  * Usage: npx tsx bench/root.ts [rounds=7]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +16,9 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { loadRoot } from '../src/root/index.js';
 import { rootSchema } from '../src/root/schema.js';
-import { WorkTree } from '../src/util/tree.js';
+import { Git } from '../src/util/git.js';
+import { GitTree, WorkTree } from '../src/util/tree.js';
+import { BatchGitTree } from '../test/fixtures/root/batch-tree.js';
 
 const rounds = Number(process.argv[2] ?? 7);
 const APPS = 2000;
@@ -91,6 +95,14 @@ try {
     results.argo.push(await time(() => loadRoot({ ...opts, path: 'argo' })));
     results.node.push(await time(async () => execFileSync('node', ['-e', '0'])));
   }
+  execFileSync('git', ['-C', dir, 'init', '-q']);
+  execFileSync('git', ['-C', dir, 'add', '-A']);
+  execFileSync('git', ['-C', dir, '-c', 'user.name=b', '-c', 'user.email=b@example.com', 'commit', '-qm', 'bench']);
+  const atRevision = {
+    single: await time(() => loadRoot({ ...opts, tree: new GitTree(new Git(dir), 'HEAD'), path: 'app-of-apps.yaml' })),
+    batch: await time(() => loadRoot({ ...opts, tree: new BatchGitTree(dir, 'HEAD'), path: 'app-of-apps.yaml' })),
+  };
+
   const row = (name: string, xs: number[]) =>
     `| ${name} | ${median(xs).toFixed(0)} ms | ${best(xs).toFixed(0)} ms | ${(median(results.naive) / median(xs)).toFixed(1)}x |`;
   console.log(`${APPS} apps, ${rounds} interleaved rounds\n`);
@@ -99,6 +111,9 @@ try {
   console.log(row('loadRoot, native root (validated, resolved for production)', results.native));
   console.log(row('loadRoot, directory of 2,000 Argo CD Applications', results.argo));
   console.log(row('`node -e 0` (process start, for scale)', results.node));
+  console.log('\n| native root at a git revision (once) | time |\n|---|---|');
+  console.log(`| GitTree: one \`git show\` per Chart.yaml | ${atRevision.single.toFixed(0)} ms |`);
+  console.log(`| Tree with readMany: one \`git cat-file --batch\` | ${atRevision.batch.toFixed(0)} ms |`);
 } finally {
   if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
   else console.log(dir);
