@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { App } from './model.js';
 
-/** JSON with object keys sorted and undefined dropped, so equal data always gives equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
+/** Object keys sorted, undefined dropped: equal data, equal JSON text. */
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === 'object') {

@@ -1,6 +1,5 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { dirname, join as joinFs } from 'node:path';
-import { posix } from 'node:path';
+import { dirname, join as joinFs, posix } from 'node:path';
 import { InputError, InputErrors } from '../util/errors.js';
 import { runTool, ToolError } from '../util/exec.js';
 import { WorkTree } from '../util/tree.js';
@@ -70,8 +69,9 @@ async function chartOnDisk(files: RepoFiles, chartDir: string, chartFiles: strin
   if (files.tree instanceof WorkTree) return files.tree.resolve(chartDir);
   const dest = joinFs(await mkdtemp(joinFs(tmpDir, 'root-chart-')), posix.basename(chartDir) || 'root');
   await mkdir(dest, { recursive: true });
+  await files.prefetch(chartFiles);
   for (const f of chartFiles) {
-    const text = await files.tree.read(f);
+    const text = await files.read(f);
     if (text === undefined) continue;
     const target = joinFs(dest, posix.relative(chartDir || '.', f));
     await mkdir(dirname(target), { recursive: true });
@@ -81,7 +81,7 @@ async function chartOnDisk(files: RepoFiles, chartDir: string, chartFiles: strin
 }
 
 async function chartNameOf(files: RepoFiles, chartDir: string): Promise<string> {
-  const text = (await files.tree.read(join(chartDir, 'Chart.yaml'))) ?? '';
+  const text = (await files.read(join(chartDir, 'Chart.yaml'))) ?? '';
   const value = parseYaml(text, join(chartDir, 'Chart.yaml')).docs[0]?.value as { name?: unknown } | undefined;
   return typeof value?.name === 'string' ? value.name : posix.basename(chartDir);
 }

@@ -10,7 +10,6 @@ import { join, KUSTOMIZATION_FILES } from './source.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
 
 export { sameRepository, normalizeRepoUrl } from './repo-url.js';
-export { canonicalJson } from './digest.js';
 
 export interface LoadRootOptions {
   /** The repository at the revision to read (WorkTree: the commit being deployed; GitTree: the base). */
