@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { rootJsonSchema } from '../../src/root/json-schema.js';
+import { rootSchema } from '../../src/root/schema.js';
+import { parseYaml } from '../../src/root/yaml.js';
 
 const docs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs');
 
@@ -31,5 +33,15 @@ describe('docs/root-manifest.schema.json', () => {
     const manual = readFileSync(join(docs, 'root-manifest.md'), 'utf8');
     const undocumented = [...keys].filter((k) => !manual.includes(`\`${k}\``));
     expect(undocumented).toEqual([]);
+  });
+
+  it("docs/root-manifest.md's example root is valid", () => {
+    const manual = readFileSync(join(docs, 'root-manifest.md'), 'utf8');
+    const example = /```yaml\n([\s\S]*?apiVersion: app-of-apps\/v1[\s\S]*?)```/.exec(manual)![1]!;
+    const { docs: parsed, errors } = parseYaml(example, 'docs/root-manifest.md');
+    expect(errors).toEqual([]);
+    const result = rootSchema.safeParse(parsed[0]!.value);
+    expect(result.error?.issues ?? []).toEqual([]);
+    expect(result.data?.apps.map((a) => a.name)).toEqual(['platform-config', 'api', 'web', 'admin']);
   });
 });
