@@ -50,7 +50,7 @@ export function dependencyGraph(root: Pick<Root, 'apps' | 'disabled' | 'unsuppor
     wave.set(name, w);
     depth.set(name, Math.max(0, ...deps.get(name)!.filter((d) => wave.get(d) === w).map((d) => depth.get(d)! + 1)));
   }
-  const order = [...topo].sort((a, b) => wave.get(a)! - wave.get(b)! || depth.get(a)! - depth.get(b)! || a.localeCompare(b));
+  const order = [...topo].sort((a, b) => wave.get(a)! - wave.get(b)! || depth.get(a)! - depth.get(b)! || (a < b ? -1 : a > b ? 1 : 0));
 
   const layers = (deploy: ReadonlySet<string>): string[][] => {
     // need: the first layer (inside the app's wave) an app may take, carried through apps not deployed
