@@ -83,6 +83,12 @@ export class RepoFiles {
       .sort();
   }
 
+  /** Names of the directories directly in `dir` (normalized). */
+  async dirsIn(dir: string): Promise<string[]> {
+    const entries = this.tree instanceof WorkTree ? this.diskEntries(this.tree, dir) : ((await this.index()).children.get(dir) ?? new Map<string, Entry>());
+    return [...entries.entries()].filter(([, k]) => k === 'dir').map(([name]) => (dir ? `${dir}/${name}` : name)).sort();
+  }
+
   /**
    * The kind of a normalized path on disk, from its directory's listing (each directory listed
    * once). Only a symbolic link is resolved, to refuse one that leads out of the repository.

@@ -38,9 +38,12 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
   const kind = await files.kind(path, ROOT_VAR);
   const at = opts.tree.revision === 'worktree' ? 'in the repository' : `at revision ${opts.tree.revision.slice(0, 12)}`;
   if (!kind) {
+    const candidates = await likelyRoots(files);
     throw new InputError(`root manifest ${path || '.'} does not exist ${at}`, {
       where: ROOT_VAR,
-      hint: `set ROOT_MANIFEST to ${NATIVE_FILE} (native root), a directory or YAML file of Argo CD Applications, or a Helm chart that renders them`,
+      hint:
+        `set ROOT_MANIFEST to ${NATIVE_FILE} (native root), a directory or YAML file of Argo CD Applications, or a Helm chart that renders them` +
+        (candidates.length ? `; in this repository: ${candidates.map((c) => `ROOT_MANIFEST=${c}`).join(', ')}` : ''),
     });
   }
   const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch };
@@ -85,6 +88,29 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
   }
   const result = await loadArgoDocs(docs, argo, 'argocd-file', path);
   return root('argocd-file', path, opts.environment, [], result, labelNote(opts.environment));
+}
+
+/** Top-level files and folders that look like a root, for the hint when ROOT_MANIFEST names nothing. */
+async function likelyRoots(files: RepoFiles): Promise<string[]> {
+  const mentions = async (file: string, pattern: RegExp) => pattern.test((await files.read(file).catch(() => undefined)) ?? '');
+  const manifests = (list: string[]) => list.filter((f) => /\.(ya?ml|json)$/i.test(f)).slice(0, 20);
+  const application = /^kind:\s*["']?Application["']?\s*$/m;
+  const found: string[] = [];
+  for (const file of manifests(await files.filesIn('', false))) {
+    if (await mentions(file, /^apiVersion:\s*["']?app-of-apps\//m)) found.push(file);
+    else if (await mentions(file, application)) found.push(file);
+  }
+  for (const dir of await files.dirsIn('')) {
+    if (dir.startsWith('.') || found.length >= 5) continue;
+    const chart = await files.isFile(join(dir, 'Chart.yaml'));
+    for (const file of manifests(await files.filesIn(chart ? join(dir, 'templates') : dir, false))) {
+      if (await mentions(file, application)) {
+        found.push(dir);
+        break;
+      }
+    }
+  }
+  return found.slice(0, 5);
 }
 
 async function readDocs(files: RepoFiles, file: string): Promise<YamlDoc[]> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { App, Root } from '../../src/root/model.js';
 import { argocdExampleApps, ARGOCD_EXAMPLE_REPO } from '../fixtures/root/argocd-example-apps.js';
 import { BatchGitTree } from '../fixtures/root/batch-tree.js';
-import { commitAll, git, load, loadAt, makeRepo, writeFiles } from '../fixtures/root/repo.js';
+import { commitAll, git, inputErrors, load, loadAt, makeRepo, writeFiles } from '../fixtures/root/repo.js';
 
 const REPO = 'https://bitbucket.org/acme/gitops.git';
 const repoUrls = ['git@bitbucket.org:acme/gitops.git'];
@@ -214,6 +214,12 @@ describe('Argo CD Helm-chart root (argocd-example-apps layout)', () => {
     expect(apps.guestbook!.notes).toEqual(['namespace guestbook is created because the root declares it (apps/templates/namespaces.yaml)']);
     expect(apps['kustomize-guestbook']!.createNamespace).toBe(false);
     expect(root.notes).toEqual([]);
+  });
+
+  it('without ROOT_MANIFEST pointing at it, the error suggests the chart', async () => {
+    const { located, errors } = await inputErrors(load(example(), 'app-of-apps.yaml', { repoUrls: [ARGOCD_EXAMPLE_REPO] }));
+    expect(located).toEqual(['ROOT_MANIFEST: root manifest app-of-apps.yaml does not exist in the repository']);
+    expect(errors[0]!.hint).toMatch(/; in this repository: ROOT_MANIFEST=apps$/);
   });
 
   it('treats ssh, scp-like and https spellings of the repository as this repository', async () => {
