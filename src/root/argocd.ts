@@ -62,8 +62,8 @@ export async function mapApplication(
   const unsupported = (source: string, reason: string): UnsupportedApp => ({ name, reason, origin, source });
   const spec = obj.spec ?? {};
 
-  let src = spec.source;
-  if (!src && spec.sources) {
+  let src: Source | undefined = isRecord(spec.source) ? (spec.source as Source) : undefined;
+  if (!src && Array.isArray(spec.sources)) {
     if (spec.sources.length !== 1 || spec.sources[0]?.ref) {
       return unsupported('multi-source', `spec.sources has ${spec.sources.length} sources (values from one source for a chart in another); the pipe renders single-source Applications`);
     }
@@ -74,7 +74,7 @@ export async function mapApplication(
   if (src.chart) {
     return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);
   }
-  if (!src.repoURL) return unsupported('none', 'spec.source.repoURL is empty');
+  if (typeof src.repoURL !== 'string' || !src.repoURL) return unsupported('none', 'spec.source.repoURL is empty or not a URL');
   if (!isThisRepository(ctx, src.repoURL)) {
     const known = ctx.repoUrls.length
       ? `this repository is ${ctx.repoUrls.join(', ')}`
@@ -82,12 +82,13 @@ export async function mapApplication(
     return unsupported('another repository', `source repository ${src.repoURL} is not this repository (${known}); the pipe deploys only files of the repository it runs in`);
   }
   if (src.plugin) return unsupported('plugin', 'config management plugins (spec.source.plugin) are not supported; render the manifests into the repository instead');
-  if (src.directory?.jsonnet && Object.keys(src.directory.jsonnet).length) {
+  const jsonnetOptions = src.directory?.jsonnet;
+  if (isRecord(jsonnetOptions) && Object.keys(jsonnetOptions).length) {
     return unsupported('jsonnet', 'jsonnet (spec.source.directory.jsonnet) is not supported; commit the rendered YAML instead');
   }
 
   const where = at(...srcKey, 'path');
-  const path = repoPath(src.path ?? '.', where);
+  const path = repoPath(String(src.path ?? '.'), where);
   const kind = await ctx.files.kind(path, where);
   if (kind !== 'dir') {
     throw new InputError(`Application ${name}: spec.source.path "${src.path ?? '.'}" ${kind === 'file' ? 'is a file, not a directory' : 'does not exist in this repository'}`, {
@@ -137,7 +138,8 @@ export async function mapApplication(
   if ((server && !IN_CLUSTER.includes(server)) || (cluster && cluster !== 'in-cluster')) {
     notes.push(`destination ${server ?? cluster} is not used: the pipe deploys to the environment's cluster`);
   }
-  const options = new Set(spec.syncPolicy?.syncOptions ?? []);
+  const syncOptions = spec.syncPolicy?.syncOptions;
+  const options = new Set(Array.isArray(syncOptions) ? syncOptions.map(String) : []);
   const wave = obj.metadata?.annotations?.[SYNC_WAVE];
   if (wave !== undefined && !/^-?\d+$/.test(String(wave).trim())) {
     throw new InputError(`Application ${name}: annotation ${SYNC_WAVE} is "${wave}", not a whole number`, { where: at('metadata', 'annotations', SYNC_WAVE), hint: 'use a whole number such as "-1" or "2"' });

@@ -135,6 +135,7 @@ describe('Argo CD directory of Applications', () => {
         application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
         application('url-values', src('chart', '    helm:\n      valueFiles: [https://example.com/v.yaml]\n')),
         application('no-source', ''),
+        application('odd-types', '  source:\n    repoURL: 42\n    path: [plain]\n', '  syncPolicy: { syncOptions: CreateNamespace=true }\n'),
         'apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: fleet\nspec: {}\n',
         application('fine', src('mixed', '    directory:\n      exclude: "*.jsonnet"\n')),
       ].join('---\n'),
@@ -144,7 +145,7 @@ describe('Argo CD directory of Applications', () => {
     expect(root.apps.map((a) => a.name)).toEqual(['fine']);
     const reasons = Object.fromEntries(root.unsupported.map((u) => [u.name, [u.source, u.reason, u.origin.line]]));
     expect(Object.keys(reasons).sort()).toEqual(
-      ['fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'other-repo', 'patches', 'plugin', 'remote-chart', 'url-values'].sort(),
+      ['fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'odd-types', 'other-repo', 'patches', 'plugin', 'remote-chart', 'url-values'].sort(),
     );
     expect(reasons['other-repo']).toEqual([
       'another repository',
@@ -163,6 +164,7 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
     expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
     expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
+    expect(reasons['odd-types']![1]).toBe('spec.source.repoURL is empty or not a URL');
     expect(reasons.fleet![0]).toBe('ApplicationSet');
   });
 
