@@ -7,7 +7,7 @@ import { toolPath } from '../../src/util/tools.js';
 import { resolveBinaries } from '../testbed/binaries.js';
 import { apiserverArgs, controllerManagerArgs, etcdArgs, kwokArgs, schedulerArgs, type Layout } from '../testbed/components.js';
 import { kubeconfigYaml, kwokNodes, listYaml, rbacObjects } from '../testbed/fixtures.js';
-import { fetchText, okJson } from '../testbed/http.js';
+import { fetchText, okJson, type TlsClient } from '../testbed/http.js';
 import { Pki } from '../testbed/pki.js';
 import {
   freePort, killGroups, killGroupsNow, newRunDir, startComponent, startWatchdog, sweepStaleRuns, waitFor, writeState, type Component,
@@ -112,7 +112,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     };
 
     const pki = await Pki.create(pkiDir);
-    const [apiserverCert, authCert] = await Promise.all([
+    const [, authCert] = await Promise.all([
       pki.issue({ file: 'apiserver', commonName: 'kube-apiserver', usage: 'server', altNames: ['IP:127.0.0.1', 'IP:10.96.0.1', 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc'] }),
       pki.issue({ file: 'authenticator', commonName: 'eks-authenticator', usage: 'server', altNames: ['IP:127.0.0.1'] }),
       pki.serviceAccountKey(),
@@ -162,25 +162,13 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
 
     const fixtures = join(runDir, 'fixtures.yaml');
     await writeFile(fixtures, listYaml([
-      ...rbacObjects({ group: deployerGroup, namespaces: deployerNamespaces, pipeNamespace: pipeNamespace }),
+      ...rbacObjects({ group: deployerGroup, namespaces: deployerNamespaces, pipeNamespace }),
       ...kwokNodes(opts.nodes ?? 2),
     ]));
     await execa(toolPath('kubectl'), ['--kubeconfig', adminKubeconfig, 'apply', '-f', fixtures]);
 
     log('fixtures applied');
-    await waitFor('kube-controller-manager /healthz', () => okJson(`https://127.0.0.1:${controllerManager}/healthz`), components, 60_000);
-    await waitFor('kube-scheduler /healthz', () => okJson(`https://127.0.0.1:${scheduler}/healthz`), components, 60_000);
-    log('controller-manager and scheduler healthy');
-    await waitFor('kwok nodes Ready', async () => {
-      const nodes = await okJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>(`${server}/api/v1/nodes`, admin);
-      const ready = nodes?.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      return nodes && ready?.length === nodes.items.length && nodes.items.length > 0 ? true : undefined;
-    }, components, 60_000);
-    log('nodes Ready');
-    // Pods are refused until the namespace's default ServiceAccount exists: wait for the controller.
-    for (const ns of ['default', ...deployerNamespaces, pipeNamespace]) {
-      await waitFor(`ServiceAccount ${ns}/default`, async () => ((await fetchText(`${server}/api/v1/namespaces/${ns}/serviceaccounts/default`, admin)).status === 200 ? true : undefined), components, 60_000);
-    }
+    await waitUntilReady({ server, admin, ports: layout.ports, namespaces: ['default', ...deployerNamespaces, pipeNamespace], components, log });
 
     const deployerKubeconfig = await writeKubeconfig(pki, base, join(kubeDir, 'deployer.yaml'), { name: 'deployer', groups: [deployerGroup] }, 'deployer');
     const info: TestbedInfo = {
@@ -200,6 +188,25 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** Ready means: controllers and scheduler healthy, every node Ready, default ServiceAccounts made. */
+async function waitUntilReady(o: { server: string; admin: TlsClient; ports: Layout['ports']; namespaces: string[]; components: Component[]; log: (line: string) => void }): Promise<void> {
+  const { server, admin, components } = o;
+  await waitFor('kube-controller-manager /healthz', () => okJson(`https://127.0.0.1:${o.ports.controllerManager}/healthz`), components, 60_000);
+  await waitFor('kube-scheduler /healthz', () => okJson(`https://127.0.0.1:${o.ports.scheduler}/healthz`), components, 60_000);
+  o.log('controller-manager and scheduler healthy');
+  await waitFor('kwok nodes Ready', async () => {
+    const nodes = await okJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>(`${server}/api/v1/nodes`, admin);
+    const ready = nodes?.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    return nodes && nodes.items.length > 0 && ready?.length === nodes.items.length ? true : undefined;
+  }, components, 60_000);
+  o.log('nodes Ready');
+  // Pods are refused until the namespace's default ServiceAccount exists: wait for the controller.
+  for (const ns of o.namespaces) {
+    const url = `${server}/api/v1/namespaces/${ns}/serviceaccounts/default`;
+    await waitFor(`ServiceAccount ${ns}/default`, async () => ((await fetchText(url, admin)).status === 200 ? true : undefined), components, 60_000);
   }
 }
 
