@@ -4,7 +4,7 @@ import type { K8sObject } from '../render/model.js';
 import type { Logger } from '../report/logger.js';
 import { PipeError } from '../util/errors.js';
 import { sleep } from '../util/retry.js';
-import { applyObject } from './apply-object.js';
+import { applyObject, readLive, type Live } from './apply-object.js';
 import { ANNOTATION, LABEL, MANAGED_BY, auditAnnotations, labelValue, type AuditContext } from './audit.js';
 import type { KubeClient } from './client.js';
 import type { Discovery } from './discovery.js';
@@ -75,19 +75,25 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     }
     const deadline = started + app.timeoutSeconds * 1000;
     const wait = ctx.config.wait && app.wait;
+    const step = stepTimer(ctx, app.name);
     if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
 
     const staged = stage(p.targets, (t) => t.object, (t) => t.wave);
-    await applyBatch(ctx, staged.bootstrap, objects);
+    await applyWave(ctx, [staged.bootstrap], objects);
     await waitForCrds(ctx, p.targets, staged.bootstrap, deadline, app.timeoutSeconds);
+    step('namespaces and CRDs');
     for (const [i, w] of staged.waves.entries()) {
-      for (const batch of w.batches) await applyBatch(ctx, batch, objects);
+      await applyWave(ctx, w.batches, objects);
+      step(`wave ${w.wave} applied`);
       // Argo CD semantics: a wave is healthy before the next one starts.
-      if (wait) await waitHealthy(ctx.client, w.batches.flat(), { deadline, signal: ctx.signal, pollMs: ctx.pollMs, timeoutSeconds: app.timeoutSeconds });
+      if (wait) {
+        await waitHealthy(ctx.client, w.batches.flat(), { deadline, signal: ctx.signal, pollMs: ctx.pollMs, timeoutSeconds: app.timeoutSeconds });
+        step(`wave ${w.wave} healthy`);
+      }
       if (i < staged.waves.length - 1) checkCancelled(ctx);
     }
     checkCancelled(ctx);
-    const finish = () => pruneAndRecord(ctx, p, objects, pruning).then(() => done('deployed'));
+    const finish = () => pruneAndRecord(ctx, p, objects, pruning).then(() => (step('pruned and recorded'), done('deployed')));
     if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch((err) => failed(ctx, app.name, err, objects, started)) };
     return { result: await finish() };
   } catch (err) {
@@ -97,10 +103,23 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
 
 function failed(ctx: RunContext, app: string, err: unknown, objects: ObjectResult[], started: number): AppResult {
   const base = { app, objects: [...objects], counts: countObjects(objects), durationMs: Date.now() - started };
-  if (err instanceof CancelledError || (ctx.signal.aborted && !(err instanceof PipeError))) return { ...base, outcome: 'cancelled', reason: 'cancelled before it finished' };
+  // After SIGTERM, a request cut short (or any error that is not the app's own) means cancelled, not failed.
+  if (err instanceof CancelledError || ctx.hardSignal.aborted || (ctx.signal.aborted && !(err instanceof PipeError))) {
+    return { ...base, outcome: 'cancelled', reason: 'cancelled before it finished' };
+  }
   const pe = err instanceof PipeError ? err : undefined;
   const message = (err as Error)?.message ?? String(err);
   return { ...base, outcome: 'failed', reason: message, error: { message, details: pe?.details ?? [], hint: pe?.hint } };
+}
+
+/** DEBUG lines with the time each step of an app took. */
+function stepTimer(ctx: RunContext, app: string): (what: string) => void {
+  let last = Date.now();
+  return (what) => {
+    const now = Date.now();
+    ctx.logger.debug(`${app}: ${what} (${now - last} ms)`);
+    last = now;
+  };
 }
 
 function checkCancelled(ctx: RunContext): void {
@@ -111,19 +130,30 @@ function allowEmpty(app: object): boolean {
   return (app as { allowEmpty?: boolean }).allowEmpty === true;
 }
 
-async function applyBatch(ctx: RunContext, batch: Target[], objects: ObjectResult[]): Promise<void> {
-  if (!batch.length) return;
+/** Applies a wave's batches in order; the live objects of the whole wave are read first, in parallel. */
+async function applyWave(ctx: RunContext, batches: Target[][], objects: ObjectResult[]): Promise<void> {
+  const targets = batches.flat();
+  if (!targets.length) return;
   checkCancelled(ctx);
   const limit = pLimit(8);
-  const settled = await Promise.allSettled(
-    batch.map((t) =>
-      limit(async () => {
-        const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal });
-        objects.push({ id: t.id, action: r.action });
-      }),
-    ),
-  );
-  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  const live = new Map<Target, Live>();
+  await settle(targets.map((t) => limit(async () => void live.set(t, await readLive(ctx.client, t, ctx.hardSignal)))));
+  for (const batch of batches) {
+    checkCancelled(ctx);
+    await settle(
+      batch.map((t) =>
+        limit(async () => {
+          const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal }, live.get(t));
+          objects.push({ id: t.id, action: r.action });
+        }),
+      ),
+    );
+  }
+}
+
+/** Waits for every promise (no request is left running unobserved), then throws the first failure. */
+async function settle(work: Promise<unknown>[]): Promise<void> {
+  const failure = (await Promise.allSettled(work)).find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;
 }
 

@@ -26,14 +26,9 @@ export interface Applied {
  * The object is read first, so the result says what the server did: created, configured (its
  * content changed), or unchanged (only the audit stamps were refreshed, or nothing at all).
  */
-export async function applyObject(client: KubeClient, t: Target, o: ApplyOptions): Promise<Applied> {
+export async function applyObject(client: KubeClient, t: Target, o: ApplyOptions, live?: Live): Promise<Applied> {
   const path = objectPath(t.info, t.object);
-  let before: K8sObject | undefined;
-  try {
-    before = await client.get<K8sObject>(path, { signal: o.signal });
-  } catch (err) {
-    throw objectError(t.id, 'reading the live object', err);
-  }
+  const before = (live ?? (await readLive(client, t, o.signal))).object;
   let after: K8sObject;
   try {
     const res = await client.request<K8sObject>('PATCH', path, {
@@ -47,6 +42,19 @@ export async function applyObject(client: KubeClient, t: Target, o: ApplyOptions
     throw objectError(t.id, o.dryRun ? 'server-side dry run' : 'server-side apply', err, { forceConflicts: o.force });
   }
   return { action: classify(before, after), before, after };
+}
+
+/** The live object before an apply (read ahead for a whole wave, so the reads run in parallel). */
+export interface Live {
+  object?: K8sObject;
+}
+
+export async function readLive(client: KubeClient, t: Target, signal?: AbortSignal): Promise<Live> {
+  try {
+    return { object: await client.get<K8sObject>(objectPath(t.info, t.object), { signal }) };
+  } catch (err) {
+    throw objectError(t.id, 'reading the live object', err);
+  }
 }
 
 export function classify(before: K8sObject | undefined, after: K8sObject): Applied['action'] {

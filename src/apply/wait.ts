@@ -34,7 +34,9 @@ const EVENT: ResourceInfo = { group: '', version: 'v1', kind: 'Event', resource:
 export async function waitHealthy(client: KubeClient, targets: Target[], o: WaitOptions): Promise<void> {
   let pending = targets.filter((t) => waitsFor(t.object));
   const limit = pLimit(16);
-  let delay = o.pollMs ?? 500;
+  // Poll briskly while a rollout is young (most finish within seconds), then back off.
+  const first = o.pollMs ?? 250;
+  const started = Date.now();
   const last = new Map<Target, { live?: K8sObject; health: Health }>();
   while (pending.length) {
     if (o.signal?.aborted) throw new CancelledError();
@@ -51,8 +53,8 @@ export async function waitHealthy(client: KubeClient, targets: Target[], o: Wait
     if (failed.length) throw await rolloutError(client, failed, last, 'failed', o.signal);
     if (!pending.length) return;
     if (Date.now() >= o.deadline) throw await rolloutError(client, pending, last, `not ready within TIMEOUT (${o.timeoutSeconds}s)`, o.signal);
+    const delay = Date.now() - started < 10_000 ? first : Math.min(2_000, first * 4);
     await sleep(Math.min(delay, Math.max(0, o.deadline - Date.now())));
-    delay = Math.min(delay * 1.5, 2_000);
   }
 }
 
