@@ -11,7 +11,7 @@ ARG BASE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea95
 # --- build: type-stripped and bundled by esbuild (the typecheck is `npm run typecheck` in CI).
 # The same BASE_IMAGE as the runtime: the code cache is only valid for the Node that made it.
 FROM ${BASE_IMAGE} AS build
-WORKDIR /src
+WORKDIR /app-of-apps-pipe
 COPY package.json package-lock.json ./
 # --ignore-scripts: the postinstall that unpacks kubectl/helm for tests is not needed to bundle.
 # An optional build secret "ca-certificates" (a PEM bundle) is trusted too, for networks whose
@@ -21,9 +21,9 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca-certificates 
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
 COPY scripts/bundle.mjs scripts/
-COPY scripts/container/launcher.mjs scripts/container/code-cache.mjs scripts/container/
+COPY scripts/container/launcher.cjs scripts/container/code-cache.mjs scripts/container/
 COPY src src
-# /out: main.js (entry), pipe.cjs (the bundle), its source map, and V8's code cache for this Node
+# /out: main.js (entry), package.json, pipe.cjs (the bundle), its source map, V8's code cache
 RUN node scripts/bundle.mjs /out --code-cache
 
 # --- tools: kubectl and helm at pinned versions, each checked against its pinned sha256.

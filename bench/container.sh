@@ -17,13 +17,13 @@ trap '[ -n "$ctr" ] && buildah rm "$ctr" >/dev/null; rm -rf "$tmp"' EXIT
 echo "## Image layers ($image)"
 podman save --quiet --format oci-dir -o "$tmp/oci" "$image"
 # history (newest first, empty layers skipped) lines up with the manifest's layers (oldest first)
-node - "$tmp/oci" "$(podman image inspect --format '{{len .RootFS.Layers}}' "$base_image")" \
-  <<<"$(podman history --no-trunc --format '{{.Size}}|{{.CreatedBy}}' "$image")" <<'JS'
+podman history --no-trunc --format '{{.Size}}|{{.CreatedBy}}' "$image" >"$tmp/history"
+node - "$tmp/oci" "$(podman image inspect --format '{{len .RootFS.Layers}}' "$base_image")" "$tmp/history" <<'JS'
 const { readFileSync } = require('fs');
-const [dir, baseCount] = process.argv.slice(2);
+const [dir, baseCount, historyFile] = process.argv.slice(2);
 const blob = (d) => JSON.parse(readFileSync(`${dir}/blobs/sha256/${d.split(':')[1]}`, 'utf8'));
 const manifest = blob(JSON.parse(readFileSync(`${dir}/index.json`, 'utf8')).manifests[0].digest);
-const history = readFileSync(0, 'utf8').trim().split('\n').map((l) => l.split('|'))
+const history = readFileSync(historyFile, 'utf8').trim().split('\n').map((l) => l.split('|'))
   .filter(([size]) => size !== '0B' && size !== '0 B').reverse();
 const mb = (n) => (n / 1e6).toFixed(1);
 let own = 0;

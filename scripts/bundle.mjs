@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundles src/main.ts and its dependencies into one file, DIR/pipe.cjs, that runs with Node 20
 // and nothing else (the image ships no node_modules), plus its entry point DIR/main.js (see
-// scripts/container/launcher.mjs). `node DIR/main.js` runs the pipe.
+// scripts/container/launcher.cjs) and a package.json that makes DIR CommonJS.
+// `node DIR/main.js` runs the pipe.
 //   usage: node scripts/bundle.mjs [DIR] [--code-cache]      (DIR defaults to dist)
 // --code-cache also writes V8's code cache for the Node running this script (the image build).
 import { build } from 'esbuild';
@@ -79,7 +80,8 @@ const result = await build({
 // main.ts's hashbang would be a syntax error once the launcher wraps the bundle in a function;
 // a comment of the same length keeps the source map's lines
 writeFileSync(outfile, readFileSync(outfile, 'utf8').replace(/^#!/, '//'));
-copyFileSync(join(root, 'scripts', 'container', 'launcher.mjs'), join(outdir, 'main.js'));
+copyFileSync(join(root, 'scripts', 'container', 'launcher.cjs'), join(outdir, 'main.js'));
+writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 // a cache made for an older bundle would be rejected by V8: never keep one
 rmSync(`${outfile}.cache`, { force: true });
 const size = (f) => `${(result.metafile.outputs[f].bytes / 1024).toFixed(0)} KiB`;

@@ -46,7 +46,7 @@ check "git is installed" test -x "$fs/usr/bin/git"
 check "no AWS CLI" test ! -e "$fs/usr/local/bin/aws" -a ! -e "$fs/usr/bin/aws"
 pipe_files="$(cd "$fs/pipe" && ls -A | tr '\n' ' ')"
 check "/pipe holds the entry, the bundle, its source map and code cache only ($pipe_files)" \
-  [ "$pipe_files" = "main.js pipe.cjs pipe.cjs.cache pipe.cjs.map " ]
+  [ "$pipe_files" = "main.js package.json pipe.cjs pipe.cjs.cache pipe.cjs.map " ]
 stray_modules="$(find "$fs" -xdev -path "$fs/usr/local/lib/node_modules" -prune -o -type d -name node_modules -print 2>/dev/null)"
 check "no node_modules besides the base image's npm" [ -z "$stray_modules" ]
 caches="$(find "$fs/root/.npm" "$fs/var/lib/apt/lists" "$fs/var/cache/apt" -type f 2>/dev/null | grep -v '/lock$' | head -5)"
