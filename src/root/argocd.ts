@@ -3,7 +3,7 @@ import { repoPath } from '../util/tree.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
-import { mergeValues } from './native.js';
+import { mergeValues } from './options.js';
 import { normalizeRepoUrl } from './repo-url.js';
 import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
 import { lazyLocation, parseYaml, type PathKey } from './yaml.js';

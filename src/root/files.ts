@@ -24,6 +24,12 @@ export class RepoFiles {
 
   constructor(readonly tree: Tree) {}
 
+  /** "this commit" (the work tree) or "revision <sha>", for messages. */
+  revisionName(): string {
+    const r = this.tree.revision;
+    return r === 'worktree' ? 'this commit' : `revision ${r.slice(0, 12)}`;
+  }
+
   /** "file", "dir" or undefined (absent). A path leaving the repository is an InputError at `where`. */
   async kind(path: string, where?: Location): Promise<Kind | undefined> {
     const p = located(() => repoPath(path, where), where);

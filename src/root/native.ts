@@ -6,9 +6,10 @@ import { repoPath } from '../util/tree.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import { describePath, inOrder, schemaErrors } from './issues.js';
-import type { App, Environment, HelmOptions, KustomizeOptions, Root, UnsupportedApp } from './model.js';
+import { helmOptions, kustomizeOptions } from './options.js';
+import type { App, Environment, Root, UnsupportedApp } from './model.js';
 import { rootSchema, type AppEnvironment, type Behaviour, type NativeApp, type NativeRoot } from './schema.js';
-import { CHART_FILES, chartNeedsNetwork, detectType, join, READ_CONCURRENCY, relativeTo, typeMismatch } from './source.js';
+import { CHART_FILES, chartNeedsNetwork, detectType, join, READ_CONCURRENCY, typeMismatch } from './source.js';
 import { lazyLocation, type PathKey, type YamlDoc } from './yaml.js';
 
 /** Built-in defaults, under the root's `defaults`, the environment's `defaults` and the app's own keys. */
@@ -161,7 +162,7 @@ async function resolveApp(
       if (kind !== 'dir') {
         missing = true;
         errors.push(
-          new InputError(`app ${a.name}: ${describePath(key.slice(2))} "${raw}" ${kind === 'file' ? 'is a file, not a directory' : `does not exist at ${revisionName(files)}`}`, {
+          new InputError(`app ${a.name}: ${describePath(key.slice(2))} "${raw}" ${kind === 'file' ? 'is a file, not a directory' : `does not exist at ${files.revisionName()}`}`, {
             where,
             hint: 'fix the path (relative to the repository root), or commit the files it names',
           }),
@@ -231,70 +232,6 @@ async function resolveApp(
   }
 }
 
-async function helmOptions(
-  a: NativeApp,
-  o: AppEnvironment,
-  path: string,
-  files: RepoFiles,
-  at: At,
-  i: number,
-  env: string | undefined,
-  errors: InputError[],
-): Promise<HelmOptions> {
-  const entries: [string, PathKey[]][] = [
-    ...(a.helm?.valueFiles ?? []).map((f, j): [string, PathKey[]] => [f, ['apps', i, 'helm', 'valueFiles', j]]),
-    ...(o.helm?.valueFiles ?? []).map((f, j): [string, PathKey[]] => [f, ['apps', i, 'environments', env ?? '', 'helm', 'valueFiles', j]]),
-  ];
-  const valueFiles: string[] = [];
-  for (const [raw, key] of entries) {
-    const where = at(...key);
-    const file = relativeTo(path, raw, where);
-    if ((await files.kind(file, where)) !== 'file') {
-      errors.push(
-        new InputError(`app ${a.name}: values file "${raw}" (${file}) does not exist at ${revisionName(files)}`, {
-          where,
-          hint: `values files are relative to the chart (${path || '.'}), or to the repository root when they start with /`,
-        }),
-      );
-    } else valueFiles.push(file);
-  }
-  const values = mergeValues(a.helm?.values, o.helm?.values);
-  return {
-    releaseName: o.helm?.releaseName ?? a.helm?.releaseName ?? a.name,
-    valueFiles,
-    values: values && Object.keys(values).length ? values : undefined,
-    parameters: [...(a.helm?.parameters ?? []), ...(o.helm?.parameters ?? [])].map((p) => ({
-      name: p.name,
-      value: String(p.value),
-      ...(p.forceString ? { forceString: true } : {}),
-    })),
-  };
-}
-
-function kustomizeOptions(a: NativeApp, o: AppEnvironment): KustomizeOptions | undefined {
-  const k: KustomizeOptions = {
-    namePrefix: o.kustomize?.namePrefix ?? a.kustomize?.namePrefix,
-    nameSuffix: o.kustomize?.nameSuffix ?? a.kustomize?.nameSuffix,
-    images: a.kustomize?.images || o.kustomize?.images ? [...(a.kustomize?.images ?? []), ...(o.kustomize?.images ?? [])] : undefined,
-    commonLabels: a.kustomize?.commonLabels || o.kustomize?.commonLabels ? { ...a.kustomize?.commonLabels, ...o.kustomize?.commonLabels } : undefined,
-  };
-  return Object.values(k).some((v) => v !== undefined) ? k : undefined;
-}
-
-/** Deep merge of helm values: maps merge, everything else (lists included) is replaced, as helm does. */
-export function mergeValues(base?: Record<string, unknown>, over?: Record<string, unknown>): Record<string, unknown> | undefined {
-  if (!over) return base;
-  if (!base) return over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isMap(b) && isMap(v) ? mergeValues(b, v) : v;
-  }
-  return out;
-}
-
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** A dependency on an app that is disabled here (or cannot be rendered) orders nothing: drop it, say so. */
 function dropInactiveDependencies(apps: App[], disabled: string[], unsupported: UnsupportedApp[], env: string | undefined): void {
   const inactive = new Map<string, string>([
@@ -323,9 +260,4 @@ function checkAllowedNamespaces(env: Environment, apps: App[]): void {
         }),
     );
   if (errors.length) throw new InputErrors(errors);
-}
-
-function revisionName(files: RepoFiles): string {
-  const r = files.tree.revision;
-  return r === 'worktree' ? 'this commit' : `revision ${r.slice(0, 12)}`;
 }
