@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# CI for the pipe's image: build it from this checkout and run it the way Bitbucket runs a pipe.
+#   1. podman, buildah, debootstrap (setup.sh)      2. the local base image (base.sh, cached)
+#   3. the image (build.sh)                         4. image checks (test/container/image.test.sh)
+#   5. a deploy of the example to the test bed (test/container/deploy.ts)
+# Needs `npm ci` done (kubectl/helm in .tools/bin, tsx for the deploy). Exits non-zero on failure.
+#   env: IMAGE (default localhost/app-of-apps-pipe:ci)
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+image="${IMAGE:-localhost/app-of-apps-pipe:ci}"
+cd "$root"
+step() { echo "== container: $1 ($(date +%T))"; }
+
+step "setup"
+bash scripts/container/setup.sh
+step "base image"
+bash scripts/container/base.sh
+step "build $image"
+bash scripts/container/build.sh "$image" >/tmp/app-of-apps-image-build.log 2>&1 || {
+  tail -40 /tmp/app-of-apps-image-build.log
+  exit 1
+}
+grep -E '^(bundle|code-cache|install-tools|build):' /tmp/app-of-apps-image-build.log
+step "image checks"
+bash test/container/image.test.sh "$image"
+step "deploy the example to the test bed"
+npx tsx test/container/deploy.ts "$image"

@@ -1,0 +1,96 @@
+// The image deploys the bundled example to the test bed, run the way Bitbucket runs a pipe
+// (scripts/container/run.sh: the clone mounted, owned by another uid, the variables with -e).
+// chroot isolation shares the host's network, so the test bed's 127.0.0.1 API server is reached.
+//   usage: npx tsx test/container/deploy.ts [IMAGE]      (default localhost/app-of-apps-pipe:dev)
+// Ends with "N passed, N failed"; exits non-zero if any check failed.
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { toolPath } from '../../src/util/tools.js';
+import { startTestbed } from '../support/testbed.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const image = process.argv[2] ?? 'localhost/app-of-apps-pipe:dev';
+const OTHER_UID = 1000;
+
+let passed = 0;
+let failed = 0;
+function check(name: string, ok: boolean, detail = ''): void {
+  if (ok) passed++;
+  else failed++;
+  console.log(`  ${ok ? 'ok  ' : 'FAIL'}  ${name}${!ok && detail ? `\n${detail.replace(/^/gm, '        ')}` : ''}`);
+}
+
+function chownTree(dir: string, uid: number): void {
+  chownSync(dir, uid, uid);
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) chownTree(path, uid);
+    else chownSync(path, uid, uid);
+  }
+}
+
+const tmp = mkdtempSync('/var/tmp/app-of-apps-image-deploy-');
+const bed = await startTestbed({ log: (line) => console.log(`  testbed: ${line}`) });
+try {
+  const repo = execFileSync('node', [join(root, 'scripts/example-repo.mjs'), 'native', '--out', join(tmp, 'clone')]).toString().trim();
+  const head = execFileSync('git', ['-C', repo, 'rev-parse', 'HEAD']).toString().trim();
+  chownTree(repo, OTHER_UID);
+  const storage = join(tmp, 'storage');
+  mkdirSync(storage);
+  const kubeConfig = Buffer.from(readFileSync(bed.adminKubeconfig)).toString('base64');
+
+  const deploy = async (build: string) => {
+    const r = await execa(
+      'bash',
+      [
+        join(root, 'scripts/container/run.sh'), image, repo,
+        '-v', `${storage}:/opt/atlassian/pipelines/agent/pipe-storage`,
+        '-e', 'CI=true', '-e', `BITBUCKET_COMMIT=${head}`, '-e', 'BITBUCKET_BRANCH=main', '-e', `BITBUCKET_BUILD_NUMBER=${build}`,
+        '-e', 'BITBUCKET_REPO_FULL_NAME=acme/shop-gitops-native', '-e', 'BITBUCKET_DEPLOYMENT_ENVIRONMENT=staging',
+        '-e', 'BITBUCKET_PIPE_STORAGE_DIR=/opt/atlassian/pipelines/agent/pipe-storage',
+        '-e', 'MODE=deploy', '-e', 'WAIT=true', '-e', 'TIMEOUT=120', '-e', `KUBE_CONFIG=${kubeConfig}`,
+      ],
+      { reject: false, all: true, timeout: 300_000 },
+    );
+    console.log((r.all ?? '').replace(/^/gm, '        | '));
+    return r;
+  };
+  const kubectl = async (args: string[]) =>
+    JSON.parse((await execa(toolPath('kubectl'), ['--kubeconfig', bed.adminKubeconfig, ...args, '-o', 'json'])).stdout);
+
+  console.log('== first deploy of the example (staging)');
+  const first = await deploy('11');
+  check('deploy exits 0', first.exitCode === 0, `exit ${first.exitCode}`);
+  check('deploy prints a ✔ result line', /^✔ /m.test(first.stdout));
+  const deployments = await kubectl(['get', 'deployments', '-A']);
+  const names = (deployments.items as { metadata: { namespace: string; name: string; annotations?: Record<string, string> } }[]).map(
+    (d) => `${d.metadata.namespace}/${d.metadata.name}`,
+  );
+  check(`the example's deployments exist (${names.join(', ')})`, names.length >= 3);
+  const stamped = (deployments.items as { metadata: { annotations?: Record<string, string> } }[]).filter((d) =>
+    Object.values(d.metadata.annotations ?? {}).includes(head),
+  );
+  check('they carry the deployed commit', stamped.length === names.length && names.length > 0);
+  const reportFile = join(storage, 'app-of-apps-report.json');
+  const report = existsSync(reportFile) ? JSON.parse(readFileSync(reportFile, 'utf8')) : undefined;
+  check('the JSON report is in BITBUCKET_PIPE_STORAGE_DIR and says deploy', report?.mode === 'deploy' && report?.build?.commit === head);
+
+  console.log('== the same commit again: nothing to deploy');
+  const second = await deploy('12');
+  check('second deploy exits 0', second.exitCode === 0, `exit ${second.exitCode}`);
+  check('second deploy prints a ✔ result line', /^✔ /m.test(second.stdout));
+  const status = execFileSync('git', ['-c', 'safe.directory=*', '-C', repo, 'status', '--porcelain', '--ignored'], {
+    env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+  }).toString();
+  check('the clone is untouched by both deploys', status === '', status);
+  const token = kubeConfig.slice(0, 48);
+  check('the kubeconfig is nowhere in the output', !`${first.all}${second.all}`.includes(token));
+} finally {
+  await bed.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
