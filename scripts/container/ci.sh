@@ -17,11 +17,10 @@ bash scripts/container/setup.sh
 step "base image"
 bash scripts/container/base.sh
 step "build $image"
-bash scripts/container/build.sh "$image" >/tmp/app-of-apps-image-build.log 2>&1 || {
-  tail -40 /tmp/app-of-apps-image-build.log
-  exit 1
-}
-grep -E '^(bundle|code-cache|install-tools|build):' /tmp/app-of-apps-image-build.log
+log="$(mktemp)"
+bash scripts/container/build.sh "$image" >"$log" 2>&1 || { tail -40 "$log"; exit 1; }
+grep -E '^(bundle|code-cache|install-tools|build):' "$log"
+rm -f "$log"
 step "image checks"
 bash test/container/image.test.sh "$image"
 step "deploy the example to the test bed"
