@@ -4,6 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from './exec.js';
 
+interface RunOptions {
+  okExitCodes?: number[];
+  env?: Record<string, string>;
+  /** Written to git's standard input. */
+  input?: string;
+}
+
 /** Largest output of one git command (a diff of a huge change, a grep of every manifest). */
 const MAX_OUTPUT = 512 * 1024 * 1024;
 
@@ -21,18 +28,26 @@ export class Git {
     private readonly bin = 'git',
   ) {}
 
-  run(args: string[], opts: { okExitCodes?: number[]; env?: Record<string, string> } = {}): Promise<string> {
+  async run(args: string[], opts: RunOptions = {}): Promise<string> {
+    return (await this.exec(args, opts)).toString('utf8');
+  }
+
+  private exec(args: string[], opts: RunOptions): Promise<Buffer> {
     const argv = ['-c', `safe.directory=${this.dir}`, '-C', this.dir, ...args];
     const started = Date.now();
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env };
     return new Promise((resolve, reject) => {
-      const child = execFile(this.bin, argv, { env, encoding: 'utf8', maxBuffer: MAX_OUTPUT }, (err, stdout, stderr) => {
+      const child = execFile(this.bin, argv, { env, encoding: 'buffer', maxBuffer: MAX_OUTPUT }, (err, stdout, stderr) => {
         // a number is git's exit code; a string (ENOENT, ERR_CHILD_PROCESS_STDIO_MAXBUFFER) or none (a signal): no answer
         const code = err ? (typeof err.code === 'number' ? err.code : undefined) : 0;
         if (code === 0 || (code !== undefined && opts.okExitCodes?.includes(code))) return resolve(stdout);
-        reject(new ToolError('git', argv, code, stderr.trim() ? stderr : (err?.message ?? ''), Date.now() - started));
+        const why = stderr.toString('utf8');
+        reject(new ToolError('git', argv, code, why.trim() ? why : (err?.message ?? ''), Date.now() - started));
       });
-      child.stdin?.end();
+      // git may exit before reading its input (a bad revision): its exit status says what happened
+      child.stdin?.on('error', () => undefined);
+      if (opts.input === undefined) child.stdin?.end();
+      else child.stdin?.end(opts.input);
     });
   }
 
@@ -103,6 +118,31 @@ export class Git {
       if (e instanceof ToolError && e.exitCode === 128) return undefined;
       throw e;
     }
+  }
+
+  /**
+   * Many files' contents at a revision with one `git cat-file --batch` (a process per file costs
+   * seconds on thousands of files); undefined for a path that is not a file there.
+   */
+  async showMany(rev: string, paths: string[]): Promise<Map<string, string | undefined>> {
+    const result = new Map<string, string | undefined>();
+    if (!paths.length) return result;
+    const out = await this.exec(['cat-file', '--batch'], { input: paths.map((p) => `${rev}:${p}\n`).join('') });
+    let at = 0;
+    for (const path of paths) {
+      // "<sha> <type> <size>\n<content>\n", or "<name> missing\n"
+      const eol = out.indexOf(10, at);
+      const header = out.subarray(at, eol).toString('utf8');
+      at = eol + 1;
+      if (/ (missing|ambiguous)$/.test(header)) {
+        result.set(path, undefined);
+        continue;
+      }
+      const [, type, size] = header.split(' ');
+      result.set(path, type === 'blob' ? out.subarray(at, at + Number(size)).toString('utf8') : undefined);
+      at += Number(size) + 1;
+    }
+    return result;
   }
 
   /** Files (recursively) under a directory at a revision, repository-relative. */
