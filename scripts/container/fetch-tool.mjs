@@ -28,6 +28,8 @@ try {
   await writeFile(out, data, { mode: 0o755 });
   console.log(`fetch-tool: ${source} ok (sha256 ${actual})`);
 } catch (err) {
-  console.error(`fetch-tool: ${source}: ${err instanceof Error ? err.message : String(err)}`);
+  // fetch() reports "fetch failed" and keeps the reason (DNS, TLS, refused) in err.cause
+  const why = err instanceof Error ? [err.message, err.cause?.message].filter(Boolean).join(': ') : String(err);
+  console.error(`fetch-tool: ${source}: ${why}`);
   process.exit(1);
 }
