@@ -1,6 +1,8 @@
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
+import { execFile } from 'node:child_process';
 import { InputError } from './errors.js';
+import { ToolError } from './exec.js';
 import type { Git } from './git.js';
 
 /** Largest file the pipe reads as a manifest: a bigger one is almost certainly a mistake. */
@@ -17,6 +19,8 @@ export interface Tree {
   exists(path: string): Promise<boolean>;
   /** Files below a directory (recursive), repository-relative. */
   list(dir: string): Promise<string[]>;
+  /** Many files at once (one git process at a revision instead of one per file); missing files map to undefined. */
+  readMany?(paths: string[]): Promise<Map<string, string | undefined>>;
 }
 
 /** Normalizes a repository-relative path; throws when it leaves the repository. */
@@ -128,6 +132,44 @@ export class GitTree implements Tree {
       });
     }
     return text;
+  }
+
+  /** One `git cat-file --batch` for all paths. */
+  async readMany(paths: string[]): Promise<Map<string, string | undefined>> {
+    const result = new Map<string, string | undefined>();
+    if (!paths.length) return result;
+    const input = paths.map((p) => `${this.revision}:${repoPath(p)}\n`).join('');
+    const out = await new Promise<Buffer>((resolve, reject) => {
+      const child = execFile(
+        'git',
+        ['-c', `safe.directory=${this.git.dir}`, '-C', this.git.dir, 'cat-file', '--batch'],
+        { encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024 },
+        (err, stdout, stderr) => (err ? reject(new ToolError('git', ['cat-file', '--batch'], undefined, String(stderr), 0)) : resolve(stdout)),
+      );
+      // git may exit before reading all input (an error): the callback reports it, not the pipe
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(input);
+    });
+    let at = 0;
+    for (const path of paths) {
+      const eol = out.indexOf(10, at);
+      const header = out.subarray(at, eol).toString();
+      at = eol + 1;
+      const [, type, sizeText] = header.split(' ');
+      if (header.endsWith(' missing') || header.endsWith(' ambiguous') || sizeText === undefined) {
+        result.set(path, undefined);
+        continue;
+      }
+      const size = Number(sizeText);
+      if (size > MAX_FILE_BYTES) {
+        throw new InputError(`${path} at ${this.revision.slice(0, 12)} is over the ${MAX_FILE_BYTES}-byte limit for a manifest`, {
+          where: { file: path },
+        });
+      }
+      result.set(path, type === 'blob' ? out.subarray(at, at + size).toString('utf8') : undefined);
+      at += size + 1;
+    }
+    return result;
   }
 
   async exists(path: string): Promise<boolean> {

@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Git } from '../../src/util/git.js';
+import { GitTree, WorkTree } from '../../src/util/tree.js';
+import { InputError } from '../../src/util/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'aoa-tree-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@e', ...a], { encoding: 'utf8' }).trim();
+mkdirSync(join(dir, 'apps/a'), { recursive: true });
+writeFileSync(join(dir, 'apps/a/one.yaml'), 'one: 1\n');
+writeFileSync(join(dir, 'apps/a/two.yaml'), 'two: ünïcode\n');
+writeFileSync(join(dir, 'apps/a/empty.yaml'), '');
+git('init', '-q');
+git('add', '-A');
+git('commit', '-qm', 'one');
+const rev = git('rev-parse', 'HEAD');
+writeFileSync(join(dir, 'apps/a/one.yaml'), 'one: changed\n');
+
+describe('GitTree', () => {
+  const tree = new GitTree(new Git(dir), rev);
+
+  it('reads files as of the revision, not the work tree', async () => {
+    expect(await tree.read('apps/a/one.yaml')).toBe('one: 1\n');
+    expect(await tree.read('apps/a/missing.yaml')).toBeUndefined();
+    expect(await tree.list('apps')).toEqual(['apps/a/empty.yaml', 'apps/a/one.yaml', 'apps/a/two.yaml']);
+  });
+
+  it('reads many files in one batch, byte-exact, with missing files and directories as undefined', async () => {
+    const files = await tree.readMany(['apps/a/two.yaml', 'nope.yaml', 'apps/a/empty.yaml', 'apps/a', 'apps/a/one.yaml']);
+    expect(Object.fromEntries(files)).toEqual({
+      'apps/a/two.yaml': 'two: ünïcode\n',
+      'nope.yaml': undefined,
+      'apps/a/empty.yaml': '',
+      'apps/a': undefined,
+      'apps/a/one.yaml': 'one: 1\n',
+    });
+  });
+
+  it('refuses a path that leaves the repository', async () => {
+    await expect(tree.readMany(['../etc/passwd'])).rejects.toBeInstanceOf(InputError);
+  });
+});
+
+describe('WorkTree', () => {
+  it('refuses a symbolic link that leads outside the repository', async () => {
+    symlinkSync('/etc', join(dir, 'escape'));
+    const tree = new WorkTree(dir);
+    await expect(tree.read('escape/hostname')).rejects.toThrow(/outside the repository through a symbolic link/);
+    expect(await tree.read('apps/a/one.yaml')).toBe('one: changed\n');
+  });
+});
