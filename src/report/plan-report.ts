@@ -24,10 +24,11 @@ export interface PlanReport {
     digest?: string;
     /** Why the app cannot be rendered (the run fails, nothing is applied). */
     error?: string;
+    notes?: string[];
   }[];
   layers: string[][];
   disabled: string[];
-  unsupported: { name: string; reason: string; file: string; line?: number }[];
+  unsupported: { name: string; reason: string; source?: string; file: string; line?: number }[];
   removed: string[];
   notes: string[];
 }
@@ -57,13 +58,14 @@ export function planReport(plan: Plan, rendered: Map<string, RenderedApp>, error
         objects: r ? countByKind(r) : undefined,
         digest: r?.digest,
         error: errorOf.get(app.name),
+        notes: app.notes?.length ? app.notes : undefined,
       };
     }),
     layers: plan.layers,
     disabled: plan.root.disabled,
-    unsupported: plan.root.unsupported.map((u) => ({ name: u.name, reason: u.reason, file: u.origin.file, line: u.origin.line })),
+    unsupported: plan.root.unsupported.map((u) => ({ name: u.name, reason: u.reason, source: u.source, file: u.origin.file, line: u.origin.line })),
     removed: plan.removed,
-    notes: plan.notes,
+    notes: [...(plan.root.notes ?? []), ...plan.notes],
   };
 }
 
@@ -94,7 +96,11 @@ export function printPlan(report: PlanReport, logger: Logger): void {
   ];
   for (const line of formatTable(table)) logger.info(line);
   for (const d of report.disabled) logger.info(`disabled in this environment: ${d}`);
-  for (const u of report.unsupported) logger.warn(`${u.name} cannot be rendered: ${u.reason} (${u.file}${u.line ? `:${u.line}` : ''})`);
+  for (const u of report.unsupported) {
+    const source = u.source ? `, source ${u.source}` : '';
+    logger.warn(`${u.name} cannot be rendered: ${u.reason} (${u.file}${u.line ? `:${u.line}` : ''}${source})`);
+  }
+  for (const a of report.apps) for (const n of a.notes ?? []) logger.info(`note: ${a.name}: ${n}`);
   for (const r of report.removed) logger.warn(`${r} was removed from the root manifest; its objects stay until PRUNE_REMOVED_APPS=true`);
   for (const n of report.notes) logger.info(`note: ${n}`);
   if (report.layers.length) logger.info(`Order: ${report.layers.map((l) => `[${l.join(', ')}]`).join(' -> ')}`);
