@@ -21,7 +21,7 @@ export interface PlanOptions {
   workspace: string;
   /** The root manifest as loaded from the work tree. */
   root: Root;
-  /** The root manifest at another commit (undefined when it did not exist there). Called only when the root's files changed. */
+  /** The root manifest at another commit (undefined or an error when it did not exist there). Called only when the root's files changed. */
   loadRootAt: (rev: string) => Promise<Root | undefined>;
   config: Pick<Config, 'apps' | 'force' | 'baseRevision' | 'environment'>;
   build: Pick<BuildContext, 'prDestinationBranch' | 'prDestinationCommit'>;
@@ -62,7 +62,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
 
   const rootPaths = [root.file, ...analysis.reaches(root.file)];
   const baseRoots = new Map(
-    await Promise.all(commits.map((c) => limit(async () => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o.loadRootAt)] as const))),
+    await Promise.all(commits.map((c) => limit(async () => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o)] as const))),
   );
   time(`root at base: ${[...baseRoots.values()].filter((r) => r.kind !== 'same').length} loaded`);
 
@@ -92,14 +92,16 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
 }
 
 /** The root at a base commit: loaded only when one of the files it is read from changed since. */
-async function baseRootAt(commit: string, changed: readonly string[], rootPaths: string[], load: PlanOptions['loadRootAt']): Promise<BaseRoot> {
+async function baseRootAt(commit: string, changed: readonly string[], rootPaths: string[], o: PlanOptions): Promise<BaseRoot> {
   if (!changed.some((f) => rootPaths.some((p) => covers(p, f)))) return { kind: 'same' };
   try {
-    const r = await load(commit);
+    const r = await o.loadRootAt(commit);
     if (!r) return { kind: 'absent' };
     return { kind: 'loaded', apps: new Map(r.apps.map((a) => [a.name, a.definitionDigest])), disabled: r.disabled };
   } catch (e) {
     if (!(e instanceof PipeError)) throw e;
+    // a root added since the base: every app is new, which is no error
+    if (!(await o.git.exists(commit, o.root.file))) return { kind: 'absent' };
     return { kind: 'failed', reason: `the root manifest at ${short(commit)} could not be read (${e.located})` };
   }
 }

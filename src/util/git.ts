@@ -120,6 +120,12 @@ export class Git {
     }
   }
 
+  /** Whether a file or folder exists at a revision. */
+  async exists(rev: string, path: string): Promise<boolean> {
+    const out = await this.run(['rev-parse', '--verify', '--quiet', `${rev}:${path}`], { okExitCodes: [1, 128] });
+    return out.trim() !== '';
+  }
+
   /**
    * Many files' contents at a revision with one `git cat-file --batch` (a process per file costs
    * seconds on thousands of files); undefined for a path that is not a file there.

@@ -154,6 +154,54 @@ describe('buildPlan with the real root loader', () => {
   });
 });
 
+describe('buildPlan when the root at the base is missing or broken', () => {
+  const SMALL = 'apiVersion: app-of-apps/v1\nkind: Root\napps:\n  - name: one\n    path: apps/one\n';
+
+  async function planOf(repo: TestRepo): Promise<Plan> {
+    const tmp = mkdtempSync(join(tmpdir(), 'plan-build-'));
+    try {
+      const git = new Git(repo.dir);
+      const load = (tree: Tree) => loadRoot({ tree, path: 'app-of-apps.yaml', repoUrls: [], helmBin: toolPath('helm'), tmpDir: tmp });
+      return await buildPlan({
+        git,
+        workspace: repo.dir,
+        root: await load(new WorkTree(repo.dir)),
+        loadRootAt: (rev) => load(new GitTree(git, rev)),
+        config: { apps: [], force: false },
+        build: {},
+        logger: memoryLogger(),
+      });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  it('every app is new when the root manifest was added since the base', async () => {
+    const repo = new TestRepo().write({ 'apps/one/cm.yaml': CM('one') });
+    const base = repo.commit('apps first');
+    repo.write({ 'app-of-apps.yaml': SMALL }).commit('then the root');
+    try {
+      const p = await planOf(repo);
+      expect(p.apps.map((c) => [c.app.name, c.status, c.reasons])).toEqual([['one', 'new', [`new app: the root manifest did not exist at ${base.slice(0, 12)}`]]]);
+    } finally {
+      repo.cleanup();
+    }
+  });
+
+  it('a root that cannot be read at the base counts every entry as changed, and says why', async () => {
+    const repo = new TestRepo().write({ 'apps/one/cm.yaml': CM('one'), 'app-of-apps.yaml': `${SMALL}  - name: [broken\n` });
+    const base = repo.commit('broken root');
+    repo.write({ 'app-of-apps.yaml': SMALL }).commit('fixed');
+    try {
+      const [one] = (await planOf(repo)).apps;
+      expect(one!.status).toBe('changed');
+      expect(one!.reasons[0]).toMatch(new RegExp(`^root entry compared as changed: the root manifest at ${base.slice(0, 12)} could not be read \\(app-of-apps\\.yaml:\\d+:\\d+: `));
+    } finally {
+      repo.cleanup();
+    }
+  });
+});
+
 describe('buildPlan with an Argo CD root rendered by helm', () => {
   const REPO_URL = 'https://bitbucket.org/acme/gitops.git';
   const values = (bNamespace: string) =>
