@@ -7,8 +7,6 @@ import { ToolError } from './exec.js';
 interface RunOptions {
   okExitCodes?: number[];
   env?: Record<string, string>;
-  /** Written to git's standard input. */
-  input?: string;
 }
 
 /** Largest output of one git command (a diff of a huge change, a grep of every manifest). */
@@ -44,10 +42,9 @@ export class Git {
         const why = stderr.toString('utf8');
         reject(new ToolError('git', argv, code, why.trim() ? why : (err?.message ?? ''), Date.now() - started));
       });
-      // git may exit before reading its input (a bad revision): its exit status says what happened
+      // no input for git; closing a pipe git has already left must not raise an unhandled error
       child.stdin?.on('error', () => undefined);
-      if (opts.input === undefined) child.stdin?.end();
-      else child.stdin?.end(opts.input);
+      child.stdin?.end();
     });
   }
 
@@ -124,31 +121,6 @@ export class Git {
   async exists(rev: string, path: string): Promise<boolean> {
     const out = await this.run(['rev-parse', '--verify', '--quiet', `${rev}:${path}`], { okExitCodes: [1, 128] });
     return out.trim() !== '';
-  }
-
-  /**
-   * Many files' contents at a revision with one `git cat-file --batch` (a process per file costs
-   * seconds on thousands of files); undefined for a path that is not a file there.
-   */
-  async showMany(rev: string, paths: string[]): Promise<Map<string, string | undefined>> {
-    const result = new Map<string, string | undefined>();
-    if (!paths.length) return result;
-    const out = await this.exec(['cat-file', '--batch'], { input: paths.map((p) => `${rev}:${p}\n`).join('') });
-    let at = 0;
-    for (const path of paths) {
-      // "<sha> <type> <size>\n<content>\n", or "<name> missing\n"
-      const eol = out.indexOf(10, at);
-      const header = out.subarray(at, eol).toString('utf8');
-      at = eol + 1;
-      if (/ (missing|ambiguous)$/.test(header)) {
-        result.set(path, undefined);
-        continue;
-      }
-      const [, type, size] = header.split(' ');
-      result.set(path, type === 'blob' ? out.subarray(at, at + Number(size)).toString('utf8') : undefined);
-      at += Number(size) + 1;
-    }
-    return result;
   }
 
   /** Files (recursively) under a directory at a revision, repository-relative. */

@@ -121,19 +121,6 @@ describe('the git wrapper', () => {
     expect(await git.commitAndParents(c[1]!)).toEqual([c[1], c[0]]);
   });
 
-  it('reads many files at a revision in one process', async () => {
-    const repo = track(new TestRepo());
-    const rev = repo.write({ 'a b/ü.yaml': 'name: "ü"\nx: 1\n', 'dir/x.yaml': 'y: 2\n' }).commit();
-    repo.write({ 'dir/x.yaml': 'y: 3\n' }).commit();
-    const got = await new Git(repo.dir).showMany(rev, ['a b/ü.yaml', 'nope.yaml', 'dir', 'dir/x.yaml']);
-    expect([...got]).toEqual([
-      ['a b/ü.yaml', 'name: "ü"\nx: 1\n'],
-      ['nope.yaml', undefined],
-      ['dir', undefined],
-      ['dir/x.yaml', 'y: 2\n'],
-    ]);
-  });
-
   it('refuses a workspace without a commit', async () => {
     const empty = track(new TestRepo());
     const err = await bases(empty).catch((e: unknown) => e);
