@@ -21,7 +21,10 @@ log="$(mktemp)"
 bash scripts/container/build.sh "$image" >"$log" 2>&1 || { tail -40 "$log"; exit 1; }
 grep -E '^(bundle|code-cache|install-tools|build):' "$log"
 rm -f "$log"
+# both suites run even if the first fails: one report of everything that is wrong
+failed=0
 step "image checks"
-bash test/container/image.test.sh "$image"
+bash test/container/image.test.sh "$image" || failed=1
 step "deploy the example to the test bed"
-npx tsx test/container/deploy.ts "$image"
+npx tsx test/container/deploy.ts "$image" || failed=1
+exit "$failed"

@@ -3,18 +3,21 @@
 // Alternates the commands N times; for each start it takes the time from spawn to the first
 // byte of output (the pipe's first log line) and to exit, and the CPU time the process (all its
 // threads) had used when that first byte arrived: on a shared machine wall time swings with
-// everyone else's load, CPU time much less. Prints one JSON object.
-//   usage: node coldstart.mjs N -- PIPE_COMMAND...      (the pipe's variables come from the env)
+// everyone else's load, CPU time much less. BASELINE_SCRIPT, when given, is the naive way to
+// start the same pipe (the bundle loaded without the code cache), measured in the same rounds.
+// Prints one JSON object.
+//   usage: node coldstart.mjs N PIPE_SCRIPT [BASELINE_SCRIPT]   (the pipe's variables: the env)
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
-const sep = process.argv.indexOf('--');
-const runs = Number(process.argv[2] ?? 20);
-const pipe = process.argv.slice(sep + 1);
-if (sep < 0 || !pipe.length || !(runs > 0)) {
-  console.error('usage: node coldstart.mjs N -- PIPE_COMMAND...');
+const runs = Number(process.argv[2]);
+const [pipeScript, baselineScript] = process.argv.slice(3);
+if (!(runs > 0) || !pipeScript) {
+  console.error('usage: node coldstart.mjs N PIPE_SCRIPT [BASELINE_SCRIPT]');
   process.exit(64);
 }
+const pipe = [process.execPath, pipeScript];
+const baseline = baselineScript ? [process.execPath, baselineScript] : undefined;
 
 /** CPU time of every thread of a live process, in ms (/proc/PID/task/TID/schedstat, ns). */
 function cpuMs(pid) {
@@ -61,6 +64,7 @@ const node = process.execPath;
 // bare Node that prints a line and stays alive briefly, so its CPU time can be read at that line
 const bareLine = [node, '-e', 'console.log(1); setTimeout(() => {}, 100)'];
 const samples = { bareExit: [], bareFirstLine: [], bareCpuAtFirstLine: [], pipeFirstLine: [], pipeCpuAtFirstLine: [], pipeExit: [] };
+if (baseline) Object.assign(samples, { baselineFirstLine: [], baselineCpuAtFirstLine: [] });
 const codes = new Set();
 await once([node, '-e', '0']); // warm the page cache; every measured start is then equally warm
 await once(pipe);
@@ -75,6 +79,11 @@ for (let i = 0; i < runs; i++) {
   samples.pipeCpuAtFirstLine.push(p.cpuAtFirstOutputMs);
   samples.pipeExit.push(p.exitMs);
   codes.add(p.code);
+  if (baseline) {
+    const n = await once(baseline);
+    samples.baselineFirstLine.push(n.firstOutputMs);
+    samples.baselineCpuAtFirstLine.push(n.cpuAtFirstOutputMs);
+  }
 }
 const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, round(median(v))]));
 // the minimum is the least disturbed start
@@ -87,6 +96,9 @@ console.log(
     minMs: min,
     ratioFirstLineToBareNode: { median: ratio(m.pipeFirstLine, m.bareExit), min: ratio(min.pipeFirstLine, min.bareExit) },
     ratioCpuAtFirstLine: ratio(m.pipeCpuAtFirstLine, m.bareCpuAtFirstLine),
+    ...(baseline && {
+      speedUpVsBaseline: { firstLine: ratio(m.baselineFirstLine, m.pipeFirstLine), cpu: ratio(m.baselineCpuAtFirstLine, m.pipeCpuAtFirstLine) },
+    }),
     pipeExitCodes: [...codes],
   }),
 );
