@@ -4,13 +4,12 @@
 // Prints {"deploy": [...], "layers": n, "removed": [...]} as JSON.
 // --naive looks at every line of every kustomization and chart (no git grep pre-filter): the
 // baseline for what the pre-filter saves. --root-json takes the root as JSON (written before by
-// --write-root) instead of the loader: what the change plan costs apart from reading the root.
+// --write-root) instead of the loader, which is then not even loaded: the change plan alone.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan } from '../src/plan/index.js';
 import { CHART_FILES, KUSTOMIZATIONS, type ManifestLine, type ManifestSearch } from '../src/plan/dependencies.js';
-import { loadRoot } from '../src/root/index.js';
 import type { Root } from '../src/root/model.js';
 import { createLogger } from '../src/report/logger.js';
 import { Git } from '../src/util/git.js';
@@ -30,7 +29,11 @@ try {
   logger.debug(`start-up: ${loaded.toFixed(0)} ms`);
   const started = Date.now();
   const repoUrls = await git.remoteUrls();
-  const load = (tree: Tree) => loadRoot({ tree, path: 'app-of-apps.yaml', environment, repoUrls, helmBin: toolPath('helm'), tmpDir: tmp });
+  // imported only when used: with --root-json the loader's code (zod, YAML parsers) is never loaded
+  const load = async (tree: Tree) => {
+    const { loadRoot } = await import('../src/root/index.js');
+    return loadRoot({ tree, path: 'app-of-apps.yaml', environment, repoUrls, helmBin: toolPath('helm'), tmpDir: tmp });
+  };
   const root = rootJson ? (JSON.parse(await readFile(rootJson, 'utf8')) as Root) : await load(new WorkTree(workspace));
   if (writeRoot) await writeFile(writeRoot, JSON.stringify(root));
   logger.debug(`root: ${root.apps.length} apps read in ${Date.now() - started} ms`);

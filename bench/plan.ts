@@ -21,10 +21,13 @@ try {
   console.log(`generated ${repo.apps} apps, ${repo.files} files, ${repo.commits} commits in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
   t = performance.now();
-  const cli = join(tmp, 'plan-cli.mjs');
+  const cli = join(tmp, 'cli', 'plan-cli.mjs');
   await build({
     entryPoints: [join(import.meta.dirname, 'plan-cli.ts')],
-    outfile: cli,
+    outdir: join(tmp, 'cli'),
+    outExtension: { '.js': '.mjs' },
+    // the root loader in a chunk of its own, loaded when the root is read
+    splitting: true,
     bundle: true,
     platform: 'node',
     format: 'esm',
