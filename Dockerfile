@@ -37,9 +37,11 @@ RUN node scripts/bundle.mjs /out --code-cache
 FROM ${BASE_IMAGE} AS tools
 ARG TOOLS_SOURCE=download
 ARG KUBECTL_VERSION=v1.33.9
+ARG KUBECTL_URL=https://dl.k8s.io/release/${KUBECTL_VERSION}/bin/linux/amd64/kubectl
 # = https://dl.k8s.io/release/v1.33.9/bin/linux/amd64/kubectl.sha256
 ARG KUBECTL_SHA256=9e33e3234c0842cd44a12c13e334b4ce930145ea84b855ce7cc0a7b6bc670c22
 ARG HELM_VERSION=v4.1.4
+ARG HELM_URL=https://get.helm.sh/helm-${HELM_VERSION}-linux-amd64.tar.gz
 # = https://get.helm.sh/helm-v4.1.4-linux-amd64.tar.gz.sha256sum
 ARG HELM_TARBALL_SHA256=70b2c30a19da4db264dfd68c8a3664e05093a361cefd89572ffb36f8abfa3d09
 # the helm v4.1.4 binary as the npm package ships it (TOOLS_SOURCE=context); helm publishes

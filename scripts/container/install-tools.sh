@@ -1,6 +1,7 @@
 #!/bin/sh
 # Image build step: puts kubectl and helm (linux/amd64, pinned versions and sums) in /out.
-#   TOOLS_SOURCE=download  the official release files, checked against their published sums
+#   TOOLS_SOURCE=download  the official release files (KUBECTL_URL, HELM_URL), checked against
+#                          their published sums
 #   TOOLS_SOURCE=context   the copies in the build context's .tools/bin (from `npm ci`)
 # Every file passes fetch-tool.mjs, which refuses a sha256 mismatch; the versions are checked too.
 set -eu
@@ -9,9 +10,9 @@ fetch() { node "$here/fetch-tool.mjs" "$@"; }
 mkdir -p /out
 case "$TOOLS_SOURCE" in
   download)
-    fetch "https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/amd64/kubectl" "$KUBECTL_SHA256" /out/kubectl
+    fetch "$KUBECTL_URL" "$KUBECTL_SHA256" /out/kubectl
     tmp="$(mktemp -d)"
-    fetch "https://get.helm.sh/helm-$HELM_VERSION-linux-amd64.tar.gz" "$HELM_TARBALL_SHA256" "$tmp/helm.tar.gz"
+    fetch "$HELM_URL" "$HELM_TARBALL_SHA256" "$tmp/helm.tar.gz"
     tar -xzf "$tmp/helm.tar.gz" -C "$tmp" linux-amd64/helm
     install -m 0755 "$tmp/linux-amd64/helm" /out/helm
     # helm publishes sums of its tarballs only: the binary's own sum is printed for comparison
