@@ -21,6 +21,10 @@ if complete; then
   exit 0
 fi
 
+if ! command -v go >/dev/null; then
+  echo "building the test bed needs Go 1.24 or later on PATH (or TESTBED_ASSETS=<dir with the binaries>); see docs/testbed.md" >&2
+  exit 1
+fi
 k8s_version="$(cd "$here" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 minor="$(echo "$k8s_version" | cut -d. -f2)"
 # Same version stamping as Kubernetes' hack/lib/version.sh, so `kubectl version` and the
