@@ -23,8 +23,10 @@ check() { local name="$1"; shift; if "$@"; then ok "$name"; else bad "$name"; fi
 
 tmp="$(mktemp -d /var/tmp/app-of-apps-image-test.XXXXXX)"
 ctr=""
+ctr2=""
 cleanup() {
   [ -n "$ctr" ] && { buildah umount "$ctr" >/dev/null 2>&1; buildah rm "$ctr" >/dev/null 2>&1; }
+  [ -n "$ctr2" ] && buildah rm "$ctr2" >/dev/null 2>&1
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -119,6 +121,20 @@ new_outside_git="$(find "$tmp/clone" -path "$tmp/clone/.git" -prune -o -newer "$
 check "nothing new in the clone outside .git" [ -z "$new_outside_git" ]
 root_owned="$(find "$tmp/clone" -not -user "$other_uid" | sed "s|$tmp/clone/||" | head -5)"
 [ -n "$root_owned" ] && echo "  note  files in the clone now owned by the pipe's uid, not the clone's: $(echo $root_owned)"
+
+echo "== git is trusted for the clone only"
+# In one container: the pipe runs, then git is asked about another repository owned by uid
+# $other_uid. It must still refuse it: the pipe trusted its clone per call, not in any config.
+git init --quiet "$tmp/other" && chown -R "$other_uid:$other_uid" "$tmp/other"
+ctr2="$(buildah from --pull-never --quiet "$image")"
+buildah run --isolation chroot -v "$tmp/clone:$build_dir" -v "$tmp/origin:$tmp/origin:ro" \
+  -e BITBUCKET_CLONE_DIR="$build_dir" -e MODE=plan -e ENVIRONMENT=staging "$ctr2" -- /usr/local/bin/node /pipe/main.js >/dev/null 2>&1
+other_status="$(buildah run --isolation chroot -v "$tmp/other:/other" "$ctr2" -- git -C /other status 2>&1)"
+check "after a run, git still refuses another foreign-owned repository" grep -q "dubious ownership" <<<"$other_status"
+check "the run wrote no git config (global or system)" \
+  bash -c '[ -z "$(buildah run --isolation chroot "$1" -- sh -c "cat \$HOME/.gitconfig /etc/gitconfig 2>/dev/null; true")" ]' _ "$ctr2"
+buildah rm "$ctr2" >/dev/null
+ctr2=""
 
 echo "== bad input"
 out="$("$run" "$image" "$tmp/clone" "${bitbucket_env[@]}" -e MODE=bogus 2>&1)"
