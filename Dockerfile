@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 # The pipe's image: Node 20, git, pinned kubectl and helm, and the pipe bundled into one file.
-# No node_modules, no npm cache, no AWS CLI, no apt lists in the final image.
+# No node_modules of the pipe's (the base image's own npm aside), no npm cache, no AWS CLI, no
+# apt lists in the final image.
 #
 # BASE_IMAGE: the official node:20-bookworm-slim, pinned by digest so a rebuild gets the same
-# base. To move it: `skopeo inspect --format '{{.Digest}}' docker://docker.io/library/node:20-bookworm-slim`
-# (or `docker buildx imagetools inspect`), then replace the digest below in one commit.
+# base. The digest below could not be re-resolved from the network it was written on: refresh it
+# before publishing with `skopeo inspect --format '{{.Digest}}' docker://docker.io/library/node:20-bookworm-slim`
+# (or `docker buildx imagetools inspect`), then replace it in one commit.
 # CI here builds FROM a local stand-in made by scripts/container/base.sh (same paths).
 ARG BASE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
