@@ -12,9 +12,9 @@ import type { RenderedApp } from './render/model.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { planReport, printPlan } from './report/plan-report.js';
 import { writeReport } from './report/json-report.js';
+import { explainClusterError, reportFailure } from './report/failure.js';
 import { combineErrors, ExitCode, PipeError } from './util/errors.js';
 import { Git } from './util/git.js';
-import { mask } from './report/mask.js';
 import { toolPath } from './util/tools.js';
 import { GitTree, WorkTree } from './util/tree.js';
 
@@ -61,7 +61,10 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
       access = await establishAccess(config, logger, { signal });
       logger.info(`Cluster: ${access.describe}`);
       const { readDeployedState } = await import('./apply/index.js');
-      deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace });
+      const server = access.server;
+      deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace }).catch(
+        (e: unknown) => Promise.reject(explainClusterError(e, server)),
+      );
     }
 
     const plan = await buildPlan({
@@ -92,7 +95,10 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
       await writeReport(config, { mode: config.mode, plan: report, durationMs: Date.now() - started });
       throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
     }
-    return await applyStage(config, plan, rendered, report, access!, logger, signal, started);
+    const server = access!.server;
+    return await applyStage(config, plan, rendered, report, access!, logger, signal, started).catch((e: unknown) =>
+      Promise.reject(explainClusterError(e, server)),
+    );
   } finally {
     await access?.dispose();
   }
@@ -135,22 +141,34 @@ async function applyStage(
   if (config.mode === 'diff') {
     const result = await apply.diff({ plan, rendered, access, config, logger, signal });
     await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });
-    return result.changed && config.failOnDiff ? ExitCode.diffFound : ExitCode.ok;
+    const changed = result.apps.filter((a) => a.changed).map((a) => a.app);
+    if (!result.ok) {
+      logger.failure('Diff incomplete: some apps could not be compared (see above)');
+      return ExitCode.deployFailed;
+    }
+    if (!result.changed) {
+      logger.success(`No differences: the cluster matches ${plan.head.slice(0, 12)}`);
+      return ExitCode.ok;
+    }
+    const line = `${changed.length} app(s) would change: ${changed.join(', ')}`;
+    if (config.failOnDiff) {
+      logger.failure(`${line} (FAIL_ON_DIFF=true)`);
+      return ExitCode.diffFound;
+    }
+    logger.success(line);
+    return ExitCode.ok;
   }
   const result = await apply.deploy({ plan, rendered, access, config, logger, signal });
   await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
-  return result.ok ? ExitCode.ok : ExitCode.deployFailed;
-}
-
-function reportFailure(err: unknown, logger: Logger): number {
-  if (err instanceof PipeError) {
-    logger.failure(err.located);
-    for (const d of err.details) logger.error(`  ${d}`);
-    if (err.hint) logger.info(`What to do: ${err.hint}`);
-    if (err.exitCode === ExitCode.badInput) logger.info('Nothing was applied.');
-    return err.exitCode;
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (result.ok) {
+    const done = result.apps.filter((a) => a.outcome === 'deployed').length;
+    logger.success(done ? `Deployed ${done} app(s) to ${result.environment} in ${seconds}s` : `Nothing to deploy to ${result.environment}: every app is up to date`);
+    return ExitCode.ok;
   }
-  logger.failure(`internal error: ${mask(err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
-  logger.info('This is a bug in app-of-apps-pipe; please report it with the output above (run with DEBUG=true for detail).');
+  const failed = result.apps.filter((a) => a.outcome === 'failed').map((a) => a.app);
+  logger.failure(
+    result.cancelled ? `Deploy to ${result.environment} cancelled after ${seconds}s` : `Deploy to ${result.environment} failed: ${failed.join(', ') || 'see above'}`,
+  );
   return ExitCode.deployFailed;
 }
