@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from './exec.js';
@@ -7,6 +7,8 @@ import { ToolError } from './exec.js';
 interface RunOptions {
   okExitCodes?: number[];
   env?: Record<string, string>;
+  /** Run as this user (root fetching into a clone owned by the step's user). */
+  as?: { uid: number; gid: number };
 }
 
 /** Largest output of one git command (a diff of a huge change, a grep of every manifest). */
@@ -35,7 +37,7 @@ export class Git {
     const started = Date.now();
     const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env };
     return new Promise((resolve, reject) => {
-      const child = execFile(this.bin, argv, { env, encoding: 'buffer', maxBuffer: MAX_OUTPUT }, (err, stdout, stderr) => {
+      const child = execFile(this.bin, argv, { env, encoding: 'buffer', maxBuffer: MAX_OUTPUT, ...opts.as }, (err, stdout, stderr) => {
         // a number is git's exit code; a string (ENOENT, ERR_CHILD_PROCESS_STDIO_MAXBUFFER) or none (a signal): no answer
         const code = err ? (typeof err.code === 'number' ? err.code : undefined) : 0;
         if (code === 0 || (code !== undefined && opts.okExitCodes?.includes(code))) return resolve(stdout);
@@ -163,6 +165,18 @@ export class Git {
     if (opts.deepen) args.push(`--deepen=${opts.deepen}`);
     if (opts.shallowSince) args.push(`--shallow-since=${opts.shallowSince}`);
     if (opts.unshallow) args.push('--unshallow');
-    await this.run([...args, opts.remote ?? 'origin', ...(opts.refspecs ?? [])]);
+    await this.run([...args, opts.remote ?? 'origin', ...(opts.refspecs ?? [])], await this.asCloneOwner());
+  }
+
+  /**
+   * A pipe container runs as root on a clone owned by the step's user: objects fetched as root
+   * would leave root-owned folders in .git that later steps cannot write to, so fetch as the owner.
+   */
+  private async asCloneOwner(): Promise<{ as?: { uid: number; gid: number }; env?: Record<string, string> }> {
+    if (process.getuid?.() !== 0) return {};
+    const gitDir = (await this.run(['rev-parse', '--absolute-git-dir'])).trim();
+    const { uid, gid } = await stat(gitDir);
+    // the owner cannot read root's HOME; git needs none for a fetch
+    return uid === 0 ? {} : { as: { uid, gid }, env: { HOME: tmpdir() } };
   }
 }
