@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Config } from '../config/index.js';
 import type { AppChange, DeployedState, Plan } from '../plan/model.js';
@@ -88,9 +89,17 @@ function context(o: EngineOptions, client: KubeClient, discovery: Discovery, pre
   };
 }
 
+/** Every request in flight listens on the run's signals: dozens at once is expected, not a leak. */
+function unbounded(signal: AbortSignal): AbortSignal {
+  setMaxListeners(0, signal);
+  return signal;
+}
+
 /** Stops starting work when `signal` aborts, and cuts in-flight requests `graceMs` later. */
 function graceful(signal: AbortSignal, graceMs: number): { hard: AbortSignal; dispose: () => void } {
+  unbounded(signal);
   const hard = new AbortController();
+  unbounded(hard.signal);
   let timer: NodeJS.Timeout | undefined;
   const onAbort = () => (timer = setTimeout(() => hard.abort(signal.reason), graceMs));
   if (signal.aborted) onAbort();
@@ -145,8 +154,8 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
     try {
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
-      const stop = AbortSignal.any([o.signal, lock.lost]);
-      const ctx = context(o, client, discovery, prepared, snapshot, stop, AbortSignal.any([hard, lock.lost]));
+      const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
+      const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])));
       const deferred: (() => Promise<AppResult>)[] = [];
       const results = await runLayers<AppResult>({
         layers: o.plan.layers,
