@@ -58,7 +58,7 @@ export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Pr
   for (const name of CHART_FILES) {
     const file = join(chartPath, name);
     const text = (await files.isFile(file)) ? await files.read(file) : undefined;
-    if (text === undefined || !text.includes('dependencies')) continue;
+    if (text === undefined || !text.includes('dependencies') || !mayNameRemoteRepository(text)) continue;
     const { docs, errors } = parseYaml(text, file);
     if (errors.length) throw new InputErrors(errors);
     const list = (docs[0]?.value as { dependencies?: unknown } | undefined)?.dependencies;
@@ -73,6 +73,18 @@ export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Pr
   if (!missing.length) return undefined;
   const list = missing.map((d) => `${d.name}${d.version ? ` ${d.version}` : ''} from ${d.repository}`).join(', ');
   return `chart dependency ${list} is not vendored in charts/ and fetching it needs network access (run \`helm dependency update\` and commit the charts/ archives, or use a file:// dependency)`;
+}
+
+/**
+ * False only when every `repository` in the text is a file:// one, so the YAML parse of the
+ * hundreds of charts that use local library charts is skipped; anything else (a URL, an alias,
+ * an anchor, a quoted key) is parsed.
+ */
+function mayNameRemoteRepository(text: string): boolean {
+  for (let i = text.indexOf('repository'); i >= 0; i = text.indexOf('repository', i + 10)) {
+    if (!/^repository\s*:\s*["']?file:\/\//.test(text.slice(i, i + 40))) return true;
+  }
+  return false;
 }
 
 /**
