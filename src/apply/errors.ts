@@ -47,3 +47,28 @@ export function objectError(id: string, verb: string, err: unknown, opts: { forc
   }
   return new ObjectError(id, `${verb} failed: ${err.message}`, { cause: err });
 }
+
+/**
+ * An API failure outside any one object (discovery, the ledger, the lock) as a PipeError that says
+ * what to do; anything else passes through unchanged.
+ */
+export function clusterError(err: unknown, server: string): unknown {
+  if (!(err instanceof KubeApiError)) return err;
+  const what = `${err.method} ${err.path.split('?')[0]}`;
+  if (err.status === 0) {
+    return new PipeError(`cannot reach the Kubernetes API server at ${server}: ${err.body.message ?? 'no answer'}`, {
+      hint: 'check the cluster endpoint (CLUSTER_ENDPOINT, or the server in KUBE_CONFIG) and that this runner can reach it',
+      cause: err,
+    });
+  }
+  if (err.status === 401) {
+    return new PipeError(`the Kubernetes API server refused the credentials (401 Unauthorized) for ${what}`, {
+      hint: 'for EKS, give the IAM role an access entry (or an aws-auth mapping) on the cluster; for KUBE_CONFIG, check that its user credentials are current',
+      cause: err,
+    });
+  }
+  if (err.status === 403) {
+    return new PipeError(`${what} is forbidden: ${err.body.message ?? ''}`, { hint: 'grant the deploy identity this permission (RBAC)', cause: err });
+  }
+  return new PipeError(`${what} failed: ${err.message}`, { cause: err });
+}

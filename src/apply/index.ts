@@ -10,6 +10,7 @@ import type { AuditContext } from './audit.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
 import { diffApp } from './diff.js';
+import { clusterError } from './errors.js';
 import { Discovery } from './discovery.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import { deployedState, LedgerWriter, readLedger, type LedgerSnapshot } from './ledger.js';
@@ -44,6 +45,8 @@ export async function readDeployedState(access: ClusterEndpoint, opts: { environ
   const client = new KubeClient(await connect(access, { context: opts.context }));
   try {
     return deployedState(await readLedger(client, opts.ledgerNamespace, opts.environment));
+  } catch (err) {
+    throw clusterError(err, access.server);
   } finally {
     client.close();
   }
@@ -127,6 +130,14 @@ function logAppResult(logger: Logger, r: AppResult): void {
  * each app recorded in the ledger once healthy; removed apps are pruned with PRUNE_REMOVED_APPS.
  */
 export async function deploy(o: EngineOptions): Promise<DeployResult> {
+  try {
+    return await deployRun(o);
+  } catch (err) {
+    throw clusterError(err, o.access.server);
+  }
+}
+
+async function deployRun(o: EngineOptions): Promise<DeployResult> {
   const started = Date.now();
   const environment = environmentOf(o);
   const changes = toDeploy(o.plan);
@@ -234,6 +245,14 @@ async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSna
 
 /** MODE=diff: what a deploy would change, through server-side dry runs; applies and records nothing, takes no lock. */
 export async function diff(o: EngineOptions): Promise<DiffResult> {
+  try {
+    return await diffRun(o);
+  } catch (err) {
+    throw clusterError(err, o.access.server);
+  }
+}
+
+async function diffRun(o: EngineOptions): Promise<DiffResult> {
   const started = Date.now();
   const environment = environmentOf(o);
   const changes = toDeploy(o.plan);
