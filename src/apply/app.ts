@@ -68,7 +68,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
       await ctx.ledger.record(entry(ctx, p, previous.objects));
       return { result: done('unchanged', 'unchanged (digest)') };
     }
-    if (pruning && p.targets.length === 0 && (previous?.objects.length ?? 0) > 0 && !allowEmpty(app)) {
+    if (pruning && p.targets.length === 0 && (previous?.objects.length ?? 0) > 0 && !app.allowEmpty) {
       throw new PipeError(`app ${app.name} renders no objects; refusing to prune its ${previous!.objects.length} deployed objects`, {
         hint: `if the app is meant to be empty, set allowEmpty: true on it in the root manifest; otherwise check its path (${app.path})`,
       });
@@ -124,10 +124,6 @@ function stepTimer(ctx: RunContext, app: string): (what: string) => void {
 
 function checkCancelled(ctx: RunContext): void {
   if (ctx.signal.aborted) throw new CancelledError();
-}
-
-function allowEmpty(app: object): boolean {
-  return (app as { allowEmpty?: boolean }).allowEmpty === true;
 }
 
 /** Applies a wave's batches in order; the live objects of the whole wave are read first, in parallel. */

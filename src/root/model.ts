@@ -48,6 +48,12 @@ export interface App {
   timeoutSeconds: number;
   serverSideApply: boolean;
   pruneLast: boolean;
+  /**
+   * Prune may delete everything the app deployed when it renders nothing (Argo CD's
+   * syncPolicy.automated.allowEmpty); without it the apply engine refuses. Optional until the
+   * root manifest reads it.
+   */
+  allowEmpty?: boolean;
   dependsOn: string[];
   /** Argo CD sync wave of the app itself (orders apps inside a dependency layer). */
   syncWave: number;
