@@ -76,6 +76,15 @@ describe('prune', () => {
     expect(await getJson(admin, ['configmap', '-n', ns, 'keep'])).toBeDefined();
   });
 
+  it('an app that is meant to be empty (allowEmpty) may prune everything it deployed', async () => {
+    const delta = [app('delta', { namespace: ns, prune: true, allowEmpty: true })];
+    await run({ delta: [configMap('delta-only', undefined)] }, {}, { apps: delta });
+    const r = await run({ delta: [] }, {}, { apps: delta });
+    expect(r.apps[0]).toMatchObject({ outcome: 'deployed', counts: { pruned: 1 } });
+    expect(await getJson(admin, ['configmap', '-n', ns, 'delta-only'])).toBeUndefined();
+    expect((await ledger(admin, env)).delta!.objects).toEqual([]);
+  });
+
   it('a removed app is pruned only with PRUNE_REMOVED_APPS', async () => {
     const kept = await run({}, {}, { apps: [apps[1]!], status: { beta: 'unchanged' }, removed: ['alpha'] });
     expect(kept.removed).toEqual([expect.objectContaining({ app: 'alpha', outcome: 'kept' })]);
@@ -86,6 +95,6 @@ describe('prune', () => {
     expect(pruned.removed[0]).toMatchObject({ app: 'alpha', outcome: 'pruned' });
     expect(await getJson(admin, ['configmap', '-n', ns, 'keep'])).toBeUndefined();
     expect(await getJson(admin, ['configmap', '-n', ns, 'beta-own'])).toBeDefined();
-    expect(Object.keys(await ledger(admin, env))).toEqual(['beta']);
+    expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['beta', 'delta']);
   });
 });
