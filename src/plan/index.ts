@@ -34,17 +34,17 @@ export interface PlanOptions {
 
 /**
  * Which apps to deploy, why, and in which order. I/O at the edges (git, reading manifests), the
- * decision itself in decide.ts and order.ts. Input errors (APPS, dependsOn) come before any git work.
+ * decision itself in decide.ts and order.ts. Input errors (APPS, dependsOn) come before any git answer is used.
  */
 export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const { git, root, config, logger } = o;
   const time = timer(logger);
+  // the manifest search depends on nothing else: git runs it while the graph is built and the base resolved
+  const search = prefetched(o.search ?? gitManifestSearch(git));
   const graph = dependencyGraph(root);
   const { selected } = selectApps(root, config.apps);
   const apps = selected ? root.apps.filter((a) => selected.has(a.name)) : root.apps;
 
-  // the manifest search does not depend on the base: it runs while git answers the questions below
-  const search = prefetched(o.search ?? gitManifestSearch(git));
   const bases = await resolveBases({ git, apps: apps.map((a) => a.name), baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger });
   const commits = [...new Set(apps.map((a) => bases.of(a.name)).flatMap((b) => (b.kind === 'commit' ? [b.commit] : [])))];
   time(`base: ${bases.source}${bases.base ? ` ${short(bases.base)}` : ''}, head ${short(bases.head)}`);
