@@ -45,16 +45,17 @@ describe('environment lock', () => {
     expect(await getJson(admin, ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${env}`])).toBeUndefined();
   });
 
-  it('two real runs at once: one deploys, the other is blocked while it holds the lock', async () => {
-    const slowApps = [app('slow', { namespace: `${ns}-slow`, timeoutSeconds: 6 })];
+  it('two real runs at once: one deploys, the other is blocked while it holds (and renews) the lock', async () => {
+    const slowApps = [app('slow', { namespace: `${ns}-slow`, timeoutSeconds: 8 })];
     const slow = new Map([['slow', rendered('slow', [deployment('slow', undefined, { nodeSelector: { 'no-such-node': 'x' } })])]]);
-    const first = deploy({ plan: plan({ environment: `${env}-b`, apps: slowApps }), rendered: slow, access, config: config(admin, { BITBUCKET_BUILD_NUMBER: '100' }), logger: logger(), signal, pollMs: 200 });
+    // A 2 s lease: without renewals it would be free about 4 s after it was taken.
+    const first = deploy({ plan: plan({ environment: `${env}-b`, apps: slowApps }), rendered: slow, access, config: config(admin, { BITBUCKET_BUILD_NUMBER: '100' }), logger: logger(), signal, pollMs: 200, lockLeaseSeconds: 2 });
     await new Promise((r) => setTimeout(r, 1000));
-    const second = deploy({ plan: plan({ environment: `${env}-b`, apps }), rendered: objs, access, config: config(admin, { BITBUCKET_BUILD_NUMBER: '101', LOCK_TIMEOUT: '1' }), logger: logger(), signal });
+    const second = deploy({ plan: plan({ environment: `${env}-b`, apps }), rendered: objs, access, config: config(admin, { BITBUCKET_BUILD_NUMBER: '101', LOCK_TIMEOUT: '5' }), logger: logger(), signal });
     await expect(second).rejects.toThrow(/is held by build 100, commit/);
     const r = await first;
     expect(r.apps[0]!.outcome).toBe('failed');
-    expect(r.apps[0]!.reason).toMatch(/not ready within TIMEOUT \(6s\)/);
+    expect(r.apps[0]!.reason).toMatch(/not ready within TIMEOUT \(8s\)/);
   });
 
   it('a lease left by a killed run expires and is taken over', async () => {
