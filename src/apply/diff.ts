@@ -1,14 +1,18 @@
 import pLimit from 'p-limit';
+import { diffSummaryTable } from '../report/deploy-summary.js';
+import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
 import { PipeError } from '../util/errors.js';
 import { applyObject } from './apply-object.js';
 import type { RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { unifiedDiff } from './diff-format.js';
+import { context, environmentOf, toDeploy, withSession, type EngineOptions } from './engine.js';
 import { ObjectError } from './errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
-import type { AppDiff, ObjectDiff } from './model.js';
+import type { AppDiff, DiffResult, ObjectDiff } from './model.js';
 import type { PreparedApp, Target } from './prepare.js';
+import { readLedger } from './ledger.js';
 import { prune, pruneCandidates } from './prune.js';
 
 /**
@@ -86,4 +90,51 @@ async function diffObject(ctx: RunContext, t: Target): Promise<ObjectDiff> {
     if (err instanceof PipeError) throw new PipeError(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
     throw err;
   }
+}
+
+/** MODE=diff: what a deploy would change, through server-side dry runs; applies and records nothing, takes no lock. */
+export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
+  const started = Date.now();
+  const environment = environmentOf(o);
+  const changes = toDeploy(o.plan);
+  const result: DiffResult = { environment, commit: o.plan.head, apps: [], changed: false, ok: true, durationMs: 0 };
+  if (changes.length) {
+    result.apps = await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {
+      const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
+      const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard);
+      const limit = pLimit(o.config.concurrency);
+      return Promise.all(
+        o.plan.layers.flat().map((app) =>
+          limit(async (): Promise<AppDiff> => {
+            try {
+              return await diffApp(ctx, prepared.get(app)!);
+            } catch (err) {
+              return { app, changed: false, objects: [], error: { message: (err as Error).message, details: [] } };
+            }
+          }),
+        ),
+      );
+    });
+  }
+  for (const a of result.apps) logAppDiff(o.logger, a);
+  result.changed = result.apps.some((a) => a.changed);
+  result.ok = result.apps.every((a) => !a.error);
+  result.durationMs = Date.now() - started;
+  if (result.apps.length) o.logger.info(`\n${diffSummaryTable(result)}`);
+  o.logger.info(result.changed ? `${result.apps.filter((a) => a.changed).length} of ${result.apps.length} apps would change` : 'No changes.');
+  return result;
+}
+
+function logAppDiff(logger: Logger, a: AppDiff): void {
+  const n = (c: string) => a.objects.filter((x) => x.change === c).length;
+  if (a.error) {
+    logger.error(`${a.app}: could not diff: ${a.error.message}`);
+    for (const d of a.error.details) logger.error(`  ${d}`);
+  }
+  if (!a.changed) {
+    if (!a.error) logger.info(`${a.app}: ${a.reason ?? 'no changes'}`);
+    return;
+  }
+  logger.info(`${a.app}: ${n('create')} to create, ${n('update')} to update, ${n('delete')} to delete`);
+  for (const obj of a.objects) if (obj.diff) logger.info(`${obj.note ? `# ${obj.id}: ${obj.note}\n` : ''}${obj.diff}`);
 }

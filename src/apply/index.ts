@@ -1,44 +1,22 @@
-import { setMaxListeners } from 'node:events';
-import pLimit from 'p-limit';
-import type { Config } from '../config/index.js';
-import type { AppChange, DeployedState, Plan } from '../plan/model.js';
-import type { RenderedApp } from '../render/model.js';
-import { diffSummaryTable, formatDuration, summaryLine, summaryTable } from '../report/deploy-summary.js';
+import type { DeployedState } from '../plan/model.js';
+import { formatDuration, summaryLine, summaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import { deployApp, type RunContext } from './app.js';
-import type { AuditContext } from './audit.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
-import { diffApp } from './diff.js';
+import { context, environmentOf, toDeploy, unbounded, withSession, type EngineOptions } from './engine.js';
 import { clusterError } from './errors.js';
-import { Discovery } from './discovery.js';
-import { itemKey, parseInventoryRef } from './inventory.js';
-import { deployedState, LedgerWriter, readLedger, type LedgerSnapshot } from './ledger.js';
+import { deployedState, readLedger, type LedgerSnapshot } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
-import type { AppDiff, AppResult, DeployResult, DiffResult, RemovedAppResult } from './model.js';
+import { countObjects, type AppResult, type DeployResult, type RemovedAppResult } from './model.js';
 import { lockName } from './names.js';
-import { prepare, type PreparedApp } from './prepare.js';
 import { prune, pruneCandidates } from './prune.js';
 import { runLayers } from './schedule.js';
-import { countObjects } from './model.js';
 
 export type { AppDiff, AppResult, DeployResult, DiffResult, ObjectResult, RemovedAppResult } from './model.js';
 export type { ClusterEndpoint } from './connection.js';
-
-export interface EngineOptions {
-  plan: Plan;
-  rendered: Map<string, RenderedApp>;
-  access: ClusterEndpoint;
-  config: Config;
-  logger: Logger;
-  /** Aborted on SIGTERM: no new app starts; in-flight requests get `graceMs` to end. */
-  signal: AbortSignal;
-  graceMs?: number;
-  /** Lease duration of the environment lock (a killed run's lock expires after it). */
-  lockLeaseSeconds?: number;
-  /** First poll interval of health waits. */
-  pollMs?: number;
-}
+export type { EngineOptions } from './engine.js';
+export { diffPlan as diff } from './diff.js';
 
 /** What the ledger of an environment says is deployed (empty when there is no ledger yet). */
 export async function readDeployedState(access: ClusterEndpoint, opts: { environment: string; ledgerNamespace: string; context?: string }): Promise<DeployedState> {
@@ -50,64 +28,6 @@ export async function readDeployedState(access: ClusterEndpoint, opts: { environ
   } finally {
     client.close();
   }
-}
-
-const toDeploy = (plan: Plan): AppChange[] => plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name)));
-const environmentOf = (o: EngineOptions) => o.plan.environment ?? o.config.environment ?? 'default';
-
-/** Objects each app owns (rendered now, or in its ledger inventory): other apps never prune them. */
-function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot): (app: string) => Set<string> {
-  const owners = new Map<string, Set<string>>();
-  const own = (key: string, app: string) => owners.set(key, (owners.get(key) ?? new Set()).add(app));
-  for (const [app, p] of prepared) for (const t of p.targets) own(itemKey(parseInventoryRef(t.ref)!), app);
-  for (const [app, e] of snapshot.entries) {
-    for (const ref of e.objects) {
-      const item = parseInventoryRef(ref);
-      if (item) own(itemKey(item), app);
-    }
-  }
-  return (app) => new Set([...owners].filter(([, apps]) => [...apps].some((a) => a !== app)).map(([key]) => key));
-}
-
-function auditOf(o: EngineOptions): Omit<AuditContext, 'app'> {
-  const b = o.config.build;
-  return { environment: environmentOf(o), commit: o.plan.head, buildNumber: b.buildNumber, repository: b.repoFullName, triggerer: b.triggerer };
-}
-
-function context(o: EngineOptions, client: KubeClient, discovery: Discovery, prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, signal: AbortSignal, hardSignal: AbortSignal): RunContext {
-  const environment = environmentOf(o);
-  return {
-    client,
-    discovery,
-    config: o.config,
-    logger: o.logger,
-    signal,
-    hardSignal,
-    environment,
-    audit: auditOf(o),
-    ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),
-    previous: snapshot.entries,
-    protectedKeys: ownership(prepared, snapshot),
-    pollMs: o.pollMs,
-  };
-}
-
-/** Every request in flight listens on the run's signals: dozens at once is expected, not a leak. */
-function unbounded(signal: AbortSignal): AbortSignal {
-  setMaxListeners(0, signal);
-  return signal;
-}
-
-/** Stops starting work when `signal` aborts, and cuts in-flight requests `graceMs` later. */
-function graceful(signal: AbortSignal, graceMs: number): { hard: AbortSignal; dispose: () => void } {
-  unbounded(signal);
-  const hard = new AbortController();
-  unbounded(hard.signal);
-  let timer: NodeJS.Timeout | undefined;
-  const onAbort = () => (timer = setTimeout(() => hard.abort(signal.reason), graceMs));
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-  return { hard: hard.signal, dispose: () => (clearTimeout(timer), signal.removeEventListener('abort', onAbort)) };
 }
 
 function logAppResult(logger: Logger, r: AppResult): void {
@@ -130,14 +50,6 @@ function logAppResult(logger: Logger, r: AppResult): void {
  * each app recorded in the ledger once healthy; removed apps are pruned with PRUNE_REMOVED_APPS.
  */
 export async function deploy(o: EngineOptions): Promise<DeployResult> {
-  try {
-    return await deployRun(o);
-  } catch (err) {
-    throw clusterError(err, o.access.server);
-  }
-}
-
-async function deployRun(o: EngineOptions): Promise<DeployResult> {
   const started = Date.now();
   const environment = environmentOf(o);
   const changes = toDeploy(o.plan);
@@ -147,11 +59,7 @@ async function deployRun(o: EngineOptions): Promise<DeployResult> {
     for (const app of o.plan.removed) result.removed.push(keptRemoved(app));
     return { ...result, durationMs: Date.now() - started };
   }
-  const client = new KubeClient(await connect(o.access, { context: o.config.identity.kubeContext }));
-  const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
-  try {
-    const discovery = new Discovery(client);
-    const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });
+  await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {
     const b = o.config.build;
     const lock = await EnvironmentLock.acquire(client, {
       namespace: o.config.ledgerNamespace,
@@ -200,10 +108,7 @@ async function deployRun(o: EngineOptions): Promise<DeployResult> {
     } finally {
       await lock.release();
     }
-  } finally {
-    dispose();
-    client.close();
-  }
+  });
   result.cancelled = o.signal.aborted;
   result.ok = !result.cancelled && result.apps.every((a) => a.outcome === 'deployed' || a.outcome === 'unchanged') && result.removed.every((r) => r.outcome !== 'failed');
   result.durationMs = Date.now() - started;
@@ -241,67 +146,4 @@ async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSna
     }
   }
   return out;
-}
-
-/** MODE=diff: what a deploy would change, through server-side dry runs; applies and records nothing, takes no lock. */
-export async function diff(o: EngineOptions): Promise<DiffResult> {
-  try {
-    return await diffRun(o);
-  } catch (err) {
-    throw clusterError(err, o.access.server);
-  }
-}
-
-async function diffRun(o: EngineOptions): Promise<DiffResult> {
-  const started = Date.now();
-  const environment = environmentOf(o);
-  const changes = toDeploy(o.plan);
-  const result: DiffResult = { environment, commit: o.plan.head, apps: [], changed: false, ok: true, durationMs: 0 };
-  if (changes.length) {
-    const client = new KubeClient(await connect(o.access, { context: o.config.identity.kubeContext }));
-    const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
-    try {
-      const discovery = new Discovery(client);
-      const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });
-      const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
-      const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard);
-      const limit = pLimit(o.config.concurrency);
-      const diffs = await Promise.all(
-        o.plan.layers.flat().map((app) =>
-          limit(async (): Promise<AppDiff> => {
-            try {
-              return await diffApp(ctx, prepared.get(app)!);
-            } catch (err) {
-              return { app, changed: false, objects: [], error: { message: (err as Error).message, details: [] } };
-            }
-          }),
-        ),
-      );
-      result.apps = diffs;
-    } finally {
-      dispose();
-      client.close();
-    }
-  }
-  for (const a of result.apps) logAppDiff(o.logger, a);
-  result.changed = result.apps.some((a) => a.changed);
-  result.ok = result.apps.every((a) => !a.error);
-  result.durationMs = Date.now() - started;
-  if (result.apps.length) o.logger.info(`\n${diffSummaryTable(result)}`);
-  o.logger.info(result.changed ? `${result.apps.filter((a) => a.changed).length} of ${result.apps.length} apps would change` : 'No changes.');
-  return result;
-}
-
-function logAppDiff(logger: Logger, a: AppDiff): void {
-  const n = (c: string) => a.objects.filter((x) => x.change === c).length;
-  if (a.error) {
-    logger.error(`${a.app}: could not diff: ${a.error.message}`);
-    for (const d of a.error.details) logger.error(`  ${d}`);
-  }
-  if (!a.changed) {
-    if (!a.error) logger.info(`${a.app}: ${a.reason ?? 'no changes'}`);
-    return;
-  }
-  logger.info(`${a.app}: ${n('create')} to create, ${n('update')} to update, ${n('delete')} to delete`);
-  for (const obj of a.objects) if (obj.diff) logger.info(`${obj.note ? `# ${obj.id}: ${obj.note}\n` : ''}${obj.diff}`);
 }

@@ -1,0 +1,113 @@
+import { setMaxListeners } from 'node:events';
+import type { Config } from '../config/index.js';
+import type { AppChange, Plan } from '../plan/model.js';
+import type { RenderedApp } from '../render/model.js';
+import type { Logger } from '../report/logger.js';
+import type { RunContext } from './app.js';
+import type { AuditContext } from './audit.js';
+import { KubeClient } from './client.js';
+import { connect, type ClusterEndpoint } from './connection.js';
+import { Discovery } from './discovery.js';
+import { clusterError } from './errors.js';
+import { itemKey, parseInventoryRef } from './inventory.js';
+import { LedgerWriter, type LedgerSnapshot } from './ledger.js';
+import { prepare, type PreparedApp } from './prepare.js';
+
+export interface EngineOptions {
+  plan: Plan;
+  rendered: Map<string, RenderedApp>;
+  access: ClusterEndpoint;
+  config: Config;
+  logger: Logger;
+  /** Aborted on SIGTERM: no new app starts; in-flight requests get `graceMs` to end. */
+  signal: AbortSignal;
+  graceMs?: number;
+  /** Lease duration of the environment lock (a killed run's lock expires after it). */
+  lockLeaseSeconds?: number;
+  /** First poll interval of health waits. */
+  pollMs?: number;
+}
+
+export const toDeploy = (plan: Plan): AppChange[] => plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name)));
+export const environmentOf = (o: EngineOptions) => o.plan.environment ?? o.config.environment ?? 'default';
+
+/** Objects each app owns (rendered now, or in its ledger inventory): other apps never prune them. */
+function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot): (app: string) => Set<string> {
+  const owners = new Map<string, Set<string>>();
+  const own = (key: string, app: string) => owners.set(key, (owners.get(key) ?? new Set()).add(app));
+  for (const [app, p] of prepared) for (const t of p.targets) own(itemKey(parseInventoryRef(t.ref)!), app);
+  for (const [app, e] of snapshot.entries) {
+    for (const ref of e.objects) {
+      const item = parseInventoryRef(ref);
+      if (item) own(itemKey(item), app);
+    }
+  }
+  return (app) => new Set([...owners].filter(([, apps]) => [...apps].some((a) => a !== app)).map(([key]) => key));
+}
+
+function auditOf(o: EngineOptions): Omit<AuditContext, 'app'> {
+  const b = o.config.build;
+  return { environment: environmentOf(o), commit: o.plan.head, buildNumber: b.buildNumber, repository: b.repoFullName, triggerer: b.triggerer };
+}
+
+export function context(o: EngineOptions, client: KubeClient, discovery: Discovery, prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, signal: AbortSignal, hardSignal: AbortSignal): RunContext {
+  const environment = environmentOf(o);
+  return {
+    client,
+    discovery,
+    config: o.config,
+    logger: o.logger,
+    signal,
+    hardSignal,
+    environment,
+    audit: auditOf(o),
+    ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),
+    previous: snapshot.entries,
+    protectedKeys: ownership(prepared, snapshot),
+    pollMs: o.pollMs,
+  };
+}
+
+/** Every request in flight listens on the run's signals: dozens at once is expected, not a leak. */
+export function unbounded(signal: AbortSignal): AbortSignal {
+  setMaxListeners(0, signal);
+  return signal;
+}
+
+/** Stops starting work when `signal` aborts, and cuts in-flight requests `graceMs` later. */
+function graceful(signal: AbortSignal, graceMs: number): { hard: AbortSignal; dispose: () => void } {
+  unbounded(signal);
+  const hard = new AbortController();
+  unbounded(hard.signal);
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => (timer = setTimeout(() => hard.abort(signal.reason), graceMs));
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return { hard: hard.signal, dispose: () => (clearTimeout(timer), signal.removeEventListener('abort', onAbort)) };
+}
+
+/** What deploy and diff share: a connection, discovery, and every app checked before anything else. */
+export interface Session {
+  client: KubeClient;
+  discovery: Discovery;
+  prepared: Map<string, PreparedApp>;
+  /** Aborted `graceMs` after the run's signal: cuts in-flight requests. */
+  hard: AbortSignal;
+}
+
+export async function withSession<T>(o: EngineOptions, changes: AppChange[], fn: (s: Session) => Promise<T>): Promise<T> {
+  try {
+    const client = new KubeClient(await connect(o.access, { context: o.config.identity.kubeContext }));
+    const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
+    try {
+      const discovery = new Discovery(client);
+      const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });
+      return await fn({ client, discovery, prepared, hard });
+    } finally {
+      dispose();
+      client.close();
+    }
+  } catch (err) {
+    throw clusterError(err, o.access.server);
+  }
+}
