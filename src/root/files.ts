@@ -53,12 +53,22 @@ export class RepoFiles {
    * `git cat-file --batch` instead of a process per file); a no-op on the work tree.
    */
   async prefetch(paths: string[]): Promise<void> {
-    const batch = (this.tree as Tree & { readMany?(paths: string[]): Promise<Map<string, string | undefined>> }).readMany;
-    if (this.tree instanceof WorkTree || !batch) return;
+    const batch = this.batch();
+    if (!batch) return;
     const { kinds } = await this.index();
     const wanted = [...new Set(paths)].filter((p) => kinds.get(p) === 'file' && !this.texts.has(p));
     if (!wanted.length) return;
     for (const [p, text] of await batch.call(this.tree, wanted)) this.texts.set(p, text);
+  }
+
+  /** Whether prefetch reads anything: callers skip building thousands of paths for nothing (the work tree). */
+  get readsAhead(): boolean {
+    return this.batch() !== undefined;
+  }
+
+  private batch(): ((paths: string[]) => Promise<Map<string, string | undefined>>) | undefined {
+    const batch = (this.tree as Tree & { readMany?(paths: string[]): Promise<Map<string, string | undefined>> }).readMany;
+    return this.tree instanceof WorkTree || !batch ? undefined : batch;
   }
 
   /** A file's text (undefined when absent); from the work tree without the thread pool. */

@@ -30,9 +30,11 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
 
   checkNames(root, doc, errors);
   // at a git revision, every chart's Chart.yaml in one read instead of a git process per app
-  await files.prefetch(
-    root.apps.flatMap((a) => [a.path, ...Object.values(a.overlays ?? {})]).flatMap((p) => CHART_FILES.map((f) => join(safePath(p), f))),
-  );
+  if (files.readsAhead) {
+    await files.prefetch(
+      root.apps.flatMap((a) => [a.path, ...Object.values(a.overlays ?? {})]).flatMap((p) => CHART_FILES.map((f) => join(safePath(p), f))),
+    );
+  }
   const limit = pLimit(READ_CONCURRENCY);
   const results = await Promise.all(root.apps.map((a, i) => limit(() => resolveApp(a, i, root, envName, files, at, errors))));
   const resolved: (App | UnsupportedApp | undefined)[] = [];
