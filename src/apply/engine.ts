@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Config } from '../config/index.js';
-import type { AppChange, Plan } from '../plan/model.js';
+import type { AppChange, DeployedState, Plan } from '../plan/model.js';
 import type { RenderedApp } from '../render/model.js';
 import type { Logger } from '../report/logger.js';
 import type { RunContext } from './app.js';
@@ -26,6 +26,11 @@ export interface EngineOptions {
   lockLeaseSeconds?: number;
   /** First poll interval of health waits. */
   pollMs?: number;
+  /**
+   * What the plan was made from (readDeployedState's answer). Apps another run deployed since
+   * then are not overwritten blindly (see stale.ts); without it that check is skipped.
+   */
+  deployed?: DeployedState;
 }
 
 export const toDeploy = (plan: Plan): AppChange[] => plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name)));

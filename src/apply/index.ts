@@ -12,6 +12,7 @@ import { countObjects, type AppResult, type DeployResult, type RemovedAppResult 
 import { lockName } from './names.js';
 import { prune, pruneCandidates } from './prune.js';
 import { runLayers } from './schedule.js';
+import { movedSincePlan } from './stale.js';
 
 export type { AppDiff, AppResult, DeployResult, DiffResult, ObjectResult, RemovedAppResult } from './model.js';
 export type { ClusterEndpoint } from './connection.js';
@@ -75,6 +76,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
       const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
       const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])));
+      const moved = await movedSincePlan({ planned: o.deployed, now: snapshot.entries, apps: o.plan.layers.flat(), head: o.plan.head, workspace: o.config.workspace });
       const deferred: (() => Promise<AppResult>)[] = [];
       const results = await runLayers<AppResult>({
         layers: o.plan.layers,
@@ -83,6 +85,12 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
         concurrency: o.config.concurrency,
         signal: stop,
         run: async (app) => {
+          const m = moved.get(app);
+          if (m) {
+            const r: AppResult = { app, outcome: m.outcome, reason: m.reason, objects: [], counts: countObjects([]), durationMs: 0, ...(m.outcome === 'failed' ? { error: { message: m.reason, details: [], hint: m.hint } } : {}) };
+            logAppResult(o.logger, r);
+            return r;
+          }
           const p = prepared.get(app)!;
           o.logger.info(`${app}: started (${p.targets.length} objects; ${p.change.status}${p.change.reasons.length ? `: ${p.change.reasons.slice(0, 3).join('; ')}` : ''})`);
           const run = await deployApp(ctx, p);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { deploy, diff } from '../../src/apply/index.js';
+import { deploy, diff, readDeployedState } from '../../src/apply/index.js';
 import { KubeClient } from '../../src/apply/client.js';
 import { connect } from '../../src/apply/connection.js';
 import { EnvironmentLock } from '../../src/apply/lock.js';
 import { InputError } from '../../src/util/errors.js';
 import { useTestbed } from '../support/cluster-global-setup.js';
+import { Repo } from './helpers/repo.js';
 import { accessFor, app, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
 const bed = useTestbed();
@@ -68,6 +69,50 @@ describe('environment lock', () => {
     expect(result.ok).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
     expect(log.lines.join('\n')).toContain('taking over the expired environment lock of build 9, commit deadbeef [killed]');
+  });
+});
+
+describe('a run that waited for the lock', () => {
+  it('does not put an older or unrelated commit over what another run deployed meanwhile', async () => {
+    const env = `stale-${uid()}`;
+    const ns = `stale-${uid()}`;
+    const repo = new Repo({ 'a.txt': '1' });
+    try {
+      const c1 = repo.head();
+      const c2 = repo.commit({ 'a.txt': '2' });
+      repo.git('checkout', '-q', '-b', 'side', c1);
+      const side = repo.commit({ 'b.txt': 'x' });
+      repo.git('checkout', '-q', 'main');
+      const apps = [app('one', { namespace: ns }), app('two', { namespace: ns })];
+      const objs = (v: string) => new Map([['one', rendered('one', [configMap('one', undefined, { v })])], ['two', rendered('two', [configMap('two', undefined, { v })])]]);
+      const vars = { BITBUCKET_CLONE_DIR: repo.dir };
+      const run = (head: string, v: string, deployed?: Awaited<ReturnType<typeof readDeployedState>>, only?: string) =>
+        deploy({ plan: plan({ environment: env, apps, head, status: only ? { [only === 'one' ? 'two' : 'one']: 'unchanged' } : undefined }), rendered: objs(v), access, config: config(admin, vars), logger: logger(), signal, deployed });
+
+      expect((await run(c1, 'c1')).ok).toBe(true);
+      const planned = await readDeployedState(access, { environment: env, ledgerNamespace: 'app-of-apps-pipe' });
+      // Another run deploys app one at the side commit while "this" run (planned above) waits.
+      expect((await run(side, 'side', undefined, 'one')).ok).toBe(true);
+
+      const older = await run(c1, 'c1-again', planned);
+      const byApp = Object.fromEntries(older.apps.map((a) => [a.app, a]));
+      expect(byApp.one).toMatchObject({ outcome: 'failed' });
+      expect(byApp.one!.reason).toContain(`deployed by build 42 (commit ${side.slice(0, 12)}) while this run waited for the lock`);
+      expect(byApp.two!.outcome).toBe('deployed');
+      expect((await getJson(admin, ['configmap', '-n', ns, 'one']))!.data).toEqual({ v: 'side' });
+
+      // Now app one moves to c1 "meanwhile": a run at c2 (which contains c1) deploys over it; a run at c1 finds it done.
+      const planned2 = await readDeployedState(access, { environment: env, ledgerNamespace: 'app-of-apps-pipe' });
+      expect((await run(c1, 'c1', undefined, 'one')).ok).toBe(true);
+      const same = await run(c1, 'c1', planned2, 'one');
+      expect(same.apps[0]).toMatchObject({ app: 'one', outcome: 'unchanged' });
+      expect(same.apps[0]!.reason).toContain('already deployed at this commit');
+      const newer = await run(c2, 'c2', planned2, 'one');
+      expect(newer.apps[0]).toMatchObject({ app: 'one', outcome: 'deployed' });
+      expect((await getJson(admin, ['configmap', '-n', ns, 'one']))!.data).toEqual({ v: 'c2' });
+    } finally {
+      repo.remove();
+    }
   });
 });
 

@@ -1,0 +1,46 @@
+import type { DeployedState } from '../plan/model.js';
+import { Git } from '../util/git.js';
+import type { LedgerEntry } from './ledger.js';
+
+export interface Moved {
+  outcome: 'unchanged' | 'failed';
+  reason: string;
+  hint?: string;
+}
+
+const who = (e: LedgerEntry) => `build ${e.buildNumber ?? '?'} (commit ${e.commit.slice(0, 12)})`;
+
+/**
+ * Apps another run deployed between this run's plan and its lock. The plan was made from the
+ * ledger as it was then; deploying blindly could put an older commit over a newer one. An app
+ * now at this run's commit is already done; one at an ancestor of it is deployed (this commit
+ * contains that one); anything else fails, so nothing newer is overwritten.
+ */
+export async function movedSincePlan(opts: {
+  planned: DeployedState | undefined;
+  now: Map<string, LedgerEntry>;
+  apps: string[];
+  head: string;
+  workspace: string;
+}): Promise<Map<string, Moved>> {
+  const moved = new Map<string, Moved>();
+  if (!opts.planned) return moved;
+  const git = new Git(opts.workspace);
+  for (const app of opts.apps) {
+    const before = opts.planned.apps.get(app);
+    const now = opts.now.get(app);
+    if (!now || (before?.commit === now.commit && before.deployedAt === now.deployedAt)) continue;
+    if (now.commit === opts.head) {
+      moved.set(app, { outcome: 'unchanged', reason: `already deployed at this commit by ${who(now)} while this run waited` });
+      continue;
+    }
+    const base = await git.mergeBase(now.commit, opts.head).catch(() => undefined);
+    if (base === now.commit) continue;
+    moved.set(app, {
+      outcome: 'failed',
+      reason: `deployed by ${who(now)} while this run waited for the lock; this run's commit ${opts.head.slice(0, 12)} does not contain that commit, so it is not overwritten`,
+      hint: 'run the pipeline again for the newest commit: it plans against what is deployed now',
+    });
+  }
+  return moved;
+}
