@@ -39,9 +39,12 @@ export function objectError(id: string, verb: string, err: unknown, opts: { forc
     });
   }
   if (err.status === 422 || err.status === 400) {
+    const immutable = /field is immutable|may not change once set|are forbidden/.test(msg);
     return new ObjectError(id, `${verb} rejected as invalid: ${msg}`, {
       details: causes.map((c) => `${c.field ?? ''} ${c.message ?? ''}`.trim()),
-      hint: 'fix the manifest',
+      hint: immutable
+        ? 'this field cannot change on a live object: give the object a new name (a Job per version, say), or delete it once and deploy again'
+        : 'fix the manifest',
       cause: err,
     });
   }
