@@ -1,5 +1,9 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { App } from './model.js';
+
+/** SHA-256 hex; the one-shot crypto.hash (Node 20.12+) costs a third of a Hash object, which matters 2,000 times. */
+const sha256: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text) : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
 /** Object keys sorted, undefined dropped: equal data, equal JSON text. */
 function sortKeys(value: unknown): unknown {
@@ -46,5 +50,5 @@ export function definitionDigest(app: Omit<App, 'definitionDigest' | 'origin' | 
     serverSideApply: app.serverSideApply,
     type: app.type,
   };
-  return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+  return sha256(JSON.stringify(definition));
 }
