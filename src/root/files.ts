@@ -81,6 +81,12 @@ export class RepoFiles {
     return bytes.toString('utf8');
   }
 
+  /** A file's text, or undefined when there is no file at the path; on the work tree without asking twice. */
+  async readIfFile(path: string): Promise<string | undefined> {
+    if (this.tree instanceof WorkTree) return this.read(path); // read already looks the path up
+    return (await this.isFile(path)) ? this.read(path) : undefined;
+  }
+
   /** Files below `dir` (repository-relative), all levels or only its own. */
   async filesIn(dir: string, recurse: boolean, where?: Location): Promise<string[]> {
     const d = located(() => repoPath(dir, where), where);

@@ -57,7 +57,7 @@ export async function chartNeedsNetwork(files: RepoFiles, chartPath: string): Pr
   const deps: ChartDependency[] = [];
   for (const name of CHART_FILES) {
     const file = join(chartPath, name);
-    const text = (await files.isFile(file)) ? await files.read(file) : undefined;
+    const text = await files.readIfFile(file);
     if (text === undefined || !text.includes('dependencies') || !mayNameRemoteRepository(text)) continue;
     const { docs, errors } = parseYaml(text, file);
     if (errors.length) throw new InputErrors(errors);
