@@ -96,7 +96,7 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
       throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
     }
     const server = access!.server;
-    return await applyStage(config, plan, rendered, report, access!, logger, signal, started).catch((e: unknown) =>
+    return await applyStage(config, plan, deployed, rendered, report, access!, logger, signal, started).catch((e: unknown) =>
       Promise.reject(explainClusterError(e, server)),
     );
   } finally {
@@ -130,6 +130,7 @@ async function renderAll(
 async function applyStage(
   config: Config,
   plan: Plan,
+  deployed: DeployedState | undefined,
   rendered: Map<string, RenderedApp>,
   report: ReturnType<typeof planReport>,
   access: import('./identity/index.js').ClusterAccess,
@@ -158,7 +159,7 @@ async function applyStage(
     logger.success(line);
     return ExitCode.ok;
   }
-  const result = await apply.deploy({ plan, rendered, access, config, logger, signal });
+  const result = await apply.deploy({ plan, deployed, rendered, access, config, logger, signal });
   await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (result.ok) {
