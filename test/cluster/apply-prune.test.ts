@@ -85,6 +85,23 @@ describe('prune', () => {
     expect((await ledger(admin, env)).delta!.objects).toEqual([]);
   });
 
+  it('pruneLast: the app prunes after every other app of the run, then is recorded', async () => {
+    const last = [app('epsilon', { namespace: ns, prune: true, pruneLast: true }), app('zeta', { namespace: ns, dependsOn: ['epsilon'] })];
+    const log = logger();
+    const go = (objs: Record<string, K8sObject[]>) =>
+      deploy({ plan: plan({ environment: env, apps: last }), rendered: new Map(Object.entries(objs).map(([k, v]) => [k, rendered(k, v)])), access, config: config(admin), logger: log, signal });
+    await go({ epsilon: [configMap('eps-keep', undefined), configMap('eps-drop', undefined)], zeta: [configMap('zeta', undefined)] });
+    log.lines.length = 0;
+    const r = await go({ epsilon: [configMap('eps-keep', undefined)], zeta: [configMap('zeta', undefined, { a: '2' })] });
+    expect(r.ok).toBe(true);
+    expect(r.apps.find((a) => a.app === 'epsilon')!.counts.pruned).toBe(1);
+    const at = (re: RegExp) => log.lines.findIndex((l) => re.test(l));
+    expect(at(/^zeta: deployed/)).toBeGreaterThan(-1);
+    expect(at(/^epsilon: deployed .* 1 pruned\)$/)).toBeGreaterThan(at(/^zeta: deployed/));
+    expect(await getJson(admin, ['configmap', '-n', ns, 'eps-drop'])).toBeUndefined();
+    expect((await ledger(admin, env)).epsilon!.objects).toEqual([`v1 ConfigMap ${ns}/eps-keep`]);
+  });
+
   it('a removed app is pruned only with PRUNE_REMOVED_APPS', async () => {
     const kept = await run({}, {}, { apps: [apps[1]!], status: { beta: 'unchanged' }, removed: ['alpha'] });
     expect(kept.removed).toEqual([expect.objectContaining({ app: 'alpha', outcome: 'kept' })]);
@@ -95,6 +112,6 @@ describe('prune', () => {
     expect(pruned.removed[0]).toMatchObject({ app: 'alpha', outcome: 'pruned' });
     expect(await getJson(admin, ['configmap', '-n', ns, 'keep'])).toBeUndefined();
     expect(await getJson(admin, ['configmap', '-n', ns, 'beta-own'])).toBeDefined();
-    expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['beta', 'delta']);
+    expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['beta', 'delta', 'epsilon', 'zeta']);
   });
 });
