@@ -60,7 +60,9 @@ export function clusterError(err: unknown, server: string): unknown {
   const what = `${err.method} ${err.path.split('?')[0]}`;
   if (err.status === 0) {
     return new PipeError(`cannot reach the Kubernetes API server at ${server}: ${err.body.message ?? 'no answer'}`, {
-      hint: 'check the cluster endpoint (CLUSTER_ENDPOINT, or the server in KUBE_CONFIG) and that this runner can reach it',
+      hint:
+        'check the cluster endpoint (CLUSTER_NAME / CLUSTER_ENDPOINT, or the server in KUBE_CONFIG) and that this runner can reach it: ' +
+        'a public endpoint that allows Bitbucket Pipelines IP ranges, or a self-hosted runner inside the network',
       cause: err,
     });
   }
