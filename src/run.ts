@@ -4,19 +4,28 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from './config/index.js';
-import { loadRoot } from './root/index.js';
-import { buildPlan } from './plan/index.js';
+import type { ClusterAccess } from './identity/index.js';
 import type { DeployedState, Plan } from './plan/model.js';
-import { RenderError, renderApps } from './render/index.js';
-import type { RenderedApp } from './render/model.js';
+import type { RenderedApp, RenderError } from './render/model.js';
+import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
-import { planReport, printPlan } from './report/plan-report.js';
-import { writeReport } from './report/json-report.js';
-import { explainClusterError, reportFailure } from './report/failure.js';
-import { combineErrors, ExitCode, PipeError } from './util/errors.js';
+import { reportFailure } from './report/failure.js';
+import { combineErrors, ExitCode } from './util/errors.js';
 import { Git } from './util/git.js';
 import { toolPath } from './util/tools.js';
 import { GitTree, WorkTree } from './util/tree.js';
+
+// Stages are loaded when the run reaches them: plan mode never loads identity or apply (the AWS
+// SDK), and the first log line does not wait for the modules of later stages.
+const stages = {
+  root: () => import('./root/index.js'),
+  plan: () => import('./plan/index.js'),
+  render: () => import('./render/index.js'),
+  identity: () => import('./identity/index.js'),
+  apply: () => import('./apply/index.js'),
+  planReport: () => import('./report/plan-report.js'),
+  jsonReport: () => import('./report/json-report.js'),
+};
 
 export interface RunOptions {
   /** Aborted on SIGTERM/SIGINT (a cancelled pipeline). */
@@ -48,25 +57,24 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
   const repoUrls = [...(await git.remoteUrls()), config.build.gitHttpOrigin, config.build.gitSshOrigin].filter(
     (u): u is string => Boolean(u),
   );
+  const { loadRoot } = await stages.root();
   const rootAt = (tree: WorkTree | GitTree) =>
     loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));
 
   // Deploy and diff compare with what the cluster says is deployed (the ledger); plan mode needs no cluster.
-  let access: import('./identity/index.js').ClusterAccess | undefined;
+  let access: ClusterAccess | undefined;
   try {
     let deployed: DeployedState | undefined;
     if (config.mode !== 'plan') {
-      const { establishAccess } = await import('./identity/index.js');
+      const { establishAccess } = await stages.identity();
       access = await establishAccess(config, logger, { signal });
       logger.info(`Cluster: ${access.describe}`);
-      const { readDeployedState } = await import('./apply/index.js');
-      const server = access.server;
-      deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace }).catch(
-        (e: unknown) => Promise.reject(explainClusterError(e, server)),
-      );
+      const { readDeployedState } = await stages.apply();
+      deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace });
     }
 
+    const { buildPlan } = await stages.plan();
     const plan = await buildPlan({
       git,
       workspace: config.workspace,
@@ -80,6 +88,8 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
 
     const toDeploy = plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name))).map((c) => c.app);
     const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
+    const { planReport, printPlan } = await stages.planReport();
+    const { writeReport } = await stages.jsonReport();
     const report = planReport(plan, rendered, errors);
     for (const r of rendered.values()) for (const w of r.warnings ?? []) logger.warn(`${r.app}: ${w}`);
 
@@ -95,10 +105,7 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
       await writeReport(config, { mode: config.mode, plan: report, durationMs: Date.now() - started });
       throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
     }
-    const server = access!.server;
-    return await applyStage(config, plan, deployed, rendered, report, access!, logger, signal, started).catch((e: unknown) =>
-      Promise.reject(explainClusterError(e, server)),
-    );
+    return await applyStage(config, plan, deployed, rendered, report, access!, logger, signal, started);
   } finally {
     await access?.dispose();
   }
@@ -110,6 +117,7 @@ async function renderAll(
   config: Config,
   t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal },
 ): Promise<{ rendered: Map<string, RenderedApp>; errors: RenderError[] }> {
+  const { RenderError, renderApps } = await stages.render();
   const results = await renderApps(apps, {
     workspace: config.workspace,
     tmpDir: t.tmp,
@@ -133,12 +141,13 @@ async function applyStage(
   deployed: DeployedState | undefined,
   rendered: Map<string, RenderedApp>,
   report: ReturnType<typeof planReport>,
-  access: import('./identity/index.js').ClusterAccess,
+  access: ClusterAccess,
   logger: Logger,
   signal: AbortSignal,
   started: number,
 ): Promise<number> {
-  const apply = await import('./apply/index.js');
+  const apply = await stages.apply();
+  const { writeReport } = await stages.jsonReport();
   if (config.mode === 'diff') {
     const result = await apply.diff({ plan, rendered, access, config, logger, signal });
     await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });

@@ -32,7 +32,7 @@ it('names the server and what to check when the API server does not answer', asy
   );
   expect(r.exitCode, r.all).toBe(1);
   expect(r.stderr).toMatch(/✖ cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:1/);
-  expect(r.stdout).toMatch(/What to do: check CLUSTER_NAME/);
+  expect(r.stdout).toMatch(/What to do: check the cluster endpoint \(CLUSTER_NAME \/ CLUSTER_ENDPOINT, or the server in KUBE_CONFIG\)/);
   expect(r.all).not.toContain('internal error');
   expect(r.all).not.toContain(token);
 });
