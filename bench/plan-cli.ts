@@ -8,7 +8,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPlan } from '../src/plan/index.js';
+import { buildPlan, startManifestSearch } from '../src/plan/index.js';
 import { CHART_FILES, KUSTOMIZATIONS, type ManifestLine, type ManifestSearch } from '../src/plan/dependencies.js';
 import type { Root } from '../src/root/model.js';
 import { createLogger } from '../src/report/logger.js';
@@ -28,6 +28,8 @@ const tmp = await mkdtemp(join(tmpdir(), 'plan-cli-'));
 try {
   logger.debug(`start-up: ${loaded.toFixed(0)} ms`);
   const started = Date.now();
+  // git greps the manifests while the root loads (startManifestSearch needs no root)
+  const search = flags.includes('--naive') ? everyManifest(git) : startManifestSearch(git);
   const repoUrls = await git.remoteUrls();
   // imported only when used: with --root-json the loader's code (zod, YAML parsers) is never loaded
   const load = async (tree: Tree) => {
@@ -45,7 +47,7 @@ try {
     config: { apps: [], force: false, environment },
     build: {},
     logger,
-    search: flags.includes('--naive') ? everyManifest(git) : undefined,
+    search,
   });
   const deploy = plan.layers.flat();
   process.stdout.write(`${JSON.stringify({ deploy, layers: plan.layers.length, removed: plan.removed })}\n`);

@@ -28,7 +28,7 @@ export interface PlanOptions {
   /** What the ledger says is deployed; undefined when there is no ledger (plan mode). */
   deployed?: DeployedState;
   logger: Logger;
-  /** How manifests are found by their text (default: `git grep` in the work tree). */
+  /** How manifests are found by their text (default: `git grep` in the work tree, started here; see startManifestSearch). */
   search?: ManifestSearch;
 }
 
@@ -104,6 +104,14 @@ async function baseRootAt(commit: string, changed: readonly string[], rootPaths:
     if (!(await o.git.exists(commit, o.root.file))) return { kind: 'absent' };
     return { kind: 'failed', reason: `the root manifest at ${short(commit)} could not be read (${e.located})` };
   }
+}
+
+/**
+ * The manifest search, started now: it needs no root, so a caller that starts it before loading the
+ * root (CPU-bound) has git answer while the root loads; pass it to buildPlan as `search`.
+ */
+export function startManifestSearch(git: Git): ManifestSearch {
+  return prefetched(gitManifestSearch(git));
 }
 
 /** The search with its outward lines already asked for; a failure surfaces where they are used, if they are. */
