@@ -57,9 +57,12 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
   const repoUrls = [...(await git.remoteUrls()), config.build.gitHttpOrigin, config.build.gitSshOrigin].filter(
     (u): u is string => Boolean(u),
   );
+  // git searches the manifests while the root (CPU-bound) loads
+  const { buildPlan, startManifestSearch } = await stages.plan();
+  const search = startManifestSearch(git);
   const { loadRoot } = await stages.root();
   const rootAt = (tree: WorkTree | GitTree) =>
-    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, helmBin, tmpDir: tmp });
+    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));
 
   // Deploy and diff compare with what the cluster says is deployed (the ledger); plan mode needs no cluster.
@@ -74,7 +77,6 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
       deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace });
     }
 
-    const { buildPlan } = await stages.plan();
     const plan = await buildPlan({
       git,
       workspace: config.workspace,
@@ -84,6 +86,7 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
       build: config.build,
       deployed,
       logger,
+      search,
     });
 
     const toDeploy = plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name))).map((c) => c.app);

@@ -26,7 +26,7 @@ export interface Application {
     source?: Source;
     sources?: Source[];
     destination?: { namespace?: string; server?: string; name?: string };
-    syncPolicy?: { automated?: { prune?: boolean } | null; syncOptions?: string[] };
+    syncPolicy?: { automated?: { prune?: boolean; allowEmpty?: boolean } | null; syncOptions?: string[] };
   };
 }
 
@@ -36,6 +36,8 @@ export interface ArgoContext {
   repoUrls: string[];
   /** The branch being built: a targetRevision naming it is what the pipe deploys anyway. */
   branch?: string;
+  /** TIMEOUT: Argo CD Applications carry no health timeout of their own. */
+  timeoutSeconds?: number;
   /** Filled on first use: this repository's normalized URLs and the answers so far. */
   normalized?: { mine: Set<string>; seen: Map<string, boolean> };
 }
@@ -151,8 +153,9 @@ export async function mapApplication(
     namespace: spec.destination?.namespace || 'default',
     createNamespace: options.has('CreateNamespace=true'),
     prune: Boolean(spec.syncPolicy?.automated?.prune) && !options.has('Prune=false'),
+    allowEmpty: Boolean(spec.syncPolicy?.automated?.allowEmpty),
     wait: true,
-    timeoutSeconds: 300,
+    timeoutSeconds: ctx.timeoutSeconds ?? 300,
     serverSideApply: options.has('ServerSideApply=true'),
     pruneLast: options.has('PruneLast=true'),
     dependsOn: [],

@@ -21,6 +21,8 @@ export interface LoadRootOptions {
   repoUrls: string[];
   /** The branch being built (BITBUCKET_BRANCH): an Argo CD targetRevision naming it is no note-worthy difference. */
   branch?: string;
+  /** TIMEOUT: the health timeout of apps whose root sets none (default 300 s). */
+  defaultTimeoutSeconds?: number;
   helmBin: string;
   tmpDir: string;
 }
@@ -46,7 +48,7 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
         (candidates.length ? `; in this repository: ${candidates.map((c) => `ROOT_MANIFEST=${c}`).join(', ')}` : ''),
     });
   }
-  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch };
+  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch, timeoutSeconds: opts.defaultTimeoutSeconds };
 
   if (kind === 'dir') {
     if (await files.isFile(join(path, NATIVE_FILE))) return loadRoot({ ...opts, path: join(path, NATIVE_FILE) });
@@ -84,7 +86,7 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
         hint: 'keep only the Root document in this file',
       });
     }
-    return loadNative(native[0]!, files, opts.environment);
+    return loadNative(native[0]!, files, opts.environment, { timeoutSeconds: opts.defaultTimeoutSeconds });
   }
   const result = await loadArgoDocs(docs, argo, 'argocd-file', path);
   return root('argocd-file', path, opts.environment, [], result, labelNote(opts.environment));

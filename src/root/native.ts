@@ -13,10 +13,16 @@ import { CHART_FILES, chartNeedsNetwork, detectType, join, READ_CONCURRENCY, typ
 import { lazyLocation, type PathKey, type YamlDoc } from './yaml.js';
 
 /** Built-in defaults, under the root's `defaults`, the environment's `defaults` and the app's own keys. */
-const BUILT_IN = { namespace: 'default', createNamespace: false, prune: false, wait: true, timeout: 300, serverSideApply: true, pruneLast: false };
+const BUILT_IN = { namespace: 'default', createNamespace: false, prune: false, wait: true, timeout: 300, serverSideApply: true, pruneLast: false, allowEmpty: false };
+
+export interface NativeDefaults {
+  /** TIMEOUT: the health timeout of apps whose root sets none. */
+  timeoutSeconds?: number;
+}
 
 /** Validates a native root (apiVersion app-of-apps/v1) and resolves its apps for one environment. */
-export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: string | undefined): Promise<Root> {
+export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: string | undefined, defaults: NativeDefaults = {}): Promise<Root> {
+  const builtIn = { ...BUILT_IN, timeout: defaults.timeoutSeconds ?? BUILT_IN.timeout };
   const parsed = rootSchema.safeParse(doc.value);
   if (!parsed.success) throw new InputErrors(inOrder(schemaErrors(parsed.error.issues, doc, rootSchema)));
   const root = parsed.data;
@@ -36,7 +42,7 @@ export async function loadNative(doc: YamlDoc, files: RepoFiles, environment: st
     );
   }
   const limit = pLimit(READ_CONCURRENCY);
-  const results = await Promise.all(root.apps.map((a, i) => limit(() => resolveApp(a, i, root, envName, files, at, errors))));
+  const results = await Promise.all(root.apps.map((a, i) => limit(() => resolveApp(a, i, root, envName, files, at, errors, builtIn))));
   const resolved: (App | UnsupportedApp | undefined)[] = [];
   const disabled: string[] = [];
   for (const [i, a] of root.apps.entries()) {
@@ -146,10 +152,11 @@ async function resolveApp(
   files: RepoFiles,
   at: At,
   errors: InputError[],
+  builtIn: typeof BUILT_IN,
 ): Promise<App | UnsupportedApp | undefined> {
   const override: AppEnvironment = (env ? a.environments?.[env] : undefined) ?? {};
   const envDefaults: Behaviour = (env ? root.environments?.[env]?.defaults : undefined) ?? {};
-  const pick = <K extends keyof Behaviour>(key: K) => override[key] ?? a[key] ?? envDefaults[key] ?? root.defaults?.[key] ?? BUILT_IN[key];
+  const pick = <K extends keyof Behaviour>(key: K) => override[key] ?? a[key] ?? envDefaults[key] ?? root.defaults?.[key] ?? builtIn[key];
   const appAt = at('apps', i);
   const origin = { file: appAt.file!, line: appAt.line };
   const overrideKey: PathKey[] = ['apps', i, 'environments', env ?? ''];
@@ -208,9 +215,10 @@ async function resolveApp(
       createNamespace: pick('createNamespace'),
       prune: pick('prune'),
       wait: pick('wait'),
-      timeoutSeconds: parseDuration(String(pick('timeout'))) ?? BUILT_IN.timeout,
+      timeoutSeconds: parseDuration(String(pick('timeout'))) ?? builtIn.timeout,
       serverSideApply: pick('serverSideApply'),
       pruneLast: pick('pruneLast'),
+      allowEmpty: pick('allowEmpty'),
       dependsOn: a.dependsOn ?? [],
       syncWave: a.syncWave ?? 0,
       watch: a.watch ?? [],

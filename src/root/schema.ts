@@ -41,6 +41,10 @@ const behaviour = {
   timeout: duration.optional().describe('How long to wait for readiness (default 5m).'),
   serverSideApply: z.boolean().optional().describe('Apply with server-side apply (default true).'),
   pruneLast: z.boolean().optional().describe("Prune after every other app of the run was applied (Argo CD's PruneLast; default false)."),
+  allowEmpty: z
+    .boolean()
+    .optional()
+    .describe('Let prune delete every object of the app when it renders nothing (default false: an empty render is refused, in case a path or overlay broke).'),
 };
 
 const helm = z

@@ -285,3 +285,38 @@ describe('root at a git revision', () => {
     expect(head.apps.map((a) => a.name)).toContain('gamma');
   });
 });
+
+describe('deploy settings from the pipe', () => {
+  const files = {
+    'app-of-apps.yaml': [
+      'apiVersion: app-of-apps/v1',
+      'kind: Root',
+      'apps:',
+      '  - name: quick',
+      '    path: apps/a',
+      '  - name: slow',
+      '    path: apps/a',
+      '    timeout: 20m',
+      '    allowEmpty: true',
+      '',
+    ].join('\n'),
+    'apps/a/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n',
+  };
+
+  it('TIMEOUT is the default timeout; the root still wins where it sets one', async () => {
+    const dir = makeRepo(files);
+    const root = await load(dir, 'app-of-apps.yaml', { defaultTimeoutSeconds: 90 });
+    const byName = Object.fromEntries(root.apps.map((a) => [a.name, a]));
+    expect(byName.quick!.timeoutSeconds).toBe(90);
+    expect(byName.slow!.timeoutSeconds).toBe(1200);
+    expect((await load(dir, 'app-of-apps.yaml')).apps[0]!.timeoutSeconds).toBe(300);
+  });
+
+  it('allowEmpty is off unless the app asks for it', async () => {
+    const root = await load(makeRepo(files), 'app-of-apps.yaml');
+    expect(root.apps.map((a) => [a.name, a.allowEmpty])).toEqual([
+      ['quick', false],
+      ['slow', true],
+    ]);
+  });
+});
