@@ -93,14 +93,16 @@ done
 name="no credential-shaped text in the image's own $scanned layers"
 if [ "$scanned" -gt 0 ] && [ -z "$hits" ]; then ok "$name"; else bad "$name" "$hits"; fi
 
-# The origin stands for Bitbucket's server: owned by the pipe's uid, so upload-pack accepts it.
+# The origin stands for Bitbucket's server. Running as root, the pipe fetches as the clone's
+# owner, and git's upload-pack refuses a file:// origin owned by anyone else, so the origin
+# belongs to uid $other_uid too (Bitbucket's HTTPS origin has no owner to refuse).
 echo "== plan mode on a shallow clone owned by uid $other_uid (file:// origin)"
 node "$root/scripts/example-repo.mjs" native --out "$tmp/origin" >/dev/null
 head_sha="$(git -C "$tmp/origin" rev-parse HEAD)"
 parent_sha="$(git -C "$tmp/origin" rev-parse HEAD~1)"
 git clone --quiet --depth 1 --no-local "file://$tmp/origin" "$tmp/clone"
 mkdir -p "$tmp/storage"
-chown -R "$other_uid:$other_uid" "$tmp/clone"
+chown -R "$other_uid:$other_uid" "$tmp/clone" "$tmp/origin"
 touch "$tmp/started"
 bitbucket_env=(-e CI=true -e BITBUCKET_COMMIT="$head_sha" -e BITBUCKET_BRANCH=main -e BITBUCKET_BUILD_NUMBER=7
   -e BITBUCKET_REPO_FULL_NAME=acme/shop-gitops-native -e BITBUCKET_WORKSPACE=acme -e BITBUCKET_REPO_SLUG=shop-gitops-native
@@ -119,8 +121,9 @@ status="$(GIT_OPTIONAL_LOCKS=0 git -c safe.directory='*' -C "$tmp/clone" status 
 check "the clone's work tree is untouched (no temp files, no kubeconfig)" [ -z "$status" ]
 new_outside_git="$(find "$tmp/clone" -path "$tmp/clone/.git" -prune -o -newer "$tmp/started" -print)"
 check "nothing new in the clone outside .git" [ -z "$new_outside_git" ]
-root_owned="$(find "$tmp/clone" -not -user "$other_uid" | sed "s|$tmp/clone/||" | head -5)"
-[ -n "$root_owned" ] && echo "  note  files in the clone now owned by the pipe's uid, not the clone's: $(echo $root_owned)"
+# later steps run as the clone's owner and must still be able to write .git after the deepening
+foreign_owned="$(find "$tmp/clone" -not -user "$other_uid" | sed "s|$tmp/clone/||" | head -5)"
+check "everything in the clone still belongs to uid $other_uid after deepening${foreign_owned:+ (not: $(echo $foreign_owned))}" [ -z "$foreign_owned" ]
 
 echo "== git is trusted for the clone only"
 # In one container: the pipe runs, then git is asked about another repository owned by uid
