@@ -1,4 +1,4 @@
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
 import { mask } from '../report/mask.js';
 
 /** A failed external tool: one typed error with the command, exit code, stderr and duration. */
@@ -36,6 +36,8 @@ export interface RunOptions {
 
 /** Runs a tool with an argv array (never a shell); throws ToolError on failure. */
 export async function runTool(bin: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  // loaded on first use: modules that only need ToolError (git, tree) stay off the start-up path
+  const { execa } = await import('execa');
   const started = Date.now();
   const options: Options = {
     cwd: opts.cwd,
