@@ -69,6 +69,8 @@ const result = await build({
   // fully minified: V8 compiles the whole file before the first line can be printed, so every
   // byte costs start-up time; main.js.map maps stack traces back (NODE_OPTIONS=--enable-source-maps)
   minify: true,
+  // the launcher reads the bundle as latin1, exact for ASCII; say so rather than rely on the default
+  charset: 'ascii',
   sourcemap: 'linked',
   sourcesContent: false,
   legalComments: 'none',

@@ -22,7 +22,8 @@ try {
 if (!cachedData || process.sourceMapsEnabled) {
   require(file);
 } else {
-  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+  // esbuild writes ASCII only (its default charset), so latin1 decodes it exactly, and faster
+  const script = new Script(Module.wrap(readFileSync(file, 'latin1')), { filename: file, cachedData });
   const bundle = { exports: {}, filename: file, id: file, loaded: false };
   script.runInThisContext()(bundle.exports, require, bundle, file, __dirname);
 }
