@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type Config } from './config/index.js';
+import { loadConfig, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
 import type { DeployedState, Plan } from './plan/model.js';
 import type { RenderedApp, RenderError } from './render/model.js';
@@ -47,7 +47,8 @@ export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promis
   }
 }
 
-async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger, tmp: string, signal: AbortSignal): Promise<number> {
+async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, tmp: string, signal: AbortSignal): Promise<number> {
+  let config = given;
   const started = Date.now();
   const kubectlBin = toolPath('kubectl', env);
   const helmBin = toolPath('helm', env);
@@ -64,6 +65,8 @@ async function runStages(config: Config, env: NodeJS.ProcessEnv, logger: Logger,
   const rootAt = (tree: WorkTree | GitTree) =>
     loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));
+  // the environment's cluster and role in the root manifest serve where no pipe variable says otherwise
+  config = withEnvironmentTarget(config, root.environment);
 
   // Deploy and diff compare with what the cluster says is deployed (the ledger); plan mode needs no cluster.
   let access: ClusterAccess | undefined;

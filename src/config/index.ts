@@ -253,10 +253,48 @@ function checkCombinations(c: Config): void {
   if (isAbsolute(c.rootManifest) || c.rootManifest.split(/[\\/]/).includes('..')) {
     err('ROOT_MANIFEST', `"${c.rootManifest}" is outside the repository`, 'give a path relative to the repository root');
   }
+  if (id.accessKeyId && !id.secretAccessKey) err('AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not');
+  if (id.secretAccessKey && !id.accessKeyId) err('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not');
+  if (id.kubeConfig && !/^[A-Za-z0-9+/=\s_-]+$/.test(id.kubeConfig)) {
+    err('KUBE_CONFIG', 'is not base64', 'set KUBE_CONFIG to the output of `base64 -w0 ~/.kube/config`');
+  }
+  if (errors.length) throw new InputErrors(errors);
+}
+
+/** What the root manifest's environment says about where it deploys. */
+export interface EnvironmentTarget {
+  cluster?: { name?: string; region?: string };
+  roleArn?: string;
+}
+
+/**
+ * The cluster and role to use: pipe variables first, then the root manifest's environment
+ * (`cluster`, `roleArn`). Outside plan mode, a run with no way to reach a cluster stops here,
+ * naming the variables to set.
+ */
+export function withEnvironmentTarget(c: Config, target: EnvironmentTarget | undefined): Config {
+  const id = { ...c.identity };
+  if (!id.kubeConfig) id.clusterName ??= target?.cluster?.name;
+  if (id.clusterName || id.clusterEndpoint) id.region ??= target?.cluster?.region;
+  if (!id.accessKeyId) id.oidcRoleArn ??= target?.roleArn;
+  const merged = { ...c, identity: id };
+  checkClusterAccess(merged);
+  return merged;
+}
+
+function checkClusterAccess(c: Config): void {
+  const errors: InputError[] = [];
+  const id = c.identity;
+  const err = (variable: string, message: string, hint?: string) =>
+    errors.push(new InputError(message, { where: { variable }, hint }));
   if (c.mode !== 'plan') {
     const ways = [id.kubeConfig, id.clusterName || id.clusterEndpoint].filter(Boolean).length;
     if (ways === 0) {
-      err('CLUSTER_NAME', `MODE=${c.mode} needs a cluster`, 'set CLUSTER_NAME (EKS) or KUBE_CONFIG (a base64 kubeconfig), or use MODE=plan');
+      err(
+        'CLUSTER_NAME',
+        `MODE=${c.mode} needs a cluster`,
+        'set CLUSTER_NAME (EKS) or KUBE_CONFIG (a base64 kubeconfig), give the environment a `cluster` in the root manifest, or use MODE=plan',
+      );
     }
     if (id.kubeConfig && (id.clusterName || id.clusterEndpoint)) {
       err('KUBE_CONFIG', 'KUBE_CONFIG and CLUSTER_NAME/CLUSTER_ENDPOINT are both set', 'set one way to reach the cluster');
@@ -265,19 +303,18 @@ function checkCombinations(c: Config): void {
       err('CLUSTER_CA_DATA', 'CLUSTER_ENDPOINT is set but CLUSTER_CA_DATA is not', 'set CLUSTER_CA_DATA to the base64 CA bundle of the cluster');
     }
     if ((id.clusterName || id.clusterEndpoint) && !id.region) {
-      err('AWS_REGION', 'an EKS cluster needs a region', 'set AWS_REGION, for example eu-west-1');
+      err('AWS_REGION', 'an EKS cluster needs a region', 'set AWS_REGION, for example eu-west-1, or cluster.region on the environment in the root manifest');
     }
     if (id.clusterEndpoint && !id.clusterName) {
       err('CLUSTER_NAME', 'CLUSTER_ENDPOINT is set but CLUSTER_NAME is not', 'the EKS token is bound to the cluster name: set CLUSTER_NAME too');
     }
     if ((id.clusterName || id.clusterEndpoint) && !id.oidcRoleArn && !id.accessKeyId) {
-      err('AWS_OIDC_ROLE_ARN', 'no AWS credentials for the EKS cluster', 'set AWS_OIDC_ROLE_ARN and add `oidc: true` to the step (preferred), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY');
+      err(
+        'AWS_OIDC_ROLE_ARN',
+        'no AWS credentials for the EKS cluster',
+        'set AWS_OIDC_ROLE_ARN (or roleArn on the environment in the root manifest) and add `oidc: true` to the step (preferred), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+      );
     }
-  }
-  if (id.accessKeyId && !id.secretAccessKey) err('AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not');
-  if (id.secretAccessKey && !id.accessKeyId) err('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not');
-  if (id.kubeConfig && !/^[A-Za-z0-9+/=\s_-]+$/.test(id.kubeConfig)) {
-    err('KUBE_CONFIG', 'is not base64', 'set KUBE_CONFIG to the output of `base64 -w0 ~/.kube/config`');
   }
   if (errors.length) throw new InputErrors(errors);
 }

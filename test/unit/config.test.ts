@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, withEnvironmentTarget } from '../../src/config/index.js';
 import { InputErrors } from '../../src/util/errors.js';
 
 const base = { BITBUCKET_CLONE_DIR: '/repo', MODE: 'plan' };
 
 function errorsOf(env: Record<string, string>): string[] {
   try {
-    loadConfig(env);
+    withEnvironmentTarget(loadConfig(env), undefined);
   } catch (e) {
     expect(e).toBeInstanceOf(InputErrors);
     return (e as InputErrors).errors.map((x) => x.located);
@@ -67,6 +67,17 @@ describe('config', () => {
     expect(errorsOf({ ...base, MODE: 'deploy', CLUSTER_NAME: 'prod' })).toEqual(
       expect.arrayContaining([expect.stringMatching(/^AWS_REGION: /), expect.stringMatching(/^AWS_OIDC_ROLE_ARN: /)]),
     );
+    expect(withEnvironmentTarget(loadConfig(base), undefined).mode).toBe('plan');
+  });
+
+  it("takes the cluster and role from the root manifest's environment where no variable says otherwise", () => {
+    const target = { cluster: { name: 'staging-eks', region: 'eu-west-1' }, roleArn: 'arn:aws:iam::111111111111:role/deploy-staging' };
+    const fromRoot = withEnvironmentTarget(loadConfig({ ...base, MODE: 'deploy' }), target).identity;
+    expect(fromRoot).toMatchObject({ clusterName: 'staging-eks', region: 'eu-west-1', oidcRoleArn: target.roleArn });
+    const vars = { ...base, MODE: 'deploy', CLUSTER_NAME: 'other', AWS_REGION: 'us-east-1', AWS_OIDC_ROLE_ARN: 'arn:aws:iam::222222222222:role/x' };
+    expect(withEnvironmentTarget(loadConfig(vars), target).identity).toMatchObject({ clusterName: 'other', region: 'us-east-1', oidcRoleArn: 'arn:aws:iam::222222222222:role/x' });
+    const kube = withEnvironmentTarget(loadConfig({ ...base, MODE: 'deploy', KUBE_CONFIG: 'YQ==' }), target).identity;
+    expect(kube.clusterName).toBeUndefined();
   });
 
   it('refuses a root manifest outside the repository', () => {

@@ -1,0 +1,37 @@
+// The root manifest's environment names its cluster and role: a deploy with no CLUSTER_NAME or
+// AWS_OIDC_ROLE_ARN variable uses them (here it stops at the missing OIDC token, before any call).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { bitbucketEnv, runPipe } from '../support/pipe.js';
+
+const top = mkdtempSync(join(tmpdir(), 'aoa-target-'));
+afterAll(() => rmSync(top, { recursive: true, force: true }));
+
+it("uses the environment's roleArn and cluster from the root manifest", async () => {
+  const repo = join(top, 'native');
+  execFileSync(process.execPath, ['scripts/example-repo.mjs', 'native', '--out', repo]);
+  const head = execFileSync('git', ['-C', repo, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+  const r = await runPipe(bitbucketEnv(repo, head, { MODE: 'deploy', BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'staging' }));
+  expect(r.exitCode, r.all).toBe(2);
+  expect(r.stderr).toMatch(/BITBUCKET_STEP_OIDC_TOKEN/);
+  expect(r.all).toMatch(/oidc: true/);
+  expect(r.all).not.toMatch(/needs a cluster|no AWS credentials/);
+});
+
+it('without a cluster in the variables or the root, a deploy stops before anything, naming what to set', async () => {
+  const repo = join(top, 'bare');
+  mkdirSync(join(repo, 'apps/a'), { recursive: true });
+  writeFileSync(join(repo, 'app-of-apps.yaml'), 'apiVersion: app-of-apps/v1\nkind: Root\nenvironments:\n  staging: {}\napps:\n  - name: a\n    path: apps/a\n');
+  writeFileSync(join(repo, 'apps/a/cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n');
+  const git = (...a: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@e', ...a], { encoding: 'utf8' }).trim();
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-qm', 'one');
+  const r = await runPipe(bitbucketEnv(repo, git('rev-parse', 'HEAD'), { MODE: 'deploy', ENVIRONMENT: 'staging' }));
+  expect(r.exitCode, r.all).toBe(2);
+  expect(r.stderr).toMatch(/CLUSTER_NAME: MODE=deploy needs a cluster/);
+  expect(r.stdout).toMatch(/What to do: .*`cluster` in the root manifest/);
+});
