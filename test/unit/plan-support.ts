@@ -3,28 +3,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { App, Root } from '../../src/root/model.js';
+import { testApp } from '../support/app.js';
 
 /** An App with the loader's defaults; tests override what they are about. */
 export function app(name: string, over: Partial<App> = {}): App {
-  return {
-    name,
-    path: `apps/${name}`,
-    type: 'directory',
-    namespace: 'default',
-    createNamespace: true,
-    prune: false,
-    wait: true,
-    timeoutSeconds: 300,
-    serverSideApply: false,
-    pruneLast: false,
-    dependsOn: [],
-    syncWave: 0,
-    watch: [],
-    directory: over.type && over.type !== 'directory' ? undefined : { recurse: true },
-    origin: { file: 'app-of-apps.yaml', line: 1 },
-    definitionDigest: `digest-of-${name}`,
-    ...over,
-  };
+  return testApp(name, { directory: over.type && over.type !== 'directory' ? undefined : { recurse: true }, ...over });
 }
 
 export function root(apps: App[], over: Partial<Root> = {}): Root {

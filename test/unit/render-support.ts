@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { RenderError } from '../../src/render/model.js';
 import type { App } from '../../src/root/model.js';
 import { toolPath } from '../../src/util/tools.js';
+import { testApp } from '../support/app.js';
 
 /** A real workspace and private temp dir per test, removed afterwards. */
 export async function makeWorkspace(files: Record<string, string>): Promise<{ workspace: string; tmpDir: string; cleanup: () => Promise<void> }> {
@@ -23,21 +24,7 @@ export async function writeFiles(root: string, files: Record<string, string>): P
 }
 
 export function app(over: Partial<App> & Pick<App, 'name' | 'path' | 'type'>): App {
-  return {
-    namespace: 'default',
-    createNamespace: true,
-    prune: false,
-    wait: true,
-    timeoutSeconds: 300,
-    serverSideApply: false,
-    pruneLast: false,
-    dependsOn: [],
-    syncWave: 0,
-    watch: [],
-    origin: { file: 'app-of-apps.yaml', line: 3 },
-    definitionDigest: 'test',
-    ...over,
-  };
+  return testApp(over.name, { origin: { file: 'app-of-apps.yaml', line: 3 }, definitionDigest: 'test', ...over });
 }
 
 export const tools = { kubectlBin: toolPath('kubectl'), helmBin: toolPath('helm') };

@@ -9,6 +9,7 @@ import type { K8sObject, RenderedApp } from '../../../src/render/model.js';
 import { memoryLogger } from '../../../src/report/logger.js';
 import type { App, Environment, Root } from '../../../src/root/model.js';
 import { toolPath } from '../../../src/util/tools.js';
+import { testApp } from '../../support/app.js';
 
 /** The cluster endpoint of a kubeconfig whose user authenticates with a client certificate or static token. */
 export function accessFor(kubeconfigPath: string): ClusterEndpoint {
@@ -20,24 +21,7 @@ export function accessFor(kubeconfigPath: string): ClusterEndpoint {
 export const uid = () => randomBytes(3).toString('hex');
 
 export function app(name: string, o: Partial<App> = {}): App {
-  return {
-    name,
-    path: `apps/${name}`,
-    type: 'directory',
-    namespace: 'default',
-    createNamespace: true,
-    prune: false,
-    wait: true,
-    timeoutSeconds: 60,
-    serverSideApply: true,
-    pruneLast: false,
-    dependsOn: [],
-    syncWave: 0,
-    watch: [],
-    origin: { file: 'app-of-apps.yaml' },
-    definitionDigest: name,
-    ...o,
-  };
+  return testApp(name, { timeoutSeconds: 60, serverSideApply: true, origin: { file: 'app-of-apps.yaml' }, definitionDigest: name, ...o });
 }
 
 export function rendered(name: string, objects: K8sObject[]): RenderedApp {
