@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { InputError } from '../util/errors.js';
-import type { PathKey, YamlDoc } from './yaml.js';
+import { valueAt, type PathKey, type YamlDoc } from './yaml.js';
 
 const SCHEMA_HINT = 'see docs/root-manifest.md for every key (editors validate with docs/root-manifest.schema.json)';
 
@@ -42,15 +42,6 @@ export function inOrder(errors: InputError[]): InputError[] {
 /** apps[2].helm.valueFiles -> "apps[2].helm.valueFiles" */
 export function describePath(path: readonly PathKey[]): string {
   return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
-}
-
-function valueAt(value: unknown, path: readonly PathKey[]): unknown {
-  let v = value;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PathKey, unknown>)[k];
-  }
-  return v;
 }
 
 interface Def {

@@ -207,7 +207,8 @@ function expandedSize(value: unknown, limit: number): number {
   return size(value);
 }
 
-function valueAt(value: unknown, path: readonly PathKey[]): unknown {
+/** The plain value at `path`, or undefined where the path does not lead. */
+export function valueAt(value: unknown, path: readonly PathKey[]): unknown {
   let v = value;
   for (const k of path) {
     if (v === null || typeof v !== 'object') return undefined;
