@@ -146,6 +146,8 @@ describe('kubectl with the kubeconfig the pipe writes', () => {
     const { proc, kubeconfig } = await startDriver(pipeEnv({ BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }));
     const before = received.length;
     for (let i = 0; i < 2; i++) {
+      // SigV4 dates have one-second resolution: a second apart, a token made afresh must differ
+      if (i > 0) await new Promise((r) => setTimeout(r, 1100));
       const r = await kubectl(kubeconfig, ['get', '--raw', '/version']);
       expect(r.exitCode, r.all).toBe(0);
       expect(JSON.parse(r.stdout).gitVersion).toBe('v1.33.9');
