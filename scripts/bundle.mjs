@@ -71,6 +71,9 @@ const result = await build({
   minify: true,
   // the launcher reads the bundle as latin1, exact for ASCII; say so rather than rely on the default
   charset: 'ascii',
+  // import() of what stays outside the bundle (node:http, node:async_hooks in the AWS SDK) becomes
+  // require(): the launcher runs the bundle as a vm.Script, which has no dynamic import of its own
+  supported: { 'dynamic-import': false },
   sourcemap: 'linked',
   sourcesContent: false,
   legalComments: 'none',

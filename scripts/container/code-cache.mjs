@@ -14,7 +14,8 @@ import { Script } from 'node:vm';
 const dir = resolve(process.argv[2] ?? 'dist');
 const file = join(dir, 'pipe.cjs');
 const empty = mkdtempSync(join(tmpdir(), 'app-of-apps-code-cache-'));
-const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
+// read as the launcher reads it (the bundle is ASCII)
+const script = new Script(Module.wrap(readFileSync(file, 'latin1')), { filename: file });
 
 process.argv = [process.argv[0], join(dir, 'main.js')];
 for (const key of Object.keys(process.env)) delete process.env[key];

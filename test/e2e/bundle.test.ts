@@ -1,0 +1,82 @@
+// The pipe as it ships: the esbuild bundle run by its launcher from V8's code cache (what the
+// image's entrypoint is), not the TypeScript sources. The identity path is the one that reaches
+// code the bundle loads at run time (the AWS SDK's import() of node:http).
+import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { startStsServer, type StsServer } from '../support/sts-server.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const ACCOUNT = '111122223333';
+const ROLE = `arn:aws:iam::${ACCOUNT}:role/deploy`;
+const tmp = mkdtempSync(join(tmpdir(), 'aoa-bundle-'));
+const dist = join(tmp, 'dist');
+let issuer: OidcIssuer;
+let sts: StsServer;
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), dist, '--code-cache'], { cwd: ROOT, stdio: 'pipe' });
+  issuer = await startOidcIssuer();
+  sts = await startStsServer({ region: 'eu-west-1' });
+  sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
+  const p = issuer.providerId;
+  sts.addRole({
+    arn: ROLE,
+    trustPolicy: {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${p}` },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: { StringEquals: { [`${p}:aud`]: issuer.audience } },
+        },
+      ],
+    },
+  });
+}, 120_000);
+afterAll(async () => {
+  await sts?.close();
+  await issuer?.close?.();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const run = (args: string[], env: Record<string, string>) =>
+  // the image sets the SDK's Node-version notice off (Dockerfile); so does this run
+  execa(process.execPath, [join(dist, 'main.js'), ...args], {
+    env: { PATH: process.env.PATH!, HOME: tmp, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    extendEnv: false,
+    reject: false,
+  });
+
+describe('the shipped bundle', () => {
+  it('starts from the code cache', () => {
+    expect(existsSync(join(dist, 'pipe.cjs.cache'))).toBe(true);
+  });
+
+  it('exchanges the OIDC token with STS and prints an ExecCredential (eks-token)', async () => {
+    const oidc = await issuer.mint({}, { deployment: true });
+    const r = await run(['eks-token', '--cluster-name', 'prod', '--region', 'eu-west-1'], {
+      AWS_OIDC_ROLE_ARN: ROLE,
+      BITBUCKET_STEP_OIDC_TOKEN: oidc,
+      AWS_ENDPOINT_URL_STS: sts.url,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const cred = JSON.parse(r.stdout);
+    expect(cred).toMatchObject({ kind: 'ExecCredential', apiVersion: 'client.authentication.k8s.io/v1beta1' });
+    expect(await sts.verifyEksToken(cred.status.token, 'prod')).toMatchObject({ arn: expect.stringContaining(':assumed-role/deploy/') });
+  });
+
+  it('plans the example', async () => {
+    const repo = join(tmp, 'example');
+    execFileSync(process.execPath, [join(ROOT, 'scripts/example-repo.mjs'), 'native', '--out', repo]);
+    const r = await run([], { MODE: 'plan', ENVIRONMENT: 'staging', BITBUCKET_CLONE_DIR: repo, REPORT_FILE: join(tmp, 'report.json') });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
+  });
+});
