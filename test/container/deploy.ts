@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { toolPath } from '../../src/util/tools.js';
+import { startOidcIssuer } from '../support/oidc-issuer.js';
+import { startStsServer } from '../support/sts-server.js';
 import { startTestbed } from '../support/testbed.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -42,7 +44,8 @@ try {
   mkdirSync(storage);
   const kubeConfig = Buffer.from(readFileSync(bed.adminKubeconfig)).toString('base64');
 
-  const deploy = async (build: string) => {
+  const asAdmin = ['-e', `KUBE_CONFIG=${kubeConfig}`];
+  const deploy = async (build: string, access: string[] = asAdmin) => {
     const r = await execa(
       'bash',
       [
@@ -51,7 +54,7 @@ try {
         '-e', 'CI=true', '-e', `BITBUCKET_COMMIT=${head}`, '-e', 'BITBUCKET_BRANCH=main', '-e', `BITBUCKET_BUILD_NUMBER=${build}`,
         '-e', 'BITBUCKET_REPO_FULL_NAME=acme/shop-gitops-native', '-e', 'BITBUCKET_DEPLOYMENT_ENVIRONMENT=staging',
         '-e', 'BITBUCKET_PIPE_STORAGE_DIR=/opt/atlassian/pipelines/agent/pipe-storage',
-        '-e', 'MODE=deploy', '-e', 'WAIT=true', '-e', 'TIMEOUT=120', '-e', `KUBE_CONFIG=${kubeConfig}`,
+        '-e', 'MODE=deploy', '-e', 'WAIT=true', '-e', 'TIMEOUT=120', ...access,
       ],
       { reject: false, all: true, timeout: 300_000 },
     );
@@ -88,6 +91,44 @@ try {
   check('the clone is untouched by both deploys', status === '', status);
   const token = kubeConfig.slice(0, 48);
   check('the kubeconfig is nowhere in the output', !`${first.all}${second.all}`.includes(token));
+
+  console.log('== EKS access from the image: Bitbucket OIDC token -> STS -> EKS token -> the API server');
+  const issuer = await startOidcIssuer();
+  const sts = await startStsServer({ region: 'eu-west-1' });
+  try {
+    const role = 'arn:aws:iam::111122223333:role/deployer';
+    const provider = issuer.providerId;
+    sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
+    sts.addRole({
+      arn: role,
+      trustPolicy: {
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Federated: `arn:aws:iam::111122223333:oidc-provider/${provider}` },
+            Action: 'sts:AssumeRoleWithWebIdentity',
+            Condition: { StringEquals: { [`${provider}:aud`]: issuer.audience } },
+          },
+        ],
+      },
+    });
+    // an access entry for the role with cluster-admin rights: the example deploys into its own namespaces
+    await bed.configureAuthenticator({ stsUrl: sts.url, roleMappings: [{ arn: role, username: 'eks:{{SessionName}}', groups: ['system:masters'] }] });
+    const oidc = await issuer.mint({}, { deployment: true });
+    const eks = await deploy('13', [
+      '-e', `AWS_OIDC_ROLE_ARN=${role}`, '-e', `BITBUCKET_STEP_OIDC_TOKEN=${oidc}`, '-e', 'AWS_REGION=eu-west-1',
+      '-e', `AWS_ENDPOINT_URL_STS=${sts.url}`, '-e', `CLUSTER_NAME=${bed.clusterName}`,
+      '-e', `CLUSTER_ENDPOINT=${bed.server}`, '-e', `CLUSTER_CA_DATA=${bed.caData}`,
+    ]);
+    check('a run through OIDC -> STS -> EKS token exits 0 with a ✔ line', eks.exitCode === 0 && /^✔ /m.test(eks.stdout), `exit ${eks.exitCode}`);
+    const decisions = await bed.authenticatorDecisions();
+    check('the API server authenticated it as the role session', decisions.some((d) => d.authenticated && (d.arn ?? '').includes(':assumed-role/deployer/')));
+    check('the OIDC token is nowhere in the output', !eks.all!.includes(oidc.split('.')[2]!));
+  } finally {
+    await bed.configureAuthenticator({ stsUrl: undefined, roleMappings: [] });
+    await sts.close();
+    await issuer.close();
+  }
 } finally {
   await bed.stop();
   rmSync(tmp, { recursive: true, force: true });
