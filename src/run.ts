@@ -92,7 +92,8 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       search,
     });
 
-    const toDeploy = plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name))).map((c) => c.app);
+    const deploying = new Set(plan.layers.flat());
+    const toDeploy = plan.apps.filter((c) => deploying.has(c.app.name)).map((c) => c.app);
     const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
     const { planReport, printPlan } = await stages.planReport();
     const { writeReport } = await stages.jsonReport();
