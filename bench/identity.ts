@@ -41,16 +41,7 @@ const sts = await startStsServer({ region: REGION });
 sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
 sts.addRole({
   arn: ROLE,
-  trustPolicy: {
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:aws:iam::111122223333:oidc-provider/${issuer.providerId}` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringLike: { [`${issuer.providerId}:sub`]: `${issuer.repositoryUuid}:*` } },
-      },
-    ],
-  },
+  trustPolicy: issuer.trustPolicy({ account: '111122223333', sub: `${issuer.repositoryUuid}:*`, aud: null }),
 });
 
 const baseEnv = { PATH: process.env.PATH ?? '', HOME: tmp, AWS_CONFIG_FILE: join(tmp, 'none'), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };

@@ -33,16 +33,7 @@ apps:
 const repo = new Repo({ 'app-of-apps.yaml': root(allowed), 'apps/settings/settings.yaml': yamlConfigMap(`settings-${id}`, { level: 'info' }) });
 
 function trust(sub: string): TrustPolicy {
-  return {
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${issuer.providerId}` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuer.providerId}:aud`]: issuer.audience }, StringLike: { [`${issuer.providerId}:sub`]: sub } },
-      },
-    ],
-  };
+  return issuer.trustPolicy({ account: ACCOUNT, sub });
 }
 
 const pipe = async (vars: Record<string, string> = {}) =>

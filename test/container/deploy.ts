@@ -97,20 +97,10 @@ try {
   const sts = await startStsServer({ region: 'eu-west-1' });
   try {
     const role = 'arn:aws:iam::111122223333:role/deployer';
-    const provider = issuer.providerId;
     sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
     sts.addRole({
       arn: role,
-      trustPolicy: {
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Federated: `arn:aws:iam::111122223333:oidc-provider/${provider}` },
-            Action: 'sts:AssumeRoleWithWebIdentity',
-            Condition: { StringEquals: { [`${provider}:aud`]: issuer.audience } },
-          },
-        ],
-      },
+      trustPolicy: issuer.trustPolicy({ account: '111122223333' }),
     });
     // an access entry for the role with cluster-admin rights: the example deploys into its own namespaces
     await bed.configureAuthenticator({ stsUrl: sts.url, roleMappings: [{ arn: role, username: 'eks:{{SessionName}}', groups: ['system:masters'] }] });

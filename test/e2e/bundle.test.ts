@@ -23,20 +23,9 @@ beforeAll(async () => {
   issuer = await startOidcIssuer();
   sts = await startStsServer({ region: 'eu-west-1' });
   sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
-  const p = issuer.providerId;
   sts.addRole({
     arn: ROLE,
-    trustPolicy: {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${p}` },
-          Action: 'sts:AssumeRoleWithWebIdentity',
-          Condition: { StringEquals: { [`${p}:aud`]: issuer.audience } },
-        },
-      ],
-    },
+    trustPolicy: issuer.trustPolicy({ account: ACCOUNT }),
   });
 }, 120_000);
 afterAll(async () => {

@@ -20,17 +20,7 @@ let issuer: OidcIssuer;
 let sts: StsServer;
 
 function policyFor(sub: string, aud = issuer.audience): TrustPolicy {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${issuer.providerId}` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuer.providerId}:aud`]: aud }, StringLike: { [`${issuer.providerId}:sub`]: sub } },
-      },
-    ],
-  };
+  return issuer.trustPolicy({ account: ACCOUNT, sub, aud });
 }
 
 function env(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {

@@ -89,16 +89,7 @@ beforeAll(async () => {
   sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
   sts.addRole({
     arn: ROLE,
-    trustPolicy: {
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${issuer.providerId}` },
-          Action: 'sts:AssumeRoleWithWebIdentity',
-          Condition: { StringEquals: { [`${issuer.providerId}:aud`]: issuer.audience }, StringLike: { [`${issuer.providerId}:sub`]: `${issuer.repositoryUuid}:*` } },
-        },
-      ],
-    },
+    trustPolicy: issuer.trustPolicy({ account: ACCOUNT, sub: `${issuer.repositoryUuid}:*` }),
   });
   api = createServer({ key: readFileSync(join(tmp, 'key.pem')), cert }, (req, res) => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';

@@ -18,16 +18,7 @@ let sts: StsServer;
 const federated = (account = ACCOUNT) => `arn:aws:iam::${account}:oidc-provider/${issuer.providerId}`;
 
 function trust(sub: string, aud = issuer.audience, account = ACCOUNT): TrustPolicy {
-  return {
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: federated(account) },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuer.providerId}:aud`]: aud }, StringLike: { [`${issuer.providerId}:sub`]: sub } },
-      },
-    ],
-  };
+  return issuer.trustPolicy({ account, sub, aud });
 }
 
 async function attempt(roleArn: string, token: string | undefined, server = sts, extra: Record<string, string> = {}) {

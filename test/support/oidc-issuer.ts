@@ -13,6 +13,7 @@
 import { createServer, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { TrustPolicy } from './sts-policy.js';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet } from 'jose';
 
 export interface BitbucketClaims {
@@ -58,6 +59,12 @@ export interface OidcIssuer {
   mint(claims?: Partial<BitbucketClaims>, opts?: MintOptions): Promise<string>;
   /** The claims mint() would put in a token, for assertions. */
   claims(claims?: Partial<BitbucketClaims>, opts?: MintOptions): BitbucketClaims;
+  /**
+   * A role trust policy for this issuer's tokens, as an IAM user writes one: the federated provider
+   * in `account`, StringEquals on aud (default: this issuer's audience; null: no aud condition) and,
+   * when given, StringLike on sub.
+   */
+  trustPolicy(o: { account: string; sub?: string; aud?: string | null }): TrustPolicy;
   /** When false, the discovery document and JWKS answer 503. */
   setJwksAvailable(available: boolean): void;
   close(): Promise<void>;
@@ -122,13 +129,15 @@ export async function startOidcIssuer(opts: { workspace?: string } = {}): Promis
     };
   };
 
+  const providerId = issuer.replace(/^https?:\/\//, '');
+  const audience = `ari:cloud:bitbucket::workspace/${workspaceUuid.slice(1, -1)}`;
   return {
     url,
     issuer,
-    providerId: issuer.replace(/^https?:\/\//, ''),
+    providerId,
     workspace,
     workspaceUuid,
-    audience: `ari:cloud:bitbucket::workspace/${workspaceUuid.slice(1, -1)}`,
+    audience,
     repositoryUuid,
     deploymentEnvironmentUuid,
     jwks,
@@ -137,6 +146,21 @@ export async function startOidcIssuer(opts: { workspace?: string } = {}): Promis
       const payload = claims(overrides, o);
       const key: CryptoKey = o.forged ? stranger : privateKey;
       return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
+    },
+    trustPolicy({ account, sub, aud = audience }) {
+      const equals = aud === null ? undefined : { [`${providerId}:aud`]: aud };
+      const like = sub === undefined ? undefined : { [`${providerId}:sub`]: sub };
+      return {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Federated: `arn:aws:iam::${account}:oidc-provider/${providerId}` },
+            Action: 'sts:AssumeRoleWithWebIdentity',
+            Condition: { ...(equals && { StringEquals: equals }), ...(like && { StringLike: like }) },
+          },
+        ],
+      };
     },
     setJwksAvailable(value) {
       available = value;
