@@ -1,18 +1,12 @@
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp, renderApps, type RenderedApp } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
 import { app, makeWorkspace, rejection, tools } from './render-support.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
 async function render(files: Record<string, string>, a: App): Promise<RenderedApp> {
   const ws = await makeWorkspace(files);
-  cleanups.push(ws.cleanup);
   return renderApp(a, { ...ws, ...tools });
 }
 
@@ -169,7 +163,6 @@ describe('directory apps', () => {
     expect(missing.located).toBe('app-of-apps.yaml:3: app web: path apps/web is not a directory in the repository');
 
     const ws = await makeWorkspace({ 'apps/web/a.yaml': cm('a') });
-    cleanups.push(ws.cleanup);
     await symlink(join(ws.tmpDir), join(ws.workspace, 'apps/web/escape'));
     const escaped = await rejection(renderApp(plain({ directory: { recurse: true } }), { ...ws, ...tools }));
     expect(escaped.message).toMatch(/leads outside the repository through a symbolic link/);
@@ -181,7 +174,6 @@ describe('directory apps', () => {
       'apps/bad1/a.yaml': 'kind: [',
       'apps/bad2/a.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n',
     });
-    cleanups.push(ws.cleanup);
     const apps = ['bad1', 'good', 'bad2'].map((n) => app({ name: n, path: `apps/${n}`, type: 'directory', namespace: n }));
     const results = await renderApps(apps, { ...ws, ...tools, concurrency: 2 });
     expect([...results.keys()]).toEqual(['bad1', 'good', 'bad2']);
@@ -192,7 +184,6 @@ describe('directory apps', () => {
 
   it('gives every app a cancellation error when the run is aborted', async () => {
     const ws = await makeWorkspace({ 'apps/a/a.yaml': cm('a'), 'apps/b/kustomization.yaml': 'resources: []\n' });
-    cleanups.push(ws.cleanup);
     const controller = new AbortController();
     controller.abort();
     const apps = [app({ name: 'a', path: 'apps/a', type: 'directory' }), app({ name: 'b', path: 'apps/b', type: 'kustomize' })];

@@ -1,21 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
 import { runTool } from '../../src/util/exec.js';
 import { app, makeWorkspace, rejection, tools } from './render-support.js';
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function workspace(files: Record<string, string>) {
-  const ws = await makeWorkspace(files);
-  cleanups.push(ws.cleanup);
-  return ws;
-}
 
 async function listAll(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true })).sort();
@@ -53,7 +42,7 @@ const helmApp = (over: Partial<App> = {}) => app({ name: 'web', path: 'apps/web'
 
 describe('helm apps', () => {
   it('renders with values files, inline values, parameters (in that order of precedence) and CRDs, without helm tests', async () => {
-    const ws = await workspace(webChart);
+    const ws = await makeWorkspace(webChart);
     const r = await renderApp(
       helmApp({
         helm: {
@@ -74,7 +63,7 @@ describe('helm apps', () => {
   });
 
   it('names the app and the file when a values file is missing', async () => {
-    const ws = await workspace(webChart);
+    const ws = await makeWorkspace(webChart);
     const err = await rejection(renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: ['envs/prod/missing.yaml'], parameters: [] } }), { ...ws, ...tools }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
@@ -84,7 +73,7 @@ describe('helm apps', () => {
   });
 
   it('fails clearly on a dependency that needs the network', async () => {
-    const ws = await workspace({
+    const ws = await makeWorkspace({
       ...webChart,
       'apps/web/Chart.yaml': chartYaml('web', '  - name: redis\n    version: 17.0.0\n    repository: https://charts.bitnami.com/bitnami\n'),
     });
@@ -96,7 +85,7 @@ describe('helm apps', () => {
   });
 
   it('uses a remote dependency vendored as a .tgz in charts/ without network', async () => {
-    const ws = await workspace({
+    const ws = await makeWorkspace({
       ...webChart,
       'apps/web/Chart.yaml': chartYaml('web', '  - name: redis\n    version: 17.0.0\n    repository: https://charts.bitnami.com/bitnami\n'),
       'vendor/redis/Chart.yaml': 'apiVersion: v2\nname: redis\nversion: 17.0.0\n',
@@ -110,7 +99,7 @@ describe('helm apps', () => {
   });
 
   it('vendors local file:// dependencies (and theirs) into a temp copy, leaving the clone untouched', async () => {
-    const ws = await workspace({
+    const ws = await makeWorkspace({
       'apps/api/Chart.yaml': chartYaml('api', '  - name: common\n    version: ">=0.1.0"\n    repository: file://../../libs/common\n'),
       'apps/api/values.yaml': 'common:\n  greeting: from-api\n',
       'apps/api/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n',
@@ -128,7 +117,7 @@ describe('helm apps', () => {
   });
 
   it('refuses a file:// dependency outside the repository', async () => {
-    const ws = await workspace({
+    const ws = await makeWorkspace({
       'apps/api/Chart.yaml': chartYaml('api', '  - name: common\n    version: 0.1.0\n    repository: file://../../../outside\n'),
       'apps/api/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n',
     });
@@ -137,7 +126,7 @@ describe('helm apps', () => {
   });
 
   it("reports helm's own message when a template fails", async () => {
-    const ws = await workspace({ ...webChart, 'apps/web/templates/broken.yaml': 'value: {{ .Values.missing.key }}\n' });
+    const ws = await makeWorkspace({ ...webChart, 'apps/web/templates/broken.yaml': 'value: {{ .Values.missing.key }}\n' });
     const err = await rejection(renderApp(helmApp(), { ...ws, ...tools }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err.exitCode).toBe(2);
@@ -146,7 +135,7 @@ describe('helm apps', () => {
   });
 
   it('names the template when a chart renders an invalid object', async () => {
-    const ws = await workspace({ ...webChart, 'apps/web/templates/nameless.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  labels: {a: b}\n' });
+    const ws = await makeWorkspace({ ...webChart, 'apps/web/templates/nameless.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  labels: {a: b}\n' });
     const err = await rejection(renderApp(helmApp(), { ...ws, ...tools }));
     expect(err.located).toBe('apps/web/templates/nameless.yaml: app web: Secret has no metadata.name');
   });

@@ -1,20 +1,9 @@
 import { readdir } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp, renderApps } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
 import { imageOverride } from '../../src/render/kustomize.js';
 import { app, makeWorkspace, rejection, tools } from './render-support.js';
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function workspace(files: Record<string, string>) {
-  const ws = await makeWorkspace(files);
-  cleanups.push(ws.cleanup);
-  return ws;
-}
 
 const listAll = async (dir: string) => (await readdir(dir, { recursive: true })).sort();
 
@@ -43,20 +32,20 @@ const kApp = (over: Partial<App> = {}) => app({ name: 'web', path: 'apps/web/bas
 
 describe('kustomize apps', () => {
   it('renders a base that lives outside the app directory, defaulting the namespace', async () => {
-    const ws = await workspace(repo);
+    const ws = await makeWorkspace(repo);
     const r = await renderApp(kApp(), { ...ws, ...tools });
     expect(r.objects.map(objectId)).toEqual(['ConfigMap/web/web-config', 'Deployment/web/web']);
   });
 
   it('renders an overlay (its own namespace and patches)', async () => {
-    const ws = await workspace(repo);
+    const ws = await makeWorkspace(repo);
     const r = await renderApp(kApp({ path: 'apps/web/overlays/prod' }), { ...ws, ...tools });
     expect(r.objects.map(objectId)).toEqual(['ConfigMap/web-prod/web-config', 'Deployment/web-prod/web']);
     expect(r.objects[1]!.spec).toMatchObject({ replicas: 3 });
   });
 
   it("applies the app's namePrefix, images and commonLabels without editing the clone", async () => {
-    const ws = await workspace(repo);
+    const ws = await makeWorkspace(repo);
     const before = await listAll(ws.workspace);
     const r = await renderApp(
       kApp({ kustomize: { namePrefix: 'blue-', nameSuffix: '-v2', images: ['nginx=registry.local/nginx:1.26'], commonLabels: { team: 'web' } } }),
@@ -79,7 +68,7 @@ describe('kustomize apps', () => {
   });
 
   it('inflates helmCharts of a vendored chart with the pinned helm', async () => {
-    const ws = await workspace({
+    const ws = await makeWorkspace({
       'apps/cache/kustomization.yaml': 'helmCharts:\n  - name: cache\n    releaseName: hot\n    valuesInline: {size: 7}\n',
       'apps/cache/charts/cache/Chart.yaml': 'apiVersion: v2\nname: cache\nversion: 1.0.0\n',
       'apps/cache/charts/cache/values.yaml': 'size: 1\n',
@@ -90,7 +79,7 @@ describe('kustomize apps', () => {
   });
 
   it('fails clearly, without downloading or writing anything, on a helmCharts chart from a network repository', async () => {
-    const ws = await workspace({
+    const ws = await makeWorkspace({
       'apps/cache/kustomization.yaml': 'helmCharts:\n  - name: redis\n    repo: https://charts.example.invalid\n    version: 17.0.0\n    releaseName: hot\n',
     });
     const before = await listAll(ws.workspace);
@@ -105,7 +94,7 @@ describe('kustomize apps', () => {
   });
 
   it("reports kustomize's own message for a broken kustomization, and a missing kustomization", async () => {
-    const ws = await workspace({ ...repo, 'apps/broken/kustomization.yaml': 'resources: [missing.yaml]\n', 'apps/none/a.yaml': 'x: 1\n' });
+    const ws = await makeWorkspace({ ...repo, 'apps/broken/kustomization.yaml': 'resources: [missing.yaml]\n', 'apps/none/a.yaml': 'x: 1\n' });
     const results = await renderApps(
       [app({ name: 'broken', path: 'apps/broken', type: 'kustomize' }), app({ name: 'none', path: 'apps/none', type: 'kustomize' }), kApp()],
       { ...ws, ...tools, concurrency: 2 },

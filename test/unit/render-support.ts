@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,13 +8,20 @@ import { toolPath } from '../../src/util/tools.js';
 import { testApp } from '../support/app.js';
 
 /** A real workspace and private temp dir per test, removed afterwards. */
-export async function makeWorkspace(files: Record<string, string>): Promise<{ workspace: string; tmpDir: string; cleanup: () => Promise<void> }> {
+const made: string[] = [];
+afterEach(async () => {
+  while (made.length) await rm(made.pop()!, { recursive: true, force: true });
+});
+
+/** A repository work tree with `files` and a private tmp dir beside it, removed after the test. */
+export async function makeWorkspace(files: Record<string, string>): Promise<{ workspace: string; tmpDir: string }> {
   const base = await mkdtemp(join(tmpdir(), 'render-test-'));
+  made.push(base);
   const workspace = join(base, 'repo');
   const tmpDir = join(base, 'tmp');
   await mkdir(tmpDir, { recursive: true });
   await writeFiles(workspace, files);
-  return { workspace, tmpDir, cleanup: () => rm(base, { recursive: true, force: true }) };
+  return { workspace, tmpDir };
 }
 
 export async function writeFiles(root: string, files: Record<string, string>): Promise<void> {
