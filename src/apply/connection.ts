@@ -158,7 +158,8 @@ function execPlugin(spec: NonNullable<KubeUser['exec']>, base: string): () => Pr
       kind: 'ExecCredential',
       spec: { interactive: false },
     });
-    const out = await runTool(command, spec.args ?? [], { env, timeoutMs: 60_000 });
+    // a user's plugin (aws eks get-token, ...) may read the AWS variables
+    const out = await runTool(command, spec.args ?? [], { env, timeoutMs: 60_000, withCredentials: true });
     const parsed = ExecCredential.safeParse(JSON.parse(out.stdout));
     if (!parsed.success) throw new PipeError(`the kubeconfig's credential plugin ${spec.command} printed no ExecCredential status`);
     const s = parsed.data.status;

@@ -32,6 +32,21 @@ export interface RunOptions {
   /** Exit codes that are answers, not failures (kubectl diff exits 1 when there are differences). */
   okExitCodes?: number[];
   signal?: AbortSignal;
+  /**
+   * Pass the pipe's credentials (OIDC token, AWS keys, KUBE_CONFIG) on to the tool. Off by default:
+   * git, helm and kubectl kustomize need none of them; a kubeconfig's credential plugin may.
+   */
+  withCredentials?: boolean;
+}
+
+/** Variables that carry credentials: the tools the pipe runs get them only when they need them. */
+const CREDENTIAL_VARIABLES = ['BITBUCKET_STEP_OIDC_TOKEN', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'KUBE_CONFIG'];
+
+/** The environment of a child process: this process's, without its credentials, plus `extra`. */
+export function childEnv(extra: Record<string, string | undefined> = {}, withCredentials = false): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  if (!withCredentials) for (const name of CREDENTIAL_VARIABLES) delete env[name];
+  return { ...env, ...extra };
 }
 
 /** Runs a tool with an argv array (never a shell); throws ToolError on failure. */
@@ -41,8 +56,8 @@ export async function runTool(bin: string, argv: string[], opts: RunOptions = {}
   const started = Date.now();
   const options: Options = {
     cwd: opts.cwd,
-    env: opts.env,
-    extendEnv: true,
+    env: childEnv(opts.env, opts.withCredentials),
+    extendEnv: false,
     input: opts.input,
     timeout: opts.timeoutMs,
     cancelSignal: opts.signal,

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ToolError } from './exec.js';
+import { childEnv, ToolError } from './exec.js';
 
 interface RunOptions {
   okExitCodes?: number[];
@@ -35,7 +35,7 @@ export class Git {
   private exec(args: string[], opts: RunOptions): Promise<Buffer> {
     const argv = ['-c', `safe.directory=${this.dir}`, '-C', this.dir, ...args];
     const started = Date.now();
-    const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env };
+    const env = childEnv({ GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...opts.env });
     return new Promise((resolve, reject) => {
       const child = execFile(this.bin, argv, { env, encoding: 'buffer', maxBuffer: MAX_OUTPUT, ...opts.as }, (err, stdout, stderr) => {
         // a number is git's exit code; a string (ENOENT, ERR_CHILD_PROCESS_STDIO_MAXBUFFER) or none (a signal): no answer
