@@ -11,7 +11,7 @@
 ARG BASE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
 # --- build: type-stripped and bundled by esbuild (the typecheck is `npm run typecheck` in CI).
-# The same BASE_IMAGE as the runtime: the code cache is only valid for the Node that made it.
+# The same BASE_IMAGE as the runtime: a startup snapshot only starts on the Node that made it.
 FROM ${BASE_IMAGE} AS build
 WORKDIR /app-of-apps-pipe
 COPY package.json package-lock.json ./
@@ -23,10 +23,11 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca-certificates 
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
 COPY scripts/bundle.mjs scripts/
-COPY scripts/container/launcher.cjs scripts/container/code-cache.mjs scripts/container/
+COPY scripts/container/launcher.cjs scripts/container/entrypoint.sh scripts/container/
 COPY src src
-# /out: main.js (entry), package.json, pipe.cjs (the bundle), its source map, V8's code cache
-RUN node scripts/bundle.mjs /out --code-cache
+# /pipe: entrypoint.sh, pipe.blob (V8's startup snapshot of the bundle), main.js, package.json,
+# pipe.cjs (the bundle) and its source map. Built where it runs: the snapshot keeps the bundle's path.
+RUN node scripts/bundle.mjs /pipe --snapshot
 
 # --- tools: kubectl and helm at pinned versions, each checked against its pinned sha256.
 # linux/amd64 only (the sums below are amd64's).
@@ -64,12 +65,14 @@ RUN apt-get update -qq \
 COPY --from=tools /out/kubectl /usr/local/bin/kubectl
 COPY --from=tools /out/helm /usr/local/bin/helm
 # stack traces of the minified bundle map back to src/ with NODE_OPTIONS=--enable-source-maps
-COPY --from=build /out/ /pipe/
+# (the pipe then starts from the bundle, not the snapshot: see scripts/container/entrypoint.sh)
+COPY --from=build /pipe/ /pipe/
 # The AWS SDK warns on every run that its releases after January 2027 need Node 22: a note for
 # this image's maintainers (move BASE_IMAGE to Node 22), not for the pipe's users' deploy logs.
 ENV AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 # Bitbucket mounts the clone here (BITBUCKET_CLONE_DIR); the pipe also works from this directory.
 WORKDIR /opt/atlassian/pipelines/agent/build
-# The kubeconfig the pipe writes calls the pipe itself as a credential plugin:
-# `/usr/local/bin/node /pipe/main.js eks-token ...` (process.execPath + process.argv[1]).
-ENTRYPOINT ["/usr/local/bin/node", "/pipe/main.js"]
+# entrypoint.sh runs `node --snapshot-blob /pipe/pipe.blob /pipe/main.js`. The kubeconfig the
+# pipe writes calls the pipe itself as a credential plugin the same way:
+# `/usr/local/bin/node --snapshot-blob /pipe/pipe.blob /pipe/main.js eks-token ...`.
+ENTRYPOINT ["/pipe/entrypoint.sh"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The image's size by layer, and the pipe's cold start inside the container (spawn to first log
-# line) versus bare Node (`node -e 0`) in the same container, same run; and the entry point with
-# its code cache (/pipe/main.js) versus the naive start, the bundle alone (/pipe/pipe.cjs).
+# line) versus bare Node (`node -e 0`) in the same container, same run; and the entry point
+# (/pipe/entrypoint.sh: the startup snapshot) versus the naive start, the bundle alone (/pipe/pipe.cjs).
 #   usage: bench/container.sh [IMAGE] [RUNS]     (default localhost/app-of-apps-pipe:dev, 20)
 # Runs at raised priority (nice -10) when it can: the machine is shared, and both commands are
 # measured alike; minima are printed beside medians as the least disturbed starts.
@@ -50,5 +50,5 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   -v "$repo:/opt/atlassian/pipelines/agent/build" \
   -v "$root/scripts/container/coldstart.mjs:/bench/coldstart.mjs:ro" \
   -e BITBUCKET_CLONE_DIR=/opt/atlassian/pipelines/agent/build -e MODE=plan -e ENVIRONMENT=staging \
-  "$ctr" -- /usr/local/bin/node /bench/coldstart.mjs "$runs" /pipe/main.js /pipe/pipe.cjs
+  "$ctr" -- /usr/local/bin/node /bench/coldstart.mjs "$runs" /pipe/entrypoint.sh /pipe/pipe.cjs
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,12 +3,13 @@
  * the pipe's code versus the AWS CLI doing the same, against the same local STS, in one run.
  *
  *   aws CLI      `aws sts assume-role-with-web-identity` + `aws eks get-token` (two processes)
- *   pipe, proc   `node dist/main.js eks-token` with AWS_OIDC_ROLE_ARN + BITBUCKET_STEP_OIDC_TOKEN
- *                (one process: exchange + token; dist/main.js built by scripts/bundle.mjs)
+ *   pipe, proc   `node --snapshot-blob dist/pipe.blob dist/main.js eks-token` with AWS_OIDC_ROLE_ARN +
+ *                BITBUCKET_STEP_OIDC_TOKEN (one process: exchange + token; built by scripts/bundle.mjs --snapshot)
  *   pipe, in     obtainAwsIdentity + makeEksToken in this process (what a pipe run does)
  * and, for each kubectl invocation during a deploy, the token alone:
  *   aws CLI      `aws eks get-token` with the credentials in the environment
- *   pipe, proc   `node dist/main.js eks-token --credentials-file F` (the pipe's kubeconfig exec entry)
+ *   pipe, proc   `node --snapshot-blob dist/pipe.blob dist/main.js eks-token --credentials-file F`
+ *                (the pipe's kubeconfig exec entry in the image)
  *
  * `node -e 0` is timed too: the share of a process run that is Node.js starting, not pipe code.
  * Every token produced is checked by the local STS verifier (outside the timings).
@@ -32,9 +33,10 @@ const REGION = 'eu-west-1';
 const ROLE = 'arn:aws:iam::111122223333:role/deploy';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bench-identity-'));
-const bundle = join(tmp, 'dist', 'main.js');
-// built as the image builds it: the launcher, the bundle and its V8 code cache
-await execa(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(tmp, 'dist'), '--code-cache'], { cwd: ROOT });
+// built as the image builds it, and started as the image starts it: the bundle's startup snapshot
+// (what entrypoint.sh runs, and what the kubeconfig's exec entry repeats)
+const start = [process.execPath, '--snapshot-blob', join(tmp, 'dist', 'pipe.blob'), join(tmp, 'dist', 'main.js')];
+await execa(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(tmp, 'dist'), '--snapshot'], { cwd: ROOT });
 
 const issuer = await startOidcIssuer();
 const sts = await startStsServer({ region: REGION });
@@ -72,7 +74,7 @@ for (let i = 0; i < iterations; i++) {
 
   const oidc = await issuer.mint();
   const [proc, out] = await timed(() =>
-    run(process.execPath, [bundle, 'eks-token', '--cluster-name', 'prod', '--region', REGION], { AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: oidc, AWS_ENDPOINT_URL_STS: sts.url }),
+    run(start[0]!, [...start.slice(1), 'eks-token', '--cluster-name', 'prod', '--region', REGION], { AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: oidc, AWS_ENDPOINT_URL_STS: sts.url }),
   );
   times.pipeProcExchange.push(proc);
   tokens.push(JSON.parse(out.stdout).status.token);
@@ -95,7 +97,7 @@ for (let i = 0; i < iterations; i++) {
 
   const file = join(tmp, 'aws-credentials.json');
   writeFileSync(file, JSON.stringify({ Version: 1, AccessKeyId: env.AWS_ACCESS_KEY_ID, SecretAccessKey: env.AWS_SECRET_ACCESS_KEY, SessionToken: env.AWS_SESSION_TOKEN }), { mode: 0o600 });
-  const [procTok, tokOut] = await timed(() => run(process.execPath, [bundle, 'eks-token', '--cluster-name', 'prod', '--region', REGION, '--credentials-file', file], {}));
+  const [procTok, tokOut] = await timed(() => run(start[0]!, [...start.slice(1), 'eks-token', '--cluster-name', 'prod', '--region', REGION, '--credentials-file', file], {}));
   times.pipeProcToken.push(procTok);
   tokens.push(JSON.parse(tokOut.stdout).status.token);
 

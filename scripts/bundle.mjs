@@ -3,11 +3,14 @@
 // and nothing else (the image ships no node_modules), plus its entry point DIR/main.js (see
 // scripts/container/launcher.cjs) and a package.json that makes DIR CommonJS.
 // `node DIR/main.js` runs the pipe.
-//   usage: node scripts/bundle.mjs [DIR] [--code-cache]      (DIR defaults to dist)
-// --code-cache also writes V8's code cache for the Node running this script (the image build).
+//   usage: node scripts/bundle.mjs [DIR] [--snapshot]      (DIR defaults to dist)
+// --snapshot also writes DIR/pipe.blob, V8's startup snapshot of the bundle (src/startup-snapshot.ts),
+// for the Node running this script (the image build), and DIR/entrypoint.sh, which starts the
+// pipe from it: `DIR/entrypoint.sh` runs the pipe as the image does.
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,7 +57,7 @@ const result = await build({
   outfile,
   bundle: true,
   platform: 'node',
-  // CommonJS: V8's code cache (the launcher) is reachable for scripts only, not for ES modules
+  // CommonJS: a startup snapshot is built from one script (no ES modules, no require of files)
   format: 'cjs',
   target: 'node20',
   // ESM builds of dependencies where they exist: smaller and tree-shakable
@@ -66,13 +69,12 @@ const result = await build({
     // outside npm (the container) there is no npm_package_version; `--version` still answers
     'process.env.npm_package_version': JSON.stringify(pkg.version),
   },
-  // fully minified: V8 compiles the whole file before the first line can be printed, so every
-  // byte costs start-up time; main.js.map maps stack traces back (NODE_OPTIONS=--enable-source-maps)
+  // fully minified: every byte is parsed at a start without the snapshot, and the snapshot holds
+  // the source too; pipe.cjs.map maps stack traces back (NODE_OPTIONS=--enable-source-maps)
   minify: true,
-  // the launcher reads the bundle as latin1, exact for ASCII; say so rather than rely on the default
   charset: 'ascii',
   // import() of what stays outside the bundle (node:http, node:async_hooks in the AWS SDK) becomes
-  // require(): the launcher runs the bundle as a vm.Script, which has no dynamic import of its own
+  // require(): code started from a snapshot has no module loader for import()
   supported: { 'dynamic-import': false },
   sourcemap: 'linked',
   sourcesContent: false,
@@ -82,20 +84,51 @@ const result = await build({
   plugins: [missingLazyStages, zodEnglishOnly],
 }).catch(() => process.exit(1)); // esbuild has printed the errors
 
-// main.ts's hashbang would be a syntax error once the launcher wraps the bundle in a function;
-// a comment of the same length keeps the source map's lines
+// main.ts's hashbang is not valid in the script the snapshot builder runs; a comment of the same
+// length keeps the source map's lines
 writeFileSync(outfile, readFileSync(outfile, 'utf8').replace(/^#!/, '//'));
 copyFileSync(join(root, 'scripts', 'container', 'launcher.cjs'), join(outdir, 'main.js'));
 writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
-// a cache made for an older bundle would be rejected by V8: never keep one
-rmSync(`${outfile}.cache`, { force: true });
+// a snapshot of an older bundle must never be started with this one
+const blob = join(outdir, 'pipe.blob');
+const entrypoint = join(outdir, 'entrypoint.sh');
+rmSync(blob, { force: true });
+rmSync(entrypoint, { force: true });
 const size = (f) => `${(result.metafile.outputs[f].bytes / 1024).toFixed(0)} KiB`;
 const [js, map] = Object.keys(result.metafile.outputs).sort((a, b) => a.length - b.length);
 console.log(`bundle: ${outfile} (${size(js)}, source map ${size(map)}), entry ${join(outdir, 'main.js')}`);
-if (args.includes('--code-cache')) {
+if (args.includes('--snapshot')) buildSnapshot();
+
+/**
+ * V8's startup snapshot of the bundle, by this Node (only the same Node build can start from it).
+ * The builder runs in an empty directory with no environment but PATH: nothing of this machine's
+ * can end up in the snapshot.
+ */
+function buildSnapshot() {
+  const empty = mkdtempSync(join(tmpdir(), 'app-of-apps-snapshot-'));
   try {
-    execFileSync(process.execPath, [join(root, 'scripts', 'container', 'code-cache.mjs'), outdir], { stdio: 'inherit' });
-  } catch {
-    process.exit(1); // code-cache.mjs has printed why
+    const r = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', outfile], {
+      cwd: empty,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      encoding: 'utf8',
+    });
+    // Node notes that child_process is "not yet fully verified" in snapshot builders; the bundle
+    // only loads it there (nothing is spawned before the snapshot is taken), and the image's
+    // checks run the pipe, its git calls and its credential plugin from the snapshot
+    const stderr = r.stderr
+      .split('\n')
+      .filter((l) => !/not yet fully verified|may still work in some cases|To request support for the module|--trace-warnings/.test(l))
+      .join('\n')
+      .trim();
+    if (r.status !== 0 || !existsSync(blob)) {
+      console.error(`snapshot: building ${blob} failed (exit ${r.status ?? r.signal})${stderr ? `:\n${stderr}` : ''}`);
+      process.exit(1);
+    }
+    if (stderr) console.error(stderr);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
   }
+  copyFileSync(join(root, 'scripts', 'container', 'entrypoint.sh'), entrypoint);
+  chmodSync(entrypoint, 0o755);
+  console.log(`snapshot: ${blob} (${(readFileSync(blob).length / 1024 / 1024).toFixed(1)} MiB), entry ${entrypoint}`);
 }

@@ -3,9 +3,10 @@
 //   (none)     run the pipe as configured by the environment (pipe variables)
 //   eks-token  print an ExecCredential for kubectl (a credential plugin that needs no AWS CLI)
 
-const [command] = process.argv.slice(2);
+import { startupSnapshot } from 'node:v8';
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
+  const [command] = argv;
   switch (command) {
     case undefined:
     case 'run': {
@@ -25,7 +26,7 @@ async function main(): Promise<number> {
     }
     case 'eks-token': {
       const { eksTokenCommand } = await import('./identity/eks-token-command.js');
-      return eksTokenCommand(process.argv.slice(3), process.env);
+      return eksTokenCommand(argv.slice(1), process.env);
     }
     case '--version':
     case 'version':
@@ -37,12 +38,22 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`✖ internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+function start(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`✖ internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (startupSnapshot.isBuildingSnapshot()) {
+  // the image build (`node --snapshot-blob pipe.blob --build-snapshot pipe.cjs`): nothing runs
+  // now; the snapshot holds the modules already evaluated, and a start from it calls start()
+  void import('./startup-snapshot.js').then((m) => m.prepareSnapshot(start));
+} else {
+  start();
+}

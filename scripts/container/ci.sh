@@ -20,7 +20,7 @@ bash scripts/container/base.sh
 step "build $image"
 log="$(mktemp)"
 bash scripts/container/build.sh "$image" >"$log" 2>&1 || { tail -40 "$log"; exit 1; }
-grep -E '^(bundle|code-cache|install-tools|build):' "$log"
+grep -E '^(bundle|snapshot|install-tools|build):' "$log"
 rm -f "$log"
 # both suites run even if the first fails: one report of everything that is wrong
 failed=0

@@ -3,21 +3,24 @@
 // Alternates the commands N times; for each start it takes the time from spawn to the first
 // byte of output (the pipe's first log line) and to exit, and the CPU time the process (all its
 // threads) had used when that first byte arrived: on a shared machine wall time swings with
-// everyone else's load, CPU time much less. BASELINE_SCRIPT, when given, is the naive way to
-// start the same pipe (the bundle loaded without the code cache), measured in the same rounds.
+// everyone else's load, CPU time much less. BASELINE, when given, is the naive way to start the
+// same pipe (the bundle loaded by Node, without the snapshot), measured in the same rounds.
+// PIPE and BASELINE are a JavaScript file (run with this Node) or an executable (the image's
+// entrypoint.sh, which execs Node: same process, so its CPU time is Node's).
 // Prints one JSON object.
-//   usage: node coldstart.mjs N PIPE_SCRIPT [BASELINE_SCRIPT]   (the pipe's variables: the env)
+//   usage: node coldstart.mjs N PIPE [BASELINE]   (the pipe's variables: the env)
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const runs = Number(process.argv[2]);
-const [pipeScript, baselineScript] = process.argv.slice(3);
-if (!(runs > 0) || !pipeScript) {
-  console.error('usage: node coldstart.mjs N PIPE_SCRIPT [BASELINE_SCRIPT]');
+const [pipeStart, baselineStart] = process.argv.slice(3);
+if (!(runs > 0) || !pipeStart) {
+  console.error('usage: node coldstart.mjs N PIPE [BASELINE]');
   process.exit(64);
 }
-const pipe = [process.execPath, pipeScript];
-const baseline = baselineScript ? [process.execPath, baselineScript] : undefined;
+const command = (file) => (/\.[cm]?js$/.test(file) ? [process.execPath, file] : [file]);
+const pipe = command(pipeStart);
+const baseline = baselineStart ? command(baselineStart) : undefined;
 
 /** CPU time of every thread of a live process, in ms (/proc/PID/task/TID/schedstat, ns). */
 function cpuMs(pid) {

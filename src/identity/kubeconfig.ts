@@ -15,6 +15,7 @@ export interface SelfCommand {
 
 const ENTRY = /^main\.(ts|js|mjs|cjs)$/;
 const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+const SNAPSHOT_FLAG = '--snapshot-blob';
 
 type ProcessFacts = Pick<NodeJS.Process, 'execPath' | 'execArgv' | 'argv' | 'cwd'>;
 
@@ -37,14 +38,19 @@ export function selfCommand(proc: ProcessFacts = process): SelfCommand {
 }
 
 /**
- * Node flags of this process that kubectl must repeat, with loaders made absolute: kubectl runs
- * the plugin from its own working directory, where `--import tsx` would not resolve.
+ * Node flags of this process that kubectl must repeat, with loaders and the startup snapshot
+ * (the image's `--snapshot-blob`) made absolute: kubectl runs the plugin from its own working
+ * directory, where `--import tsx` or a relative path would not resolve.
  */
 function portableExecArgv(proc: ProcessFacts): string[] {
   const out: string[] = [];
   const args = proc.execArgv.filter((a) => !a.startsWith('--inspect'));
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (flag === SNAPSHOT_FLAG) {
+      out.push(flag, resolve(proc.cwd(), inline ?? args[++i] ?? ''));
+      continue;
+    }
     if (!LOADER_FLAGS.has(flag)) {
       out.push(args[i]!);
       continue;

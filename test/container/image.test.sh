@@ -35,7 +35,7 @@ podman image exists "$image" || { echo "no image $image; run scripts/container/b
 
 echo "== image contents ($image)"
 entrypoint="$(podman image inspect --format '{{json .Config.Entrypoint}}' "$image")"
-check "ENTRYPOINT runs the bundled pipe: $entrypoint" [ "$entrypoint" = '["/usr/local/bin/node","/pipe/main.js"]' ]
+check "ENTRYPOINT runs the bundled pipe: $entrypoint" [ "$entrypoint" = '["/pipe/entrypoint.sh"]' ]
 workdir="$(podman image inspect --format '{{.Config.WorkingDir}}' "$image")"
 check "working directory is the clone's mount point" [ "$workdir" = "$build_dir" ]
 
@@ -47,18 +47,18 @@ check "helm is the pinned v4.1.4 (sha256)" pinned helm 210d576a6dc04b7864af4b5d9
 check "git is installed" test -x "$fs/usr/bin/git"
 check "no AWS CLI" test ! -e "$fs/usr/local/bin/aws" -a ! -e "$fs/usr/bin/aws"
 pipe_files="$(cd "$fs/pipe" && ls -A | tr '\n' ' ')"
-check "/pipe holds the entry, the bundle, its source map and code cache only ($pipe_files)" \
-  [ "$pipe_files" = "main.js package.json pipe.cjs pipe.cjs.cache pipe.cjs.map " ]
+check "/pipe holds the entry points, the bundle, its source map and its snapshot only ($pipe_files)" \
+  [ "$pipe_files" = "entrypoint.sh main.js package.json pipe.blob pipe.cjs pipe.cjs.map " ]
 stray_modules="$(find "$fs" -xdev -path "$fs/usr/local/lib/node_modules" -prune -o -type d -name node_modules -print 2>/dev/null)"
 check "no node_modules besides the base image's npm" [ -z "$stray_modules" ]
 caches="$(find "$fs/root/.npm" "$fs/var/lib/apt/lists" "$fs/var/cache/apt" -type f 2>/dev/null | grep -v '/lock$' | head -5)"
 check "no npm or apt caches" [ -z "$caches" ]
 check "no build secret left at /run/secrets" test -z "$(ls -A "$fs/run/secrets" 2>/dev/null)"
-cache_probe='const fs = require("fs"), vm = require("vm"), { Module } = require("module"); const f = "/pipe/pipe.cjs";
-  const s = new vm.Script(Module.wrap(fs.readFileSync(f, "utf8")), { filename: f, cachedData: fs.readFileSync(f + ".cache") });
-  process.stdout.write(String(s.cachedDataRejected));'
-check "the image's Node accepts the bundle's code cache" \
-  [ "$(buildah run --isolation chroot "$ctr" -- /usr/local/bin/node -e "$cache_probe" 2>&1)" = false ]
+# the snapshot is the pipe: it starts with the bundle file out of the way
+check "the image's Node starts the pipe from its startup snapshot, without the bundle file" \
+  [ "$(buildah run --isolation chroot "$ctr" -- sh -c 'mv /pipe/pipe.cjs /pipe/pipe.cjs.away && /pipe/entrypoint.sh --version; mv /pipe/pipe.cjs.away /pipe/pipe.cjs' 2>&1)" = "app-of-apps-pipe $(node -p 'require(process.argv[1]).version' "$root/package.json")" ]
+check "with NODE_OPTIONS set (V8 would refuse the snapshot) the entrypoint starts the pipe from the bundle" \
+  [ "$(buildah run --isolation chroot -e NODE_OPTIONS=--max-old-space-size=256 "$ctr" -- /pipe/entrypoint.sh --version 2>&1)" = "app-of-apps-pipe $(node -p 'require(process.argv[1]).version' "$root/package.json")" ]
 
 echo "== secrets in layers and history"
 history="$(podman history --no-trunc --format '{{.CreatedBy}}' "$image")"
@@ -131,7 +131,7 @@ echo "== git is trusted for the clone only"
 git init --quiet "$tmp/other" && chown -R "$other_uid:$other_uid" "$tmp/other"
 ctr2="$(buildah from --pull-never --quiet "$image")"
 buildah run --isolation chroot -v "$tmp/clone:$build_dir" -v "$tmp/origin:$tmp/origin:ro" \
-  -e BITBUCKET_CLONE_DIR="$build_dir" -e MODE=plan -e ENVIRONMENT=staging "$ctr2" -- /usr/local/bin/node /pipe/main.js >/dev/null 2>&1
+  -e BITBUCKET_CLONE_DIR="$build_dir" -e MODE=plan -e ENVIRONMENT=staging "$ctr2" -- /pipe/entrypoint.sh >/dev/null 2>&1
 other_status="$(buildah run --isolation chroot -v "$tmp/other:/other" "$ctr2" -- git -C /other status 2>&1)"
 check "after a run, git still refuses another foreign-owned repository" grep -q "dubious ownership" <<<"$other_status"
 check "the run wrote no git config (global or system)" \

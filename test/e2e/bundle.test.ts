@@ -1,9 +1,10 @@
-// The pipe as it ships: the esbuild bundle run by its launcher from V8's code cache (what the
-// image's entrypoint is), not the TypeScript sources. The identity path is the one that reaches
-// code the bundle loads at run time (the AWS SDK's import() of node:http).
+// The pipe as it ships: the esbuild bundle started from its V8 startup snapshot by entrypoint.sh
+// (the image's entrypoint), not the TypeScript sources. The identity path is the one that reaches
+// code the bundle loads at run time (the AWS SDK's require of node:http, which the snapshot
+// builder cannot load).
 import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ let issuer: OidcIssuer;
 let sts: StsServer;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), dist, '--code-cache'], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), dist, '--snapshot'], { cwd: ROOT, stdio: 'pipe' });
   issuer = await startOidcIssuer();
   sts = await startStsServer({ region: 'eu-west-1' });
   sts.addOidcProvider({ url: issuer.issuer, clientIds: [issuer.audience] });
@@ -34,17 +35,36 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const run = (args: string[], env: Record<string, string>) =>
+const run = (args: string[], env: Record<string, string>, entrypoint = join(dist, 'entrypoint.sh')) =>
   // the image sets the SDK's Node-version notice off (Dockerfile); so does this run
-  execa(process.execPath, [join(dist, 'main.js'), ...args], {
+  execa(entrypoint, args, {
     env: { PATH: process.env.PATH!, HOME: tmp, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     extendEnv: false,
     reject: false,
   });
 
+const planExample = (env: Record<string, string> = {}, entrypoint?: string) => {
+  const repo = join(tmp, 'example');
+  if (!existsSync(repo)) execFileSync(process.execPath, [join(ROOT, 'scripts/example-repo.mjs'), 'native', '--out', repo]);
+  return run([], { MODE: 'plan', ENVIRONMENT: 'staging', BITBUCKET_CLONE_DIR: repo, REPORT_FILE: join(tmp, 'report.json'), ...env }, entrypoint);
+};
+
 describe('the shipped bundle', () => {
-  it('starts from the code cache', () => {
-    expect(existsSync(join(dist, 'pipe.cjs.cache'))).toBe(true);
+  it('starts from the startup snapshot: it runs with the bundle file gone', async () => {
+    const snapshotOnly = join(tmp, 'snapshot-only');
+    cpSync(dist, snapshotOnly, { recursive: true });
+    rmSync(join(snapshotOnly, 'pipe.cjs'));
+    const r = await planExample({}, join(snapshotOnly, 'entrypoint.sh'));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
+  });
+
+  it('starts from the bundle when NODE_OPTIONS is set (V8 refuses the snapshot with other flags)', async () => {
+    const direct = await execa(process.execPath, ['--max-old-space-size=256', '--snapshot-blob', join(dist, 'pipe.blob'), join(dist, 'main.js'), '--version'], { reject: false });
+    expect(direct.exitCode).not.toBe(0);
+    const r = await planExample({ NODE_OPTIONS: '--max-old-space-size=256' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
   });
 
   it('exchanges the OIDC token with STS and prints an ExecCredential (eks-token)', async () => {
@@ -62,9 +82,7 @@ describe('the shipped bundle', () => {
   });
 
   it('plans the example', async () => {
-    const repo = join(tmp, 'example');
-    execFileSync(process.execPath, [join(ROOT, 'scripts/example-repo.mjs'), 'native', '--out', repo]);
-    const r = await run([], { MODE: 'plan', ENVIRONMENT: 'staging', BITBUCKET_CLONE_DIR: repo, REPORT_FILE: join(tmp, 'report.json') });
+    const r = await planExample();
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
   });

@@ -92,6 +92,16 @@ describe('eksKubeconfig', () => {
     expect(selfCommand({ ...facts, execArgv: [], argv: ['/usr/bin/node', '/pipe/dist/main.js'] }).args).toEqual(['/pipe/dist/main.js']);
   });
 
+  it('reruns a start from the startup snapshot with the snapshot, its path made absolute (the image)', () => {
+    const facts = { execPath: '/usr/local/bin/node', argv: ['/usr/local/bin/node', '/pipe/main.js'], cwd: () => '/opt/atlassian/pipelines/agent/build' };
+    expect(selfCommand({ ...facts, execArgv: ['--snapshot-blob', '/pipe/pipe.blob'] }).args).toEqual(['--snapshot-blob', '/pipe/pipe.blob', '/pipe/main.js']);
+    expect(selfCommand({ ...facts, execArgv: ['--snapshot-blob=dist/pipe.blob'], argv: ['/usr/local/bin/node', 'dist/main.js'] }).args).toEqual([
+      '--snapshot-blob',
+      '/opt/atlassian/pipelines/agent/build/dist/pipe.blob',
+      '/opt/atlassian/pipelines/agent/build/dist/main.js',
+    ]);
+  });
+
   it('finds the entry point to run when the process is not the pipe (tests, embedding)', () => {
     const self = selfCommand();
     expect(self.command).toBe(process.execPath);
