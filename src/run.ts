@@ -55,12 +55,14 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   const git = new Git(config.workspace);
   logger.info(`app-of-apps-pipe: ${config.mode} ${config.rootManifest}${config.environment ? ` for ${config.environment}` : ''}`);
 
+  // git searches the manifests, and resolves the base when it does not depend on the ledger, while
+  // the root (CPU-bound) loads
+  const { buildPlan, startManifestSearch, startBaseResolution } = await stages.plan();
+  const search = startManifestSearch(git);
+  const bases = startBaseResolution({ git, config, build: config.build, logger, ledger: config.mode !== 'plan' });
   const repoUrls = [...(await git.remoteUrls()), config.build.gitHttpOrigin, config.build.gitSshOrigin].filter(
     (u): u is string => Boolean(u),
   );
-  // git searches the manifests while the root (CPU-bound) loads
-  const { buildPlan, startManifestSearch } = await stages.plan();
-  const search = startManifestSearch(git);
   const { loadRoot } = await stages.root();
   const rootAt = (tree: WorkTree | GitTree) =>
     loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
@@ -90,7 +92,9 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       deployed,
       logger,
       search,
+      bases,
     });
+    logger.info(plannedLine(plan, Date.now() - started));
 
     const deploying = new Set(plan.layers.flat());
     const toDeploy = plan.apps.filter((c) => deploying.has(c.app.name)).map((c) => c.app);
@@ -116,6 +120,19 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   } finally {
     await access?.dispose();
   }
+}
+
+/** The plan in one line, before the apps are rendered (which can take a while). */
+function plannedLine(plan: Plan, ms: number): string {
+  const count = plan.layers.reduce((n, layer) => n + layer.length, 0);
+  const against = plan.base
+    ? `${plan.base.slice(0, 12)} (${plan.baseSource})`
+    : plan.baseSource === 'ledger'
+      ? 'the commits deployed (ledger)'
+      : plan.baseSource === 'none'
+        ? 'nothing (first commit)'
+        : `the ${plan.baseSource}`;
+  return `Planned in ${(ms / 1000).toFixed(1)} s: ${count} of ${plan.apps.length} apps to deploy, compared with ${against}${count ? '; rendering them' : ''}`;
 }
 
 /** Renders every app to deploy; one app's error does not hide another's. */

@@ -5,7 +5,7 @@ import type { Logger } from '../report/logger.js';
 import { PipeError } from '../util/errors.js';
 import type { Git } from '../util/git.js';
 import { WorkTree } from '../util/tree.js';
-import { resolveBases, short } from './base.js';
+import { resolveBases, short, type Bases } from './base.js';
 import { decide, selectApps, type BaseRoot } from './decide.js';
 import { analyzeDependencies, gitManifestSearch, type ManifestSearch } from './dependencies.js';
 import type { DeployedState, Plan } from './model.js';
@@ -30,6 +30,8 @@ export interface PlanOptions {
   logger: Logger;
   /** How manifests are found by their text (default: `git grep` in the work tree, started here; see startManifestSearch). */
   search?: ManifestSearch;
+  /** The base revision, when its resolution was started before the root loaded (startBaseResolution). */
+  bases?: Promise<Bases>;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const { selected } = selectApps(root, config.apps);
   const apps = selected ? root.apps.filter((a) => selected.has(a.name)) : root.apps;
 
-  const bases = await resolveBases({ git, apps: apps.map((a) => a.name), baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger });
+  const bases = await (o.bases ?? resolveBases({ git, apps: apps.map((a) => a.name), baseRevision: config.baseRevision, build: o.build, deployed: o.deployed, logger }));
   const commits = [...new Set(apps.map((a) => bases.of(a.name)).flatMap((b) => (b.kind === 'commit' ? [b.commit] : [])))];
   time(`base: ${bases.source}${bases.base ? ` ${short(bases.base)}` : ''}, head ${short(bases.head)}`);
 
@@ -112,6 +114,20 @@ async function baseRootAt(commit: string, changed: readonly string[], rootPaths:
  */
 export function startManifestSearch(git: Git): ManifestSearch {
   return prefetched(gitManifestSearch(git));
+}
+
+/**
+ * The base revision, started now, when it does not depend on the apps: without a ledger (plan
+ * mode), or with BASE_REVISION. git then resolves it (and deepens a shallow clone if it must)
+ * while the root loads; pass it to buildPlan as `bases`. Undefined when the ledger decides the
+ * base of each app, which needs the root's apps. A failure surfaces in buildPlan, after the
+ * root's own errors.
+ */
+export function startBaseResolution(o: Pick<PlanOptions, 'git' | 'config' | 'build' | 'logger'> & { ledger: boolean }): Promise<Bases> | undefined {
+  if (o.ledger && !o.config.baseRevision) return undefined;
+  const bases = resolveBases({ git: o.git, apps: [], baseRevision: o.config.baseRevision, build: o.build, logger: o.logger });
+  bases.catch(() => undefined);
+  return bases;
 }
 
 /** The search with its outward lines already asked for; a failure surfaces where they are used, if they are. */

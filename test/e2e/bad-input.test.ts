@@ -166,6 +166,25 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     expect(r.stdout).toMatch(/c\s+directory\s+forced\s+ConfigMap 1/);
   });
 
+  it('a BASE_REVISION that is no commit names the variable', async () => {
+    await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP },
+      { BASE_REVISION: 'no-such-branch' },
+      /BASE_REVISION/,
+      /"no-such-branch" is not a commit of this repository/,
+    );
+  });
+
+  it('a broken root is reported before a bad BASE_REVISION (the base is resolved while the root loads)', async () => {
+    const r = await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/missing\n') },
+      { BASE_REVISION: 'no-such-branch' },
+      /app-of-apps\.yaml:7/,
+      /"apps\/missing" does not exist/,
+    );
+    expect(r.all).not.toContain('no-such-branch');
+  });
+
   it('a malformed pipe variable names the variable and applies nothing', async () => {
     const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
     const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', WAIT: 'sometimes', CONCURRENCY: 'many' }));

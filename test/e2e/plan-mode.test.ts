@@ -38,6 +38,12 @@ describe('plan mode on the native example', () => {
     expect(r.stdout).toContain('bases/web-service/deployment.yaml changed');
     expect(r.stdout).toMatch(/-\s+api\s+helm\s+unchanged/);
     expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
+    // the plan in one line as soon as it is made, before the apps are rendered
+    const parent = git(native, 'rev-parse', 'HEAD~1');
+    const lines = r.stdout.split('\n');
+    const planned = lines.findIndex((l) => l.startsWith('Planned in '));
+    expect(lines[planned]).toMatch(new RegExp(`^Planned in \\d+\\.\\d s: 2 of 4 apps to deploy, compared with ${parent.slice(0, 12)} \\(parent commit\\); rendering them$`));
+    expect(planned).toBeLessThan(lines.findIndex((l) => l.startsWith('ORDER ')));
 
     const report = reportOf(reportFile);
     expect(report).toMatchObject({ mode: 'plan', schemaVersion: 1, build: { commit: head, buildNumber: '42' } });
