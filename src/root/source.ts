@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import { InputError, InputErrors, type Location } from '../util/errors.js';
-import { repoPath } from '../util/tree.js';
+import { isNormalized, repoPath } from '../util/tree.js';
 import type { RepoFiles } from './files.js';
 import type { DirectoryOptions, SourceType } from './model.js';
 import { parseYaml } from './yaml.js';
@@ -105,6 +105,9 @@ export function relativeTo(base: string, raw: string, where: Location): string {
 
 /** Joins repository-relative paths ('' is the repository root). */
 export function join(...parts: string[]): string {
+  // normalized parts (nearly always) need no normalizing once joined
+  const kept = parts.filter((p) => p !== '');
+  if (kept.every(isNormalized)) return kept.join('/');
   const joined = posix.join('.', ...parts);
   return joined === '.' ? '' : joined;
 }

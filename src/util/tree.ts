@@ -23,8 +23,18 @@ export interface Tree {
   readMany?(paths: string[]): Promise<Map<string, string | undefined>>;
 }
 
+/** A normalized repository path: segments of anything but "/" and "\\", none of them "." or "..". */
+const NORMALIZED = /^(?!\.\.?(?:\/|$))[^/\\]+(?:\/(?!\.\.?(?:\/|$))[^/\\]+)*$/;
+
+/** Whether a path is a normalized, non-empty repository path (repoPath would return it as it is). */
+export function isNormalized(p: string): boolean {
+  return NORMALIZED.test(p);
+}
+
 /** Normalizes a repository-relative path; throws when it leaves the repository. */
 export function repoPath(p: string, where?: { file?: string; line?: number }): string {
+  // most paths are normalized already (thousands per root): returned as they are
+  if (NORMALIZED.test(p)) return p;
   const norm = posix.normalize(p.replaceAll('\\', '/')).replace(/\/+$/, '');
   if (p.startsWith('/') || norm === '..' || norm.startsWith('../')) {
     throw new InputError(`path "${p}" is outside the repository`, {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Git } from '../../src/util/git.js';
-import { GitTree, WorkTree } from '../../src/util/tree.js';
+import { posix } from 'node:path';
+import { join as joinRepo } from '../../src/root/source.js';
+import { GitTree, repoPath, WorkTree } from '../../src/util/tree.js';
 import { InputError } from '../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aoa-tree-'));
@@ -51,5 +53,43 @@ describe('WorkTree', () => {
     const tree = new WorkTree(dir);
     await expect(tree.read('escape/hostname')).rejects.toThrow(/outside the repository through a symbolic link/);
     expect(await tree.read('apps/a/one.yaml')).toBe('one: changed\n');
+  });
+});
+
+describe('repoPath', () => {
+  // the normalization repoPath does for paths that are not normalized already
+  const reference = (p: string) => {
+    const norm = posix.normalize(p.replaceAll('\\', '/')).replace(/\/+$/, '');
+    if (p.startsWith('/') || norm === '..' || norm.startsWith('../')) return 'outside';
+    return norm === '.' ? '' : norm;
+  };
+  const outcome = (p: string) => {
+    try {
+      return repoPath(p);
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError);
+      return 'outside';
+    }
+  };
+
+  it('gives what path normalization gives, for normalized paths (returned as they are) and others', () => {
+    const cases = ['apps/a', 'a', '.hidden/x', 'a/.b', 'a/..b', '..c', 'a/b.', 'a b/c', '', '.', './a', 'a/', 'a//b', 'a/./b', 'a/../b',
+      'a/b/../../c', '..', '../a', 'a/../..', '/etc', 'a\\b', 'a\\..\\..\\c', 'a/...', '.../a'];
+    for (const p of cases) expect(outcome(p), p).toBe(reference(p));
+    // and for every path of up to four segments drawn from the awkward ones
+    const parts = ['a', '.', '..', '', '.x', '..y'];
+    const paths = parts.flatMap((a) => parts.flatMap((b) => parts.flatMap((c) => parts.map((d) => [a, b, c, d].join('/')))));
+    for (const p of [...paths, ...paths.map((p) => p.replace(/\/+$/, ''))]) expect(outcome(p), p).toBe(reference(p));
+  });
+});
+
+describe('join (root/source)', () => {
+  it('gives what posix.join gives, with "" for the repository root', () => {
+    const reference = (...parts: string[]) => {
+      const j = posix.join('.', ...parts);
+      return j === '.' ? '' : j;
+    };
+    const parts = ['', 'a', 'b/c', '.', '..', './d', 'e/', 'f//g', 'Chart.yaml', '.x'];
+    for (const a of parts) for (const b of parts) for (const c of parts) expect(joinRepo(a, b, c), `${a}|${b}|${c}`).toBe(reference(a, b, c));
   });
 });
