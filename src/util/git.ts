@@ -9,6 +9,8 @@ interface RunOptions {
   env?: Record<string, string>;
   /** Run as this user (root fetching into a clone owned by the step's user). */
   as?: { uid: number; gid: number };
+  /** Written to git's standard input (closed at once when absent). */
+  input?: string;
 }
 
 /** Largest output of one git command (a diff of a huge change, a grep of every manifest). */
@@ -44,10 +46,18 @@ export class Git {
         const why = stderr.toString('utf8');
         reject(new ToolError('git', argv, code, why.trim() ? why : (err?.message ?? ''), Date.now() - started));
       });
-      // no input for git; closing a pipe git has already left must not raise an unhandled error
+      // git may leave before reading its input (an error): the callback reports that, not the pipe
       child.stdin?.on('error', () => undefined);
-      child.stdin?.end();
+      child.stdin?.end(opts.input);
     });
+  }
+
+  /**
+   * `git cat-file --batch` for many objects (`<rev>:<path>` each) in one process: its raw output,
+   * a header line per object then its bytes (see GitTree.readMany).
+   */
+  catFileBatch(objects: string[]): Promise<Buffer> {
+    return this.exec(['cat-file', '--batch'], { input: objects.map((o) => `${o}\n`).join('') });
   }
 
   /** Full SHA of a revision (short SHAs, branches, tags, HEAD~1 ...), or undefined if unknown here. */

@@ -1,8 +1,6 @@
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
-import { execFile } from 'node:child_process';
 import { InputError } from './errors.js';
-import { ToolError } from './exec.js';
 import type { Git } from './git.js';
 
 /** Largest file the pipe reads as a manifest: a bigger one is almost certainly a mistake. */
@@ -148,18 +146,7 @@ export class GitTree implements Tree {
   async readMany(paths: string[]): Promise<Map<string, string | undefined>> {
     const result = new Map<string, string | undefined>();
     if (!paths.length) return result;
-    const input = paths.map((p) => `${this.revision}:${repoPath(p)}\n`).join('');
-    const out = await new Promise<Buffer>((resolve, reject) => {
-      const child = execFile(
-        'git',
-        ['-c', `safe.directory=${this.git.dir}`, '-C', this.git.dir, 'cat-file', '--batch'],
-        { encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024 },
-        (err, stdout, stderr) => (err ? reject(new ToolError('git', ['cat-file', '--batch'], undefined, String(stderr), 0)) : resolve(stdout)),
-      );
-      // git may exit before reading all input (an error): the callback reports it, not the pipe
-      child.stdin?.on('error', () => {});
-      child.stdin?.end(input);
-    });
+    const out = await this.git.catFileBatch(paths.map((p) => `${this.revision}:${repoPath(p)}`));
     let at = 0;
     for (const path of paths) {
       const eol = out.indexOf(10, at);
