@@ -4,7 +4,7 @@ import type { Root } from '../root/model.js';
 import type { Logger } from '../report/logger.js';
 import { PipeError } from '../util/errors.js';
 import type { Git } from '../util/git.js';
-import { WorkTree } from '../util/tree.js';
+import { repoPath, WorkTree } from '../util/tree.js';
 import { resolveBases, short, type Bases } from './base.js';
 import { decide, selectApps, type BaseRoot } from './decide.js';
 import { analyzeDependencies, gitManifestSearch, type ManifestSearch } from './dependencies.js';
@@ -62,7 +62,9 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search });
   time(`dependencies: ${analysis.lines} manifest lines looked at`);
 
-  const rootPaths = [root.file, ...analysis.reaches(root.file)];
+  // Root.file names the top of the repository "." (for messages); as a repository path it is ""
+  const rootFile = repoPath(root.file);
+  const rootPaths = [rootFile, ...analysis.reaches(rootFile)];
   const baseRoots = new Map(
     await Promise.all(commits.map((c) => limit(async () => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o)] as const))),
   );

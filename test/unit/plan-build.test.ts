@@ -218,20 +218,24 @@ spec:
 {{- end }}
 `;
 
-  it('a change to the root chart changes only the children whose rendered Application differs', async () => {
+  // the chart in a folder of its own, or at the top of the repository (ROOT_MANIFEST=.)
+  it.each([
+    ['root', 'root/'],
+    ['.', ''],
+  ])('a change to the root chart (ROOT_MANIFEST=%s) changes only the children whose rendered Application differs', async (rootPath, prefix) => {
     const repo = new TestRepo().write({
-      'root/Chart.yaml': 'apiVersion: v2\nname: root\nversion: 0.1.0\n',
-      'root/templates/apps.yaml': TEMPLATE,
-      'root/values.yaml': values('b'),
+      [`${prefix}Chart.yaml`]: 'apiVersion: v2\nname: root\nversion: 0.1.0\n',
+      [`${prefix}templates/apps.yaml`]: TEMPLATE,
+      [`${prefix}values.yaml`]: values('b'),
       'apps/a/cm.yaml': CM('a'),
       'apps/b/cm.yaml': CM('b'),
     });
     repo.commit('initial');
-    repo.write({ 'root/values.yaml': values('b-moved') }).commit('b moves');
+    repo.write({ [`${prefix}values.yaml`]: values('b-moved') }).commit('b moves');
     const tmp = mkdtempSync(join(tmpdir(), 'plan-build-'));
     try {
       const git = new Git(repo.dir);
-      const load = (tree: Tree) => loadRoot({ tree, path: 'root', repoUrls: [REPO_URL], helmBin: toolPath('helm'), tmpDir: tmp });
+      const load = (tree: Tree) => loadRoot({ tree, path: rootPath, repoUrls: [REPO_URL], helmBin: toolPath('helm'), tmpDir: tmp });
       const root = await load(new WorkTree(repo.dir));
       expect(root.format).toBe('argocd-helm');
       const p = await buildPlan({
