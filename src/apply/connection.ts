@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { registerSecret } from '../report/mask.js';
 import { PipeError } from '../util/errors.js';
-import { runTool } from '../util/exec.js';
+import { runTool, ToolError } from '../util/exec.js';
 
 /** The part of identity's ClusterAccess the engine needs (structural, so any access fits). */
 export interface ClusterEndpoint {
@@ -99,7 +99,9 @@ export async function connect(access: ClusterEndpoint, opts: { context?: string;
   if (key) registerSecret(key.toString('utf8'));
 
   const exec = user.exec ? execPlugin(user.exec, base) : undefined;
-  if (exec && !cert) {
+  // a plugin may answer with a client certificate, which the TLS agent needs now; not asked when
+  // the access has its own token (EKS: signed in this process, the kubeconfig's plugin is kubectl's)
+  if (exec && !cert && !(await access.bearerToken())) {
     const first = await exec();
     if (first.cert && first.key) [cert, key] = [first.cert, first.key];
   }
@@ -158,10 +160,24 @@ function execPlugin(spec: NonNullable<KubeUser['exec']>, base: string): () => Pr
       kind: 'ExecCredential',
       spec: { interactive: false },
     });
-    // a user's plugin (aws eks get-token, ...) may read the AWS variables
-    const out = await runTool(command, spec.args ?? [], { env, timeoutMs: 60_000, withCredentials: true });
-    const parsed = ExecCredential.safeParse(JSON.parse(out.stdout));
-    if (!parsed.success) throw new PipeError(`the kubeconfig's credential plugin ${spec.command} printed no ExecCredential status`);
+    const hint = `check that ${spec.command} runs in the pipe's image and prints an ExecCredential (try it with kubectl and the same kubeconfig), or give KUBE_CONFIG a user with a token or client certificate`;
+    let stdout: string;
+    try {
+      // a user's plugin (aws eks get-token, ...) may read the AWS variables
+      stdout = (await runTool(command, spec.args ?? [], { env, timeoutMs: 60_000, withCredentials: true })).stdout;
+    } catch (e) {
+      if (!(e instanceof ToolError)) throw e;
+      throw new PipeError(`the kubeconfig's credential plugin failed: ${e.message}`, { hint, cause: e });
+    }
+    // its output holds the token: no part of it goes into a message
+    let answer: unknown;
+    try {
+      answer = JSON.parse(stdout);
+    } catch {
+      throw new PipeError(`the kubeconfig's credential plugin ${spec.command} printed no JSON`, { hint });
+    }
+    const parsed = ExecCredential.safeParse(answer);
+    if (!parsed.success) throw new PipeError(`the kubeconfig's credential plugin ${spec.command} printed no ExecCredential status`, { hint });
     const s = parsed.data.status;
     registerSecret(s.token);
     registerSecret(s.clientKeyData);

@@ -33,8 +33,9 @@ export interface RunOptions {
   okExitCodes?: number[];
   signal?: AbortSignal;
   /**
-   * Pass the pipe's credentials (OIDC token, AWS keys, KUBE_CONFIG) on to the tool. Off by default:
-   * git, helm and kubectl kustomize need none of them; a kubeconfig's credential plugin may.
+   * Pass the pipe's AWS and OIDC credentials on to the tool. Off by default: git, helm and kubectl
+   * kustomize need none of them; a kubeconfig's credential plugin may. KUBE_CONFIG never goes to
+   * a child: a plugin is given what it needs in KUBERNETES_EXEC_INFO.
    */
   withCredentials?: boolean;
 }
@@ -45,7 +46,7 @@ const CREDENTIAL_VARIABLES = ['BITBUCKET_STEP_OIDC_TOKEN', 'AWS_ACCESS_KEY_ID', 
 /** The environment of a child process: this process's, without its credentials, plus `extra`. */
 export function childEnv(extra: Record<string, string | undefined> = {}, withCredentials = false): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env };
-  if (!withCredentials) for (const name of CREDENTIAL_VARIABLES) delete env[name];
+  for (const name of CREDENTIAL_VARIABLES) if (!withCredentials || name === 'KUBE_CONFIG') delete env[name];
   return { ...env, ...extra };
 }
 

@@ -1,10 +1,11 @@
 // How the engine authenticates and what it says when it cannot reach or is refused by the cluster.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deploy, readDeployedState } from '../../src/apply/index.js';
+import { connect } from '../../src/apply/connection.js';
 import { PipeError } from '../../src/util/errors.js';
 import { useTestbed } from '../support/cluster-global-setup.js';
 import { accessFor, app, config, configMap, getJson, logger, plan, rendered, uid } from './helpers/engine.js';
@@ -56,6 +57,31 @@ describe('authentication', () => {
     expect((err as PipeError).message).toContain('refused the credentials (401 Unauthorized)');
     expect((err as PipeError).hint).toContain('access entry');
     expect((err as PipeError).message).not.toContain('not-a-valid-token');
+  });
+
+  it("with a token of its own (EKS, signed in process) the access never runs the kubeconfig's plugin", async () => {
+    const record = join(dir, 'not-run.json');
+    const file = kubeconfigWith(execUser({ token: 'plugin-token' }, record));
+    const conn = await connect({ ...accessFor(file), bearerToken: async () => 'own-token' });
+    try {
+      expect(await conn.authorization()).toBe('Bearer own-token');
+      expect(existsSync(record)).toBe(false);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('a plugin that fails or prints no JSON: a PipeError saying what to check, no part of its output', async () => {
+    const failing = kubeconfigWith({ exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: process.execPath, args: ['-e', 'process.exit(3)'] } });
+    const err = await readDeployedState(accessFor(failing), { environment: 'x', ledgerNamespace: 'app-of-apps-pipe' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PipeError);
+    expect((err as PipeError).message).toContain("the kubeconfig's credential plugin failed");
+    expect((err as PipeError).hint).toContain('prints an ExecCredential');
+    const garbled = kubeconfigWith({ exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: process.execPath, args: ['-e', 'process.stdout.write("token-abcdef0123456789 not json")'] } });
+    const err2 = await readDeployedState(accessFor(garbled), { environment: 'x', ledgerNamespace: 'app-of-apps-pipe' }).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(PipeError);
+    expect((err2 as PipeError).message).toMatch(/printed no JSON$/);
+    expect(String((err2 as PipeError).message) + (err2 as PipeError).hint).not.toContain('token-abcdef');
   });
 
   it('an unreachable API server: says which server, after bounded retries', async () => {

@@ -40,7 +40,9 @@ it('git gets none either', async () => {
   expect(out).toContain('GIT_TERMINAL_PROMPT=0');
 });
 
-it('a credential plugin gets them when the caller says it needs them', async () => {
+it('a credential plugin gets the AWS and OIDC ones when the caller says it needs them, never KUBE_CONFIG', async () => {
   const r = await runTool('sh', ['-c', 'env'], { withCredentials: true });
-  expect(leaked(r.stdout).sort()).toEqual(Object.values(secrets).sort());
+  const { KUBE_CONFIG, ...forPlugins } = secrets;
+  expect(leaked(r.stdout).sort()).toEqual(Object.values(forPlugins).sort());
+  expect(r.stdout).not.toContain(KUBE_CONFIG);
 });
