@@ -11,7 +11,7 @@ import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
 import { combineErrors, ExitCode } from './util/errors.js';
-import { Git } from './util/git.js';
+import { Git, withoutUserInfo } from './util/git.js';
 import { toolPath } from './util/tools.js';
 import { GitTree, WorkTree } from './util/tree.js';
 
@@ -60,10 +60,11 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   const { buildPlan, startManifestSearch, startBaseResolution } = await stages.plan();
   const search = startManifestSearch(git);
   const bases = startBaseResolution({ git, config, build: config.build, logger, ledger: config.mode !== 'plan' });
-  const repoUrls = [...(await git.remoteUrls()), config.build.gitHttpOrigin, config.build.gitSshOrigin].filter(
-    (u): u is string => Boolean(u),
-  );
+  const remotes = git.remoteUrls();
   const { loadRoot } = await stages.root();
+  const repoUrls = [...(await remotes), config.build.gitHttpOrigin, config.build.gitSshOrigin]
+    .filter((u): u is string => Boolean(u))
+    .map(withoutUserInfo);
   const rootAt = (tree: WorkTree | GitTree) =>
     loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));

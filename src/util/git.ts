@@ -155,9 +155,10 @@ export class Git {
     }
   }
 
+  /** The remotes' URLs, without user info: a token in an https clone URL must not reach a message or report. */
   async remoteUrls(): Promise<string[]> {
     const out = await this.run(['remote', '-v'], { okExitCodes: [0] });
-    return [...new Set(out.split('\n').map((l) => l.split(/\s+/)[1]).filter((u): u is string => Boolean(u)))];
+    return [...new Set(out.split('\n').map((l) => l.split(/\s+/)[1]).filter((u): u is string => Boolean(u)).map(withoutUserInfo))];
   }
 
   async hasRemote(name: string): Promise<boolean> {
@@ -188,5 +189,18 @@ export class Git {
     const { uid, gid } = await stat(gitDir);
     // the owner cannot read root's HOME; git needs none for a fetch
     return uid === 0 ? {} : { as: { uid, gid }, env: { HOME: tmpdir() } };
+  }
+}
+
+/** `scheme://user:secret@host/path` -> `scheme://host/path`; anything else as it is. */
+export function withoutUserInfo(url: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url)) return url;
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1');
   }
 }

@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeRepoUrl, sameRepository } from '../../src/root/index.js';
+import { Git, withoutUserInfo } from '../../src/util/git.js';
 
 describe('sameRepository', () => {
   const same: [string, string][] = [
@@ -42,5 +47,29 @@ describe('sameRepository', () => {
     expect(normalizeRepoUrl('https://user:pass@bitbucket.org/acme/gitops.git')).toBe('bitbucket.org/acme/gitops');
     expect(normalizeRepoUrl('https://bitbucket.org')).toBeUndefined();
     expect(normalizeRepoUrl('relative/path')).toBeUndefined();
+  });
+});
+
+describe("the clone's remote URLs", () => {
+  it('lose their user info (a token in an https clone URL), and still name the same repository', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aoa-remote-'));
+    try {
+      execFileSync('git', ['init', '-q', dir]);
+      execFileSync('git', ['-C', dir, 'remote', 'add', 'origin', 'https://x-token-auth:secret-token-123456@bitbucket.org/acme/gitops.git']);
+      execFileSync('git', ['-C', dir, 'remote', 'add', 'mirror', 'git@bitbucket.org:acme/gitops.git']);
+      const urls = await new Git(dir).remoteUrls();
+      expect(urls.sort()).toEqual(['git@bitbucket.org:acme/gitops.git', 'https://bitbucket.org/acme/gitops.git']);
+      expect(sameRepository(urls[1]!, 'https://x-token-auth:secret-token-123456@bitbucket.org/acme/gitops.git')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('withoutUserInfo leaves URLs without user info as they are', () => {
+    for (const u of ['https://bitbucket.org/acme/gitops.git', 'git@bitbucket.org:acme/gitops.git', 'ssh://bitbucket.org/acme/gitops.git', 'file:///srv/repo']) {
+      expect(withoutUserInfo(u)).toBe(u);
+    }
+    expect(withoutUserInfo('ssh://git@bitbucket.org/acme/gitops.git')).toBe('ssh://bitbucket.org/acme/gitops.git');
+    expect(withoutUserInfo('https://ghp_0123456789abcdef@github.com/acme/x')).toBe('https://github.com/acme/x');
   });
 });
