@@ -8,6 +8,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { parse } from 'yaml';
 import { toolPath } from '../../src/util/tools.js';
 import { startOidcIssuer } from '../support/oidc-issuer.js';
 import { startStsServer } from '../support/sts-server.js';
@@ -89,8 +90,14 @@ try {
     env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
   }).toString();
   check('the clone is untouched by both deploys', status === '', status);
-  const token = kubeConfig.slice(0, 48);
-  check('the kubeconfig is nowhere in the output', !`${first.all}${second.all}`.includes(token));
+  // the secret part of the kubeconfig: the admin user's private key, as given and decoded
+  const keyData = (parse(readFileSync(bed.adminKubeconfig, 'utf8')) as { users: { user: Record<string, string> }[] }).users[0]!.user['client-key-data']!;
+  const keyBody = Buffer.from(keyData, 'base64').toString('utf8').split('\n')[1]!;
+  const outputs = `${first.all}${second.all}`;
+  check(
+    'neither KUBE_CONFIG nor the private key in it is anywhere in the output',
+    keyBody.length > 40 && ![kubeConfig, keyData, keyBody].some((s) => outputs.includes(s)),
+  );
 
   console.log('== EKS access from the image: Bitbucket OIDC token -> STS -> EKS token -> the API server');
   const issuer = await startOidcIssuer();
