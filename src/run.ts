@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isTrue } from './config/booleans.js';
 import { loadConfig, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
 import type { DeployedState, Plan } from './plan/model.js';
@@ -34,11 +35,11 @@ export interface RunOptions {
 }
 
 export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<number> {
-  let logger = opts.logger ?? createLogger({ debug: /^(true|yes|y|1|on)$/i.test(env.DEBUG?.trim() ?? '') });
+  // before the configuration, so its own errors are logged too (DEBUG is read as config reads it)
+  const logger = opts.logger ?? createLogger({ debug: isTrue(env.DEBUG) });
   const tmp = await mkdtemp(join(tmpdir(), 'app-of-apps-pipe-'));
   try {
     const config = loadConfig(env);
-    if (!opts.logger) logger = createLogger({ debug: config.debug });
     return await runStages(config, env, logger, tmp, opts.signal ?? new AbortController().signal);
   } catch (err) {
     return reportFailure(err, logger);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FALSE, isTrue, TRUE } from './booleans.js';
 
 /**
  * A pipe variable: validated first (so every bad variable is reported in one run), then converted.
@@ -16,14 +17,11 @@ function variable<T>(check: (v: string) => string | undefined, convert: (v: stri
     .transform((v) => convert(v === undefined || v.trim() === '' ? undefined : v.trim()));
 }
 
-const TRUE = ['true', 'yes', 'y', '1', 'on'];
-const FALSE = ['false', 'no', 'n', '0', 'off'];
-
 /** Booleans as Bitbucket users write them: true/false/yes/no/1/0/on/off, any case. */
 export const booleanVar = (fallback: boolean) =>
   variable(
     (v) => (TRUE.includes(v.trim().toLowerCase()) || FALSE.includes(v.trim().toLowerCase()) ? undefined : `expected true/false (or yes/no), got "${v}"`),
-    (v) => (v === undefined ? fallback : TRUE.includes(v.toLowerCase())),
+    (v) => (v === undefined ? fallback : isTrue(v)),
   );
 
 /** Durations: "300", "300s", "5m", "1h30m". Result in seconds. */

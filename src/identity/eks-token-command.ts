@@ -4,6 +4,7 @@
 // kubectl invocation, so the usual path loads only the signer; STS is imported only when needed.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isTrue } from '../config/booleans.js';
 import { createLogger } from '../report/logger.js';
 import { mask, registerSecret } from '../report/mask.js';
 import { ExitCode, PipeError } from '../util/errors.js';
@@ -94,7 +95,7 @@ async function credentialsFor(o: Options, env: NodeJS.ProcessEnv): Promise<AwsCr
     throw new UsageError('no AWS credentials: pass --credentials-file, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_OIDC_ROLE_ARN with `oidc: true` on the step');
   }
   // Only these paths need the AWS SDK.
-  const logger = createLogger({ debug: /^(true|yes|1|on)$/i.test(env.DEBUG ?? ''), out: (l) => process.stderr.write(l + '\n') });
+  const logger = createLogger({ debug: isTrue(env.DEBUG), out: (l) => process.stderr.write(l + '\n') });
   const sts = { region: o.region, endpoint: env.AWS_ENDPOINT_URL_STS ?? env.AWS_ENDPOINT_URL, logger };
   const build = { repoSlug: env.BITBUCKET_REPO_SLUG, buildNumber: env.BITBUCKET_BUILD_NUMBER };
   const name = o.sessionName ?? env.ROLE_SESSION_NAME;
