@@ -48,7 +48,7 @@ const schema = z.object({
   AWS_OIDC_ROLE_ARN: roleArn,
   AWS_ROLE_ARN: roleArn,
   AWS_REGION: stringVar(REGION, 'expected an AWS region such as eu-west-1'),
-  AWS_DEFAULT_REGION: optionalString,
+  AWS_DEFAULT_REGION: stringVar(REGION, 'expected an AWS region such as eu-west-1 (or set AWS_REGION, which wins)'),
   ROLE_SESSION_NAME: stringVar(SESSION_NAME, 'expected 2 to 64 characters of letters, digits and + = , . @ _ - (AWS RoleSessionName rules)'),
   SESSION_DURATION: intVar(3600, 900, 43200),
   AWS_ACCESS_KEY_ID: optionalString,

@@ -84,7 +84,13 @@ function describeError(err: unknown, s: DescribeSettings): PipeError {
       hint: 'check CLUSTER_NAME and AWS_REGION (`aws eks list-clusters --region REGION`)',
     });
   }
-  if (code === 'AccessDeniedException' || code === 'UnrecognizedClientException') {
+  if (code === 'UnrecognizedClientException') {
+    return new PipeError(`EKS in ${s.region} does not recognize the credentials of ${s.callerArn}: ${message}`, {
+      hint: `check that ${s.region} is the cluster's region (AWS_REGION) and is enabled for the account (opt-in regions), and that the AWS keys, when given, are current`,
+      cause: err,
+    });
+  }
+  if (code === 'AccessDeniedException') {
     const [, partition = 'aws', , , account = '<account-id>'] = s.callerArn.split(':');
     return new PipeError(`${s.callerArn} may not describe EKS cluster ${s.name}: ${message}`, {
       hint: `allow eks:DescribeCluster on arn:${partition}:eks:${s.region}:${account}:cluster/${s.name} for this role, or set CLUSTER_ENDPOINT and CLUSTER_CA_DATA so the pipe does not need to ask`,

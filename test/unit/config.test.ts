@@ -45,6 +45,9 @@ describe('config', () => {
     expect(errorsOf({ ...base, SESSION_DURATION: '60' })[0]).toMatch(/^SESSION_DURATION: expected a whole number from 900 to 43200/);
     expect(errorsOf({ ...base, ROLE_SESSION_NAME: 'has space' })[0]).toMatch(/^ROLE_SESSION_NAME: /);
     expect(errorsOf({ ...base, AWS_OIDC_ROLE_ARN: 'role/deploy' })[0]).toMatch(/^AWS_OIDC_ROLE_ARN: expected an IAM role ARN/);
+    // the region a cluster is found in, whichever of the two variables gives it
+    expect(errorsOf({ ...base, AWS_DEFAULT_REGION: 'eu-west1' })[0]).toMatch(/^AWS_DEFAULT_REGION: expected an AWS region such as eu-west-1/);
+    expect(loadConfig({ ...base, AWS_DEFAULT_REGION: 'eu-west-1' }).identity.region).toBe('eu-west-1');
   });
 
   it('reports every bad variable at once', () => {
