@@ -79,7 +79,8 @@ export class KubeClient {
         maxElapsedMs: 30_000,
         baseDelayMs: 200,
         maxDelayMs: 3_000,
-        retryable: (err) => err instanceof KubeApiError && RETRYABLE_STATUS.has(err.status) && !opts.signal?.aborted,
+        signal: opts.signal,
+        retryable: (err) => err instanceof KubeApiError && RETRYABLE_STATUS.has(err.status),
       },
     );
   }

@@ -56,7 +56,8 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
       maxElapsedMs: 20_000,
       baseDelayMs: 400,
       maxDelayMs: 4_000,
-      retryable: (err) => !s.signal?.aborted && isTransient(err),
+      signal: s.signal,
+      retryable: isTransient,
       onRetry: (err, attempt, delay) => s.logger.warn(`eks:DescribeCluster: attempt ${attempt} failed (${awsErrorCode(err)}); retrying in ${delay} ms`),
       ...s.retry,
     });

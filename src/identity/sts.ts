@@ -11,7 +11,7 @@ import {
 import { registerSecret, mask } from '../report/mask.js';
 import type { Logger } from '../report/logger.js';
 import { InputError, PipeError } from '../util/errors.js';
-import { retry, sleep, type RetryOptions } from '../util/retry.js';
+import { retry, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
 import type { AwsCredentials } from './eks-token.js';
@@ -76,7 +76,6 @@ async function call<T>(s: StsSettings, o: CallLabels, fn: () => Promise<T>): Pro
   const { label, variable } = o;
   const started = Date.now();
   let attempts = 0;
-  const wait = (ms: number) => (s.signal ? abortableSleep(ms, s.signal) : sleep(ms));
   try {
     return await retry(
       async (attempt) => {
@@ -86,8 +85,8 @@ async function call<T>(s: StsSettings, o: CallLabels, fn: () => Promise<T>): Pro
       {
         label,
         ...RETRY_DEFAULTS,
-        sleep: wait,
-        retryable: (err) => !s.signal?.aborted && isTransient(err),
+        signal: s.signal,
+        retryable: isTransient,
         onRetry: (err, attempt, delay) =>
           s.logger.warn(`${label}: attempt ${attempt} failed (${awsErrorCode(err)}: ${mask(stripPadding(String((err as Error).message)))}); retrying in ${delay} ms`),
         ...s.retry,
@@ -114,13 +113,6 @@ async function call<T>(s: StsSettings, o: CallLabels, fn: () => Promise<T>): Pro
       cause: err,
     });
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
-  });
 }
 
 /** Registers the secrets of STS credentials before anything else sees them. */

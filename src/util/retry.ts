@@ -10,17 +10,34 @@ export interface RetryOptions {
   /** Decides whether an error is transient. */
   retryable: (err: unknown) => boolean;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** A cancelled run: no attempt after it, and the wait before the next one ends with its reason. */
+  signal?: AbortSignal;
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   random?: () => number;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; with a signal, rejects with its reason as soon as it is aborted. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return new Promise((resolve) => setTimeout(resolve, ms));
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** One retry helper: full-jitter exponential backoff, bounded in attempts and elapsed time. */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T> {
-  const wait = o.sleep ?? sleep;
+  const wait = o.sleep ?? ((ms: number) => sleep(ms, o.signal));
   const now = o.now ?? Date.now;
   const random = o.random ?? Math.random;
   const started = now();
@@ -28,7 +45,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOpti
     try {
       return await fn(attempt);
     } catch (err) {
-      if (attempt >= o.attempts || !o.retryable(err)) throw err;
+      if (attempt >= o.attempts || o.signal?.aborted || !o.retryable(err)) throw err;
       const cap = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (attempt - 1));
       const delay = Math.round(random() * cap);
       if (now() - started + delay > o.maxElapsedMs) throw err;
