@@ -21,8 +21,8 @@ export interface PlanOptions {
   workspace: string;
   /** The root manifest as loaded from the work tree. */
   root: Root;
-  /** The root manifest at another commit (undefined or an error when it did not exist there). Called only when the root's files changed. */
-  loadRootAt: (rev: string) => Promise<Root | undefined>;
+  /** The root manifest at another commit where it exists (an error when it cannot be read). Called only when the root's files changed. */
+  loadRootAt: (rev: string) => Promise<Root>;
   config: Pick<Config, 'apps' | 'force' | 'baseRevision' | 'environment'>;
   build: Pick<BuildContext, 'prDestinationBranch' | 'prDestinationCommit'>;
   /** What the ledger says is deployed; undefined when there is no ledger (plan mode). */
@@ -98,14 +98,13 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
 /** The root at a base commit: loaded only when one of the files it is read from changed since. */
 async function baseRootAt(commit: string, changed: readonly string[], rootPaths: string[], o: PlanOptions): Promise<BaseRoot> {
   if (!changed.some((f) => rootPaths.some((p) => covers(p, f)))) return { kind: 'same' };
+  // a root added since the base: every app is new, which is no error (and no search for other roots)
+  if (!(await o.git.exists(commit, rootPaths[0]!))) return { kind: 'absent' };
   try {
     const r = await o.loadRootAt(commit);
-    if (!r) return { kind: 'absent' };
     return { kind: 'loaded', apps: new Map(r.apps.map((a) => [a.name, a.definitionDigest])), disabled: r.disabled };
   } catch (e) {
     if (!(e instanceof PipeError)) throw e;
-    // a root added since the base: every app is new, which is no error
-    if (!(await o.git.exists(commit, o.root.file))) return { kind: 'absent' };
     return { kind: 'failed', reason: `the root manifest at ${short(commit)} could not be read (${e.located})` };
   }
 }
