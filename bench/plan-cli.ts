@@ -9,7 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan, startManifestSearch } from '../src/plan/index.js';
-import { CHART_FILES, KUSTOMIZATIONS, type ManifestLine, type ManifestSearch } from '../src/plan/dependencies.js';
+import type { ManifestLine, ManifestSearch } from '../src/plan/dependencies.js';
+import { CHART_FILES, KUSTOMIZATION_FILES } from '../src/util/source-files.js';
 import type { Root } from '../src/root/model.js';
 import { createLogger } from '../src/report/logger.js';
 import { Git } from '../src/util/git.js';
@@ -57,7 +58,7 @@ try {
 
 /** No pre-filter: every line of every kustomization and chart of the repository, read in this process. */
 function everyManifest(git: Git): ManifestSearch {
-  const all = () => git.listTracked([...KUSTOMIZATIONS, ...CHART_FILES].map((n) => `:(glob)**/${n}`));
+  const all = () => git.listTracked([...KUSTOMIZATION_FILES, ...CHART_FILES].map((n) => `:(glob)**/${n}`));
   const outward = async (): Promise<ManifestLine[]> => {
     const names = await all();
     const texts = await Promise.all(names.map((f) => readFile(join(git.dir, f), 'utf8')));

@@ -2,6 +2,7 @@ import type { App, DirectoryOptions } from '../root/model.js';
 import type { Git } from '../util/git.js';
 import type { Tree } from '../util/tree.js';
 import { ancestors, basename } from './paths.js';
+import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
 
 /** A repository path (file or folder: everything below it counts) an app reads, and what it is to the app. */
 export interface DependencyPath {
@@ -51,9 +52,7 @@ export interface ManifestSearch {
   all(): Promise<string[]>;
 }
 
-export const KUSTOMIZATIONS = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
-export const CHART_FILES = ['Chart.yaml', 'requirements.yaml'];
-const MANIFEST_SPECS = [...KUSTOMIZATIONS, ...CHART_FILES].map((n) => `:(glob)**/${n}`);
+const MANIFEST_SPECS = [...KUSTOMIZATION_FILES, ...CHART_FILES].map((n) => `:(glob)**/${n}`);
 /** Fixed strings of a line that may leave its folder or name a remote resource (URL, scp-style git address, go-getter ref). */
 const OUTWARD = ['..', '://', 'git@', '?ref='];
 
@@ -206,7 +205,7 @@ const REMOTE_HINT = /:\/\/|git@|\?ref=/;
 function lineEdges(l: ManifestLine, field: string, everyToken: boolean, notes: Set<string>, add: (e: Edge) => void): void {
   const hash = l.text.search(/(^|\s)#/);
   const text = hash < 0 ? l.text : l.text.slice(0, hash);
-  if (REMOTE_HINT.test(text) && KUSTOMIZATIONS.includes(basename(l.file))) {
+  if (REMOTE_HINT.test(text) && KUSTOMIZATION_FILES.includes(basename(l.file))) {
     for (const [token] of text.matchAll(TOKEN)) {
       if (isRemote(token)) notes.add(`${l.file} uses the remote resource ${token}, which is not watched for changes`);
     }

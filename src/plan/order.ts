@@ -1,5 +1,6 @@
 import type { App, Root } from '../root/model.js';
 import { formatLocation, InputError, InputErrors } from '../util/errors.js';
+import { distance } from '../util/spelling.js';
 
 export interface DependencyGraph {
   /** Every app, each after its dependencies: by effective wave, then depth, then name. */
@@ -125,15 +126,4 @@ function unknownDependency(app: App, dep: string, known: string[]): InputError {
     where: app.origin,
     hint: close.length ? `did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : 'dependsOn lists names of other apps in the root manifest',
   });
-}
-
-/** Levenshtein distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length]!;
 }

@@ -6,8 +6,8 @@ import { ToolError } from '../util/exec.js';
 import type { WorkTree } from '../util/tree.js';
 import { parseManifests, type Sourced } from './parse.js';
 import { PULL_REFUSED, type Kustomize } from './tools.js';
+import { KUSTOMIZATION_FILES } from '../util/source-files.js';
 
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 /**
  * A kustomize app: `kubectl kustomize` of the app's path. The app's own options (namePrefix,

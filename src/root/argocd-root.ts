@@ -4,7 +4,8 @@ import { definitionDigest } from './digest.js';
 import { mapApplication, type Application, type ArgoContext } from './argocd.js';
 import type { App, Origin, RootFormat, UnsupportedApp } from './model.js';
 import { inOrder } from './issues.js';
-import { CHART_FILES, join, READ_CONCURRENCY } from './source.js';
+import { CHART_FILES } from '../util/source-files.js';
+import { join, READ_CONCURRENCY } from './source.js';
 import type { PathKey, YamlDoc } from './yaml.js';
 
 interface K8sDoc {

@@ -6,7 +6,8 @@ import { renderHelmRoot } from './helm-root.js';
 import type { Root } from './model.js';
 import { loadNative } from './native.js';
 import { API_VERSION } from './schema.js';
-import { join, KUSTOMIZATION_FILES } from './source.js';
+import { KUSTOMIZATION_FILES } from '../util/source-files.js';
+import { join } from './source.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
 
 export { sameRepository, normalizeRepoUrl } from './repo-url.js';

@@ -9,7 +9,8 @@ import { describePath, inOrder, schemaErrors } from './issues.js';
 import { helmOptions, kustomizeOptions } from './options.js';
 import type { App, Environment, Root, UnsupportedApp } from './model.js';
 import { rootSchema, type AppEnvironment, type Behaviour, type NativeApp, type NativeRoot } from './schema.js';
-import { CHART_FILES, chartNeedsNetwork, detectType, join, READ_CONCURRENCY, typeMismatch } from './source.js';
+import { CHART_FILES } from '../util/source-files.js';
+import { chartNeedsNetwork, detectType, join, READ_CONCURRENCY, typeMismatch } from './source.js';
 import { lazyLocation, type PathKey, type YamlDoc } from './yaml.js';
 
 /** Built-in defaults, under the root's `defaults`, the environment's `defaults` and the app's own keys. */

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import { InputError, InputErrors, type Location } from '../util/errors.js';
+import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
 import { isNormalized, repoPath } from '../util/tree.js';
 import type { RepoFiles } from './files.js';
 import type { DirectoryOptions, SourceType } from './model.js';
@@ -9,10 +10,7 @@ import { parseYaml } from './yaml.js';
 /** Apps resolved at once: enough to overlap git processes at a base revision, few enough not to flood two cores. */
 export const READ_CONCURRENCY = 8;
 
-/** The files that say whether a chart needs chart repositories. */
-export const CHART_FILES = ['Chart.yaml', 'requirements.yaml'];
 
-export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 /** Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory (as Argo CD decides). */
 export async function detectType(files: RepoFiles, path: string): Promise<SourceType> {
