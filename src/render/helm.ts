@@ -32,8 +32,16 @@ export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp:
     throw new InputError(`${app.path || '.'} has no Chart.yaml`, { where: app.origin, hint: "point the app's path at a Helm chart directory" });
   }
   const copy = join(tmp, 'chart');
-  const needsCopy = await vendorLocal(chartDir, app.path, chart, undefined, tree, [chartDir]);
-  if (needsCopy) await vendorLocal(chartDir, app.path, chart, copy, tree, [chartDir]);
+  // every dependency is checked before anything is copied
+  const localDeps = await localDependencies(chartDir, app.path, chart, tree, [chartDir], []);
+  const needsCopy = localDeps.length > 0;
+  if (needsCopy) {
+    await cp(chartDir, copy, { recursive: true });
+    for (const d of localDeps) {
+      await mkdir(join(copy, ...d.to.slice(0, -1)), { recursive: true });
+      await cp(d.from, join(copy, ...d.to), { recursive: true });
+    }
+  }
 
   const valueFiles: string[] = [];
   for (const f of app.helm?.valueFiles ?? []) {
@@ -65,22 +73,21 @@ export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp:
   return parseManifests(out, app.path, { sourceComments }).objects;
 }
 
+/** A local (file://) dependency that is not vendored: its chart folder, and where it goes below the chart's copy. */
+interface LocalDependency {
+  from: string;
+  /** Path segments below the copy: charts/<name>, charts/<name>/charts/<sub> ... */
+  to: string[];
+}
+
 /**
- * Checks every dependency of a chart is available offline. With `dest`, copies the chart there
- * and puts each local dependency that is not vendored into dest/charts/<name> (recursively).
- * Returns whether a copy is needed.
+ * Checks every dependency of a chart is available offline, and lists the local ones that are not
+ * vendored (recursively, each before its own), the way `helm dependency build` would put them
+ * into charts/. An empty list: the chart renders where it is.
  */
-async function vendorLocal(
-  dir: string,
-  repoDir: string,
-  chart: ChartInfo,
-  dest: string | undefined,
-  tree: WorkTree,
-  chain: string[],
-): Promise<boolean> {
-  if (dest) await cp(dir, dest, { recursive: true });
+async function localDependencies(dir: string, repoDir: string, chart: ChartInfo, tree: WorkTree, chain: string[], at: string[]): Promise<LocalDependency[]> {
   const vendored = await vendoredCharts(join(dir, 'charts'));
-  let needsCopy = false;
+  const found: LocalDependency[] = [];
   for (const dep of chart.dependencies) {
     if (vendored.has(dep.name)) continue;
     const where = { file: posix.join(repoDir, 'Chart.yaml'), line: dep.line };
@@ -107,15 +114,10 @@ async function vendorLocal(
         hint: 'fix the file:// path of the dependency',
       });
     }
-    needsCopy = true;
-    if (dest) {
-      await mkdir(join(dest, 'charts'), { recursive: true });
-      await vendorLocal(depDir, depRepoDir, depChart, join(dest, 'charts', dep.name), tree, [...chain, depDir]);
-    } else {
-      await vendorLocal(depDir, depRepoDir, depChart, undefined, tree, [...chain, depDir]);
-    }
+    const to = [...at, 'charts', dep.name];
+    found.push({ from: depDir, to }, ...(await localDependencies(depDir, depRepoDir, depChart, tree, [...chain, depDir], to)));
   }
-  return needsCopy;
+  return found;
 }
 
 /** Chart names present in charts/: unpacked directories and <name>-<version>.tgz archives. */
