@@ -8,7 +8,7 @@ import { applyObject, readLive, type Live } from './apply-object.js';
 import { ANNOTATION, LABEL, MANAGED_BY, auditAnnotations, labelValue, type AuditContext } from './audit.js';
 import type { KubeClient } from './client.js';
 import type { Discovery } from './discovery.js';
-import { ObjectError, objectError } from './errors.js';
+import { appError, ObjectError, objectError } from './errors.js';
 import { crdEstablished } from './health.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { LedgerEntry, LedgerWriter } from './ledger.js';
@@ -107,9 +107,8 @@ function failed(ctx: RunContext, app: string, err: unknown, objects: ObjectResul
   if (err instanceof CancelledError || ctx.hardSignal.aborted || (ctx.signal.aborted && !(err instanceof PipeError))) {
     return { ...base, outcome: 'cancelled', reason: 'cancelled before it finished' };
   }
-  const pe = err instanceof PipeError ? err : undefined;
-  const message = (err as Error)?.message ?? String(err);
-  return { ...base, outcome: 'failed', reason: message, error: { message, details: pe?.details ?? [], hint: pe?.hint } };
+  const error = appError(err);
+  return { ...base, outcome: 'failed', reason: error.message, error };
 }
 
 /** DEBUG lines with the time each step of an app took. */

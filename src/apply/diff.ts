@@ -2,13 +2,12 @@ import pLimit from 'p-limit';
 import { diffSummaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
-import { PipeError } from '../util/errors.js';
 import { applyObject } from './apply-object.js';
 import type { RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { unifiedDiff } from './diff-format.js';
 import { context, environmentOf, toDeploy, withSession, type EngineOptions } from './engine.js';
-import { ObjectError } from './errors.js';
+import { appError, logAppError, ObjectError } from './errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { AppDiff, DiffResult, ObjectDiff } from './model.js';
 import type { PreparedApp, Target } from './prepare.js';
@@ -87,7 +86,6 @@ async function diffObject(ctx: RunContext, t: Target): Promise<ObjectDiff> {
     if (api instanceof KubeApiError && api.status === 404 && /namespaces? "[^"]+" not found/.test(api.body.message ?? '')) {
       return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: 'its namespace does not exist yet: not dry-run' };
     }
-    if (err instanceof PipeError) throw new PipeError(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
     throw err;
   }
 }
@@ -109,7 +107,7 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
             try {
               return await diffApp(ctx, prepared.get(app)!);
             } catch (err) {
-              return { app, changed: false, objects: [], error: { message: (err as Error).message, details: [] } };
+              return { app, changed: false, objects: [], error: appError(err) };
             }
           }),
         ),
@@ -127,10 +125,7 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
 
 function logAppDiff(logger: Logger, a: AppDiff): void {
   const n = (c: string) => a.objects.filter((x) => x.change === c).length;
-  if (a.error) {
-    logger.error(`${a.app}: could not diff: ${a.error.message}`);
-    for (const d of a.error.details) logger.error(`  ${d}`);
-  }
+  if (a.error) logAppError(logger, `${a.app}: could not diff: ${a.error.message}`, a.error);
   if (!a.changed) {
     if (!a.error) logger.info(`${a.app}: ${a.reason ?? 'no changes'}`);
     return;

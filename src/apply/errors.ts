@@ -1,5 +1,7 @@
+import type { Logger } from '../report/logger.js';
 import { PipeError } from '../util/errors.js';
 import { KubeApiError } from './client.js';
+import type { AppError } from './model.js';
 
 /** A failure tied to one object: the object's id leads the message, everywhere. */
 export class ObjectError extends PipeError {
@@ -76,4 +78,17 @@ export function clusterError(err: unknown, server: string): unknown {
     return new PipeError(`${what} is forbidden: ${err.body.message ?? ''}`, { hint: 'grant the deploy identity this permission (RBAC)', cause: err });
   }
   return new PipeError(`${what} failed: ${err.message}`, { cause: err });
+}
+
+/** An app's failure for its result and the report: the message, and the details and hint a PipeError carries. */
+export function appError(err: unknown): AppError {
+  const pe = err instanceof PipeError ? err : undefined;
+  return { message: (err as Error)?.message ?? String(err), details: pe?.details ?? [], hint: pe?.hint };
+}
+
+/** Logs an app's failure: the line, its details, and what to do. */
+export function logAppError(logger: Logger, line: string, error: AppError): void {
+  logger.error(line);
+  for (const d of error.details) logger.error(`  ${d}`);
+  if (error.hint) logger.info(`  What to do: ${error.hint}`);
 }

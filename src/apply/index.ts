@@ -5,7 +5,7 @@ import { deployApp, type RunContext } from './app.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
 import { context, environmentOf, toDeploy, unbounded, withSession, type EngineOptions } from './engine.js';
-import { clusterError } from './errors.js';
+import { appError, clusterError, logAppError } from './errors.js';
 import { deployedState, readLedger, type LedgerSnapshot } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
 import { countObjects, type AppResult, type DeployResult, type RemovedAppResult } from './model.js';
@@ -39,9 +39,7 @@ function logAppResult(logger: Logger, r: AppResult): void {
   else if (r.outcome === 'skipped') logger.warn(`${r.app}: skipped: ${r.reason ?? ''}`);
   else if (r.outcome === 'cancelled') logger.warn(`${r.app}: cancelled after ${took}; not recorded`);
   else {
-    logger.error(`${r.app}: FAILED after ${took}: ${r.reason ?? ''}`);
-    for (const d of r.error?.details ?? []) logger.error(`  ${d}`);
-    if (r.error?.hint) logger.info(`  What to do: ${r.error.hint}`);
+    logAppError(logger, `${r.app}: FAILED after ${took}: ${r.reason ?? ''}`, r.error ?? { message: r.reason ?? '', details: [] });
   }
 }
 
@@ -149,8 +147,9 @@ async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSna
       o.logger.info(`${app}: removed from the root; pruned ${objects.filter((r) => r.action === 'pruned').length} objects`);
       out.push({ app, outcome: 'pruned', objects });
     } catch (err) {
-      o.logger.error(`${app}: pruning the removed app failed: ${(err as Error).message}`);
-      out.push({ app, outcome: 'failed', objects: [], reason: (err as Error).message });
+      const error = appError(err);
+      logAppError(o.logger, `${app}: pruning the removed app failed: ${error.message}`, error);
+      out.push({ app, outcome: 'failed', objects: [], reason: error.message, error });
     }
   }
   return out;

@@ -168,8 +168,10 @@ export class EnvironmentLock {
         return;
       }
       if (current || (err instanceof KubeApiError && err.status === 404)) {
-        this.o.logger.error(`lost the environment lock ${this.o.namespace}/${this.o.name}${current ? ` to ${current.spec.holderIdentity}` : ''}`);
-        this.lostController.abort(new PipeError('the environment lock was lost'));
+        const hint = 'another run deployed to this environment meanwhile (or the lease was deleted): check what it deployed, then run this pipeline again';
+        this.o.logger.error(`lost the environment lock ${this.o.namespace}/${this.o.name}${current ? ` to ${current.spec.holderIdentity}` : ''}: no further app is started`);
+        this.o.logger.info(`  What to do: ${hint}`);
+        this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
       }
     }
   }

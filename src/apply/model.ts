@@ -51,6 +51,7 @@ export interface RemovedAppResult {
   outcome: 'pruned' | 'kept' | 'failed';
   objects: ObjectResult[];
   reason?: string;
+  error?: AppError;
 }
 
 export interface DeployResult {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KubeApiError } from '../../src/apply/client.js';
-import { clusterError, objectError } from '../../src/apply/errors.js';
+import { appError, clusterError, logAppError, objectError } from '../../src/apply/errors.js';
+import { createLogger } from '../../src/report/logger.js';
 import { PipeError } from '../../src/util/errors.js';
 
 const api = (status: number, body: ConstructorParameters<typeof KubeApiError>[3]) => new KubeApiError('PATCH', '/api/v1/namespaces/web/configmaps/cfg', status, body);
@@ -40,5 +41,22 @@ describe('cluster errors', () => {
     expect((clusterError(api(403, { message: 'no' }), 's') as PipeError).message).toBe('PATCH /api/v1/namespaces/web/configmaps/cfg is forbidden: no');
     const other = new Error('boom');
     expect(clusterError(other, 's')).toBe(other);
+  });
+});
+
+describe("an app's failure, as deploy, diff and removed-app pruning report it", () => {
+  it('keeps the details and the hint of the error, and logs them with what to do', () => {
+    const conflict = objectError('ConfigMap/web/cfg', 'server-side apply', api(409, {
+      reason: 'Conflict',
+      message: 'Apply failed with 1 conflict',
+      details: { causes: [{ reason: 'FieldManagerConflict', message: 'conflict with "kubectl-edit"', field: '.data.a' }] },
+    }));
+    const error = appError(conflict);
+    expect(error).toEqual({ message: conflict.message, details: ['.data.a: conflict with "kubectl-edit"'], hint: conflict.hint });
+    const lines: string[] = [];
+    logAppError(createLogger({ debug: false, out: (l) => lines.push(l), err: (l) => lines.push(l) }), `web: could not diff: ${error.message}`, error);
+    expect(lines.join('\n')).toContain('.data.a: conflict with "kubectl-edit"');
+    expect(lines.join('\n')).toContain(`What to do: ${conflict.hint}`);
+    expect(appError(new Error('socket hang up'))).toEqual({ message: 'socket hang up', details: [], hint: undefined });
   });
 });
