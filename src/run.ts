@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isTrue } from './config/booleans.js';
 import { loadConfig, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
-import type { DeployedState, Plan } from './plan/model.js';
+import { changesToDeploy, type DeployedState, type Plan } from './plan/model.js';
 import type { RenderedApp, RenderError } from './render/model.js';
 import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
@@ -98,8 +98,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     });
     logger.info(plannedLine(plan, Date.now() - started));
 
-    const deploying = new Set(plan.layers.flat());
-    const toDeploy = plan.apps.filter((c) => deploying.has(c.app.name)).map((c) => c.app);
+    const toDeploy = changesToDeploy(plan).map((c) => c.app);
     const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
     const { planReport, printPlan } = await stages.planReport();
     const { writeReport } = await stages.jsonReport();

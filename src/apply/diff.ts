@@ -6,7 +6,8 @@ import { applyObject } from './apply-object.js';
 import type { RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { unifiedDiff } from './diff-format.js';
-import { context, environmentOf, toDeploy, withSession, type EngineOptions } from './engine.js';
+import { context, environmentOf, withSession, type EngineOptions } from './engine.js';
+import { changesToDeploy } from '../plan/model.js';
 import { appError, logAppError, ObjectError } from './errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { AppDiff, DiffResult, ObjectDiff } from './model.js';
@@ -94,7 +95,7 @@ async function diffObject(ctx: RunContext, t: Target): Promise<ObjectDiff> {
 export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
   const started = Date.now();
   const environment = environmentOf(o);
-  const changes = toDeploy(o.plan);
+  const changes = changesToDeploy(o.plan);
   const result: DiffResult = { environment, commit: o.plan.head, apps: [], changed: false, ok: true, durationMs: 0 };
   if (changes.length) {
     result.apps = await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {

@@ -33,7 +33,6 @@ export interface EngineOptions {
   deployed?: DeployedState;
 }
 
-export const toDeploy = (plan: Plan): AppChange[] => plan.apps.filter((c) => plan.layers.some((l) => l.includes(c.app.name)));
 export const environmentOf = (o: EngineOptions) => o.plan.environment ?? o.config.environment ?? 'default';
 
 /** Objects each app owns (rendered now, or in its ledger inventory): other apps never prune them. */

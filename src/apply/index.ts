@@ -4,7 +4,8 @@ import type { Logger } from '../report/logger.js';
 import { deployApp, type RunContext } from './app.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
-import { context, environmentOf, toDeploy, unbounded, withSession, type EngineOptions } from './engine.js';
+import { context, environmentOf, unbounded, withSession, type EngineOptions } from './engine.js';
+import { changesToDeploy } from '../plan/model.js';
 import { appError, clusterError, logAppError } from './errors.js';
 import { deployedState, readLedger, type LedgerSnapshot } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
@@ -51,7 +52,7 @@ function logAppResult(logger: Logger, r: AppResult): void {
 export async function deploy(o: EngineOptions): Promise<DeployResult> {
   const started = Date.now();
   const environment = environmentOf(o);
-  const changes = toDeploy(o.plan);
+  const changes = changesToDeploy(o.plan);
   const result: DeployResult = { environment, commit: o.plan.head, apps: [], removed: [], ok: true, cancelled: false, durationMs: 0 };
   if (!changes.length && !(o.plan.removed.length && o.config.pruneRemovedApps)) {
     o.logger.info('Nothing to deploy.');

@@ -56,3 +56,9 @@ export interface Plan {
   /** Notes for the user (deepened the clone, fell back to digests, ...). */
   notes: string[];
 }
+
+/** The changes the plan deploys (those in its layers), in the plan's order. */
+export function changesToDeploy(plan: Plan): AppChange[] {
+  const deploying = new Set(plan.layers.flat());
+  return plan.apps.filter((c) => deploying.has(c.app.name));
+}
