@@ -1,8 +1,5 @@
 // Wires the stages; the only place that knows their order:
 // config -> root manifest -> (cluster access + deployed state) -> change plan -> render -> apply -> report.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { isTrue } from './config/booleans.js';
 import { loadConfig, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
@@ -13,6 +10,7 @@ import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
 import { combineErrors, ExitCode } from './util/errors.js';
 import { Git, withoutUserInfo } from './util/git.js';
+import { PrivateDir } from './util/private-dir.js';
 import { toolPath } from './util/tools.js';
 import { GitTree, WorkTree } from './util/tree.js';
 
@@ -37,14 +35,15 @@ export interface RunOptions {
 export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<number> {
   // before the configuration, so its own errors are logged too (DEBUG is read as config reads it)
   const logger = opts.logger ?? createLogger({ debug: isTrue(env.DEBUG) });
-  const tmp = await mkdtemp(join(tmpdir(), 'app-of-apps-pipe-'));
+  // rendered manifests and inline Helm values: removed at the end, and on exit (a second SIGTERM)
+  const tmp = PrivateDir.create();
   try {
     const config = loadConfig(env);
-    return await runStages(config, env, logger, tmp, opts.signal ?? new AbortController().signal);
+    return await runStages(config, env, logger, tmp.path, opts.signal ?? new AbortController().signal);
   } catch (err) {
     return reportFailure(err, logger);
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    tmp.remove();
   }
 }
 

@@ -1,7 +1,6 @@
 // AWS credentials for the run: the Bitbucket OIDC token exchanged with STS (preferred), or static
 // keys; then, optionally, one more role assumed with them (AWS_ROLE_ARN, role chaining).
 import type { BuildContext, IdentityConfig } from '../config/index.js';
-import type { Logger } from '../report/logger.js';
 import { registerSecret } from '../report/mask.js';
 import { explainRejection } from './diagnostics.js';
 import { readOidcToken } from './oidc.js';

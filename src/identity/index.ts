@@ -8,7 +8,7 @@ import { obtainAwsIdentity } from './credentials.js';
 import { describeCluster, normalizeCaData, type EksEndpoint } from './eks-cluster.js';
 import { makeEksToken, type AwsCredentials } from './eks-token.js';
 import { eksKubeconfig, readUserKubeconfig, selfCommand, type SelfCommand } from './kubeconfig.js';
-import { PrivateDir } from './private-dir.js';
+import { PrivateDir } from '../util/private-dir.js';
 
 export interface ClusterAccess {
   /** For `kubectl --kubeconfig`. */

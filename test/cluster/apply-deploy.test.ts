@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deploy, readDeployedState } from '../../src/apply/index.js';
 import type { K8sObject } from '../../src/render/model.js';
 import { useTestbed } from '../support/cluster-global-setup.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { eksKubeconfig, readUserKubeconfig, selfCommand } from '../../src/identity/kubeconfig.js';
 import { normalizeCaData } from '../../src/identity/eks-cluster.js';
-import { PrivateDir } from '../../src/identity/private-dir.js';
+import { PrivateDir } from '../../src/util/private-dir.js';
 import { mask } from '../../src/report/mask.js';
 import { InputError } from '../../src/util/errors.js';
 

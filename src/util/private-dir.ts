@@ -1,5 +1,5 @@
-// A private temp dir (0700) for credential files (0600), removed on dispose, on exit and on
-// SIGINT/SIGTERM. When something else in the process also handles the signal (a graceful
+// A private temp dir (0700) for credential files (0600) and a run's scratch files, removed on
+// dispose, on exit and on SIGINT/SIGTERM. When something else in the process also handles the signal (a graceful
 // shutdown letting kubectl calls finish), the dir stays until exit so those calls still work.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
