@@ -1,22 +1,11 @@
 import type { AppResult, DeployResult, DiffResult } from '../apply/model.js';
+import { table } from './table.js';
 
 /** "1.2s", "2m03s" */
 export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-}
-
-/** Text columns left-aligned, number and duration columns right-aligned. */
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^(\d+(\.\d+)?s?|\d+m\d+s|)$/.test(r[i] ?? '')));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 const RESULT_LABEL: Record<AppResult['outcome'], string> = {

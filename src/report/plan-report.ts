@@ -1,6 +1,7 @@
 import type { Plan } from '../plan/model.js';
 import type { RenderedApp, RenderError } from '../render/model.js';
 import type { Logger } from './logger.js';
+import { table } from './table.js';
 
 /** The plan as data: printed by plan mode and written into the JSON report of every mode. */
 export interface PlanReport {
@@ -83,9 +84,9 @@ export function printPlan(report: PlanReport, logger: Logger): void {
   logger.info(`Plan for ${env}: root ${report.root.file} (${report.root.format})`);
   logger.info(`Deploying ${short(report.head)}, compared with ${short(report.base)} (${report.baseSource})`);
   const rows = [...report.apps].sort((a, b) => (a.layer ?? 1e9) - (b.layer ?? 1e9) || a.name.localeCompare(b.name));
-  const table = [
+  const lines = table(
     ['ORDER', 'APP', 'TYPE', 'STATUS', 'OBJECTS', 'WHY'],
-    ...rows.map((a) => [
+    rows.map((a) => [
       a.layer ? String(a.layer) : '-',
       a.name,
       a.type,
@@ -93,8 +94,8 @@ export function printPlan(report: PlanReport, logger: Logger): void {
       a.error ? 'render failed' : a.objects ? Object.entries(a.objects).map(([k, n]) => `${k} ${n}`).join(', ') || 'none' : '-',
       a.reasons.join('; ') || '-',
     ]),
-  ];
-  for (const line of formatTable(table)) logger.info(line);
+  );
+  for (const line of lines.split('\n')) logger.info(line);
   for (const d of report.disabled) logger.info(`disabled in this environment: ${d}`);
   for (const u of report.unsupported) {
     const source = u.source ? `, source ${u.source}` : '';
@@ -104,9 +105,4 @@ export function printPlan(report: PlanReport, logger: Logger): void {
   for (const r of report.removed) logger.warn(`${r} was removed from the root manifest; its objects stay until PRUNE_REMOVED_APPS=true`);
   for (const n of report.notes) logger.info(`note: ${n}`);
   if (report.layers.length) logger.info(`Order: ${report.layers.map((l) => `[${l.join(', ')}]`).join(' -> ')}`);
-}
-
-export function formatTable(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
