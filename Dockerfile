@@ -22,7 +22,7 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca-certificates 
     if [ -s /run/secrets/ca-certificates ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-certificates; fi; \
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json ./
-COPY scripts/bundle.mjs scripts/
+COPY scripts/bundle.mjs scripts/bundle-options.mjs scripts/
 COPY scripts/container/launcher.cjs scripts/container/entrypoint.sh scripts/container/
 COPY src src
 # /pipe: entrypoint.sh, pipe.blob (V8's startup snapshot of the bundle), main.js, package.json,

@@ -1,4 +1,4 @@
-// The planning path of the pipe as one process, for the benchmark (bundled like the product):
+// The planning path of the pipe as one process, for the benchmark (bundled with the pipe's options):
 // read the root with the real loader, then buildPlan against the parent commit.
 //   node plan-cli.mjs <workspace> <environment> [--naive] [--debug] [--root-json FILE] [--write-root FILE]
 // Prints {"deploy": [...], "layers": n, "removed": [...]} as JSON.

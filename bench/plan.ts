@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { pipeBuildOptions } from '../scripts/bundle-options.mjs';
 import { cloneLikeBitbucket, generateMonorepo } from './lib/monorepo.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 15);
@@ -29,20 +30,15 @@ try {
   t = performance.now();
   const cli = join(tmp, 'cli', 'plan-cli.mjs');
   await build({
+    // built as the pipe is (scripts/bundle-options.mjs), but as ES modules split in chunks: the root
+    // loader in a chunk of its own, loaded when the root is read (never with --root-json)
+    ...pipeBuildOptions,
     entryPoints: [join(import.meta.dirname, 'plan-cli.ts')],
     outdir: join(tmp, 'cli'),
     outExtension: { '.js': '.mjs' },
-    // the root loader in a chunk of its own, loaded when the root is read
     splitting: true,
-    bundle: true,
-    platform: 'node',
     format: 'esm',
-    target: 'node20',
-    mainFields: ['module', 'main'],
     banner: { js: "import { createRequire as __pipeCreateRequire } from 'node:module'; const require = __pipeCreateRequire(import.meta.url);" },
-    minifyWhitespace: true,
-    minifySyntax: true,
-    logLevel: 'warning',
   });
   console.log(`bundled the planning CLI in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   t = performance.now();
@@ -58,14 +54,15 @@ try {
     const git = (...args: string[]) => run('git', ['-C', ws, ...args]);
     const base = git('rev-parse', 'HEAD~1').stdout.trim();
 
-    // the plan must be right before its speed means anything
-    const out = JSON.parse(run('node', [cli, ws, 'production']).stdout) as { deploy: string[] };
+    // the plan must be right before its speed means anything (one run: the plan on stdout, where its time went on stderr)
+    const rootJson = join(tmp, `${s.branch}-root.json`);
+    const checked = run('node', [cli, ws, 'production', '--debug', '--write-root', rootJson]);
+    const out = JSON.parse(checked.stdout) as { deploy: string[] };
+    const detail = checked.stderr.trim();
     const expected = [...s.expected].sort();
     if (JSON.stringify([...out.deploy].sort()) !== JSON.stringify(expected)) {
       throw new Error(`${s.branch}: planned ${out.deploy.length} apps (${out.deploy.slice(0, 5).join(', ')}...), expected ${expected.length}`);
     }
-    const rootJson = join(tmp, `${s.branch}-root.json`);
-    const detail = run('node', [cli, ws, 'production', '--debug', '--write-root', rootJson]).stderr.trim();
     // the pipe plans the same: its "Planned in" line names as many apps (the CLI checked which)
     const line = (await pipePlanned(pipeDir, ws, tmp)).line;
     if (!line.includes(`: ${expected.length} of ${repo.apps} apps to deploy`)) throw new Error(`${s.branch}: the pipe said "${line}", expected ${expected.length} of ${repo.apps} apps`);

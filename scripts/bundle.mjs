@@ -13,6 +13,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pipeBuildOptions } from './bundle-options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -20,48 +21,13 @@ const args = process.argv.slice(2);
 const outdir = resolve(args.find((a) => !a.startsWith('--')) ?? join(root, 'dist'));
 const outfile = join(outdir, 'pipe.cjs');
 
-// A lazily imported stage that is not written yet stays external (a warning now, a clear
-// ERR_MODULE_NOT_FOUND if that path runs); a missing static import still fails the build.
-const missingLazyStages = {
-  name: 'missing-lazy-stages',
-  setup(b) {
-    b.onResolve({ filter: /^\.\.?\// }, (args) => {
-      if (args.kind !== 'dynamic-import') return undefined;
-      const ts = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-      if (existsSync(ts) || existsSync(resolve(args.resolveDir, args.path))) return undefined;
-      return { path: args.path, external: true, warnings: [{ text: `${args.path} does not exist yet; left external` }] };
-    });
-  },
-};
-
-// zod's classic API re-exports every locale (~250 KiB); the pipe's messages are English, and
-// z.locales.en stays available.
-const zodEnglishOnly = {
-  name: 'zod-english-only',
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
-        ? { path: resolve(args.resolveDir, '../locales/en.js'), namespace: 'zod-locales' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
-      resolveDir: dirname(args.path),
-    }));
-  },
-};
-
 const result = await build({
+  ...pipeBuildOptions,
   absWorkingDir: root,
   entryPoints: ['src/main.ts'],
   outfile,
-  bundle: true,
-  platform: 'node',
   // CommonJS: a startup snapshot is built from one script (no ES modules, no require of files)
   format: 'cjs',
-  target: 'node20',
-  // ESM builds of dependencies where they exist: smaller and tree-shakable
-  mainFields: ['module', 'main'],
   // "use strict" first: the banner would otherwise push esbuild's directive out of the prologue
   banner: { js: '"use strict";var __pipeUrl = require("node:url").pathToFileURL(__filename).href;' },
   define: {
@@ -69,21 +35,13 @@ const result = await build({
     // outside npm (the container) there is no npm_package_version; `--version` still answers
     'process.env.npm_package_version': JSON.stringify(pkg.version),
   },
-  // fully minified: every byte is parsed at a start without the snapshot, and the snapshot holds
-  // the source too; pipe.cjs.map maps stack traces back (NODE_OPTIONS=--enable-source-maps)
-  minify: true,
-  // ASCII (non-ASCII as escapes): V8 keeps a source with any character beyond Latin-1 (the log's
-  // ✔ and ✖) at two bytes a character, in memory and in the snapshot
-  charset: 'ascii',
   // import() of what stays outside the bundle (node:http, node:async_hooks in the AWS SDK) becomes
   // require(): code started from a snapshot has no module loader for import()
   supported: { 'dynamic-import': false },
+  // pipe.cjs.map maps stack traces back to src/ (NODE_OPTIONS=--enable-source-maps)
   sourcemap: 'linked',
   sourcesContent: false,
-  legalComments: 'none',
-  logLevel: 'warning',
   metafile: true,
-  plugins: [missingLazyStages, zodEnglishOnly],
 }).catch(() => process.exit(1)); // esbuild has printed the errors
 
 // main.ts's hashbang is not valid in the script the snapshot builder runs; a comment of the same
