@@ -1,31 +1,21 @@
 // Bad input through the pipe's real entrypoint: each fails before anything is rendered or applied,
 // names the file and line (or the variable), says what to do, and exits 2.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
+import { committedRepo, TestRepo } from '../support/repo.js';
 
-const made: string[] = [];
-afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const made: TestRepo[] = [];
+afterAll(() => made.forEach((r) => r.cleanup()));
 
 const APP = 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { a: "1" }\n';
 
 /** A git repository with the given files, committed; returns its path and HEAD. */
 function repo(files: Record<string, string>): { dir: string; head: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'aoa-bad-'));
-  made.push(dir);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  const git = (...a: string[]) =>
-    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...a], { encoding: 'utf8' }).trim();
-  git('init', '-q', '-b', 'main');
-  git('add', '-A');
-  git('commit', '-qm', 'initial');
-  return { dir, head: git('rev-parse', 'HEAD') };
+  const made1 = committedRepo(files);
+  made.push(made1.repo);
+  return made1;
 }
 
 const root = (apps: string, extra = '') =>

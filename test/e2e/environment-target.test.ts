@@ -1,11 +1,12 @@
 // The root manifest's environment names its cluster and role: a deploy with no CLUSTER_NAME or
 // AWS_OIDC_ROLE_ARN variable uses them (here it stops at the missing OIDC token, before any call).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
+import { committedRepo } from '../support/repo.js';
 
 const top = mkdtempSync(join(tmpdir(), 'aoa-target-'));
 afterAll(() => rmSync(top, { recursive: true, force: true }));
@@ -22,15 +23,11 @@ it("uses the environment's roleArn and cluster from the root manifest", async ()
 });
 
 it('without a cluster in the variables or the root, a deploy stops before anything, naming what to set', async () => {
-  const repo = join(top, 'bare');
-  mkdirSync(join(repo, 'apps/a'), { recursive: true });
-  writeFileSync(join(repo, 'app-of-apps.yaml'), 'apiVersion: app-of-apps/v1\nkind: Root\nenvironments:\n  staging: {}\napps:\n  - name: a\n    path: apps/a\n');
-  writeFileSync(join(repo, 'apps/a/cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n');
-  const git = (...a: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@e', ...a], { encoding: 'utf8' }).trim();
-  git('init', '-q');
-  git('add', '-A');
-  git('commit', '-qm', 'one');
-  const r = await runPipe(bitbucketEnv(repo, git('rev-parse', 'HEAD'), { MODE: 'deploy', ENVIRONMENT: 'staging' }));
+  const { repo, dir, head } = committedRepo({
+    'app-of-apps.yaml': 'apiVersion: app-of-apps/v1\nkind: Root\nenvironments:\n  staging: {}\napps:\n  - name: a\n    path: apps/a\n',
+    'apps/a/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n',
+  });
+  const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'deploy', ENVIRONMENT: 'staging' })).finally(() => repo.cleanup());
   expect(r.exitCode, r.all).toBe(2);
   expect(r.stderr).toMatch(/CLUSTER_NAME: MODE=deploy needs a cluster/);
   expect(r.stdout).toMatch(/What to do: .*`cluster` in the root manifest/);

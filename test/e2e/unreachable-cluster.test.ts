@@ -1,23 +1,16 @@
 // A cluster that cannot be reached is a clear failure (exit 1, what to check), not an internal error,
 // and the kubeconfig's credentials appear nowhere in the output.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
+import { committedRepo } from '../support/repo.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'aoa-unreachable-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const { repo, dir, head } = committedRepo({
+  'app-of-apps.yaml': 'apiVersion: app-of-apps/v1\nkind: Root\napps:\n  - name: a\n    path: apps/a\n',
+  'apps/a/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n',
+});
+afterAll(() => repo.cleanup());
 
 it('names the server and what to check when the API server does not answer', async () => {
-  mkdirSync(join(dir, 'apps/a'), { recursive: true });
-  writeFileSync(join(dir, 'app-of-apps.yaml'), 'apiVersion: app-of-apps/v1\nkind: Root\napps:\n  - name: a\n    path: apps/a\n');
-  writeFileSync(join(dir, 'apps/a/cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n');
-  const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@e', ...a], { encoding: 'utf8' }).trim();
-  git('init', '-q');
-  git('add', '-A');
-  git('commit', '-qm', 'one');
   const token = 'kubeconfig-static-token-0123456789abcdef';
   const kubeconfig = [
     'apiVersion: v1',
@@ -28,7 +21,7 @@ it('names the server and what to check when the API server does not answer', asy
     'current-context: x',
   ].join('\n');
   const r = await runPipe(
-    bitbucketEnv(dir, git('rev-parse', 'HEAD'), { MODE: 'deploy', KUBE_CONFIG: Buffer.from(kubeconfig).toString('base64'), DEBUG: 'true' }),
+    bitbucketEnv(dir, head, { MODE: 'deploy', KUBE_CONFIG: Buffer.from(kubeconfig).toString('base64'), DEBUG: 'true' }),
   );
   expect(r.exitCode, r.all).toBe(1);
   expect(r.stderr).toMatch(/✖ cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:1/);

@@ -5,7 +5,7 @@ import { memoryLogger } from '../../src/report/logger.js';
 import { InputError } from '../../src/util/errors.js';
 import { ToolError } from '../../src/util/exec.js';
 import { Git } from '../../src/util/git.js';
-import { TestRepo } from './plan-support.js';
+import { TestRepo } from '../support/repo.js';
 
 const repos: TestRepo[] = [];
 const track = (r: TestRepo) => (repos.push(r), r);

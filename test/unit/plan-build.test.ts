@@ -9,7 +9,7 @@ import { memoryLogger } from '../../src/report/logger.js';
 import { Git } from '../../src/util/git.js';
 import { toolPath } from '../../src/util/tools.js';
 import { GitTree, WorkTree, type Tree } from '../../src/util/tree.js';
-import { TestRepo } from './plan-support.js';
+import { TestRepo } from '../support/repo.js';
 
 const K = 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n';
 const CM = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata: {a: "1"}\n`;

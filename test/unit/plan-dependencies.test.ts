@@ -4,7 +4,8 @@ import { analyzeDependencies, gitManifestSearch } from '../../src/plan/dependenc
 import type { App } from '../../src/root/model.js';
 import { Git } from '../../src/util/git.js';
 import { WorkTree } from '../../src/util/tree.js';
-import { app, root, TestRepo } from './plan-support.js';
+import { TestRepo } from '../support/repo.js';
+import { app, root } from './plan-support.js';
 
 const K = 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n';
 const CM = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n';

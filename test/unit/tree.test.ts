@@ -1,25 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Git } from '../../src/util/git.js';
 import { posix } from 'node:path';
 import { join as joinRepo } from '../../src/root/source.js';
 import { GitTree, repoPath, WorkTree } from '../../src/util/tree.js';
+import { committedRepo } from '../support/repo.js';
 import { InputError } from '../../src/util/errors.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'aoa-tree-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@e', ...a], { encoding: 'utf8' }).trim();
-mkdirSync(join(dir, 'apps/a'), { recursive: true });
-writeFileSync(join(dir, 'apps/a/one.yaml'), 'one: 1\n');
-writeFileSync(join(dir, 'apps/a/two.yaml'), 'two: ünïcode\n');
-writeFileSync(join(dir, 'apps/a/empty.yaml'), '');
-git('init', '-q');
-git('add', '-A');
-git('commit', '-qm', 'one');
-const rev = git('rev-parse', 'HEAD');
+const { repo, dir, head: rev } = committedRepo({ 'apps/a/one.yaml': 'one: 1\n', 'apps/a/two.yaml': 'two: ünïcode\n', 'apps/a/empty.yaml': '' });
+afterAll(() => repo.cleanup());
 writeFileSync(join(dir, 'apps/a/one.yaml'), 'one: changed\n');
 
 describe('GitTree', () => {
