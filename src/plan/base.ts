@@ -165,10 +165,13 @@ class CommitFinder {
 
   /** Full SHAs in the order of `revs`; undefined where a revision could not be found. */
   async find(revs: string[], since?: string): Promise<(string | undefined)[]> {
-    const found = await Promise.all(revs.map((r) => this.git.resolve(r)));
+    // one git process for all of them (a ledger can name hundreds of deployed commits)
+    const found = await this.git.resolveMany(revs);
     const missing = () => revs.filter((_, i) => !found[i]);
     const retry = async () => {
-      for (const [i, r] of revs.entries()) found[i] ??= await this.git.resolve(r);
+      const gaps = revs.flatMap((_, i) => (found[i] ? [] : [i]));
+      const again = await this.git.resolveMany(gaps.map((i) => revs[i]!));
+      gaps.forEach((i, j) => (found[i] = again[j]));
       return missing().length === 0;
     };
     if (!missing().length) return found;

@@ -42,7 +42,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const { git, root, config, logger } = o;
   const time = timer(logger);
   // the manifest search depends on nothing else: git runs it while the graph is built and the base resolved
-  const search = prefetched(o.search ?? gitManifestSearch(git));
+  const search = o.search ?? startManifestSearch(git);
   const graph = dependencyGraph(root);
   const { selected } = selectApps(root, config.apps);
   const apps = selected ? root.apps.filter((a) => selected.has(a.name)) : root.apps;

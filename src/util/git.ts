@@ -60,6 +60,21 @@ export class Git {
     return this.exec(['cat-file', '--batch'], { input: objects.map((o) => `${o}\n`).join('') });
   }
 
+  /**
+   * Full SHAs of many revisions in one process (`git cat-file --batch-check`), in their order;
+   * undefined where a revision is no commit here (or is ambiguous).
+   */
+  async resolveMany(revs: string[]): Promise<(string | undefined)[]> {
+    if (revs.length === 0) return [];
+    // a name with a line break would shift every answer after it: those are no revisions
+    const asked = revs.map((r) => (/[\r\n]/.test(r) ? '' : r));
+    const out = (await this.exec(['cat-file', '--batch-check'], { input: asked.map((r) => `${r}^{commit}\n`).join('') })).toString('utf8');
+    return out
+      .split('\n')
+      .slice(0, revs.length)
+      .map((line, i) => (asked[i] && /^[0-9a-f]{40,64} commit /.test(line) ? line.slice(0, line.indexOf(' ')) : undefined));
+  }
+
   /** Full SHA of a revision (short SHAs, branches, tags, HEAD~1 ...), or undefined if unknown here. */
   async resolve(rev: string): Promise<string | undefined> {
     try {

@@ -209,3 +209,13 @@ describe('pull-request pipelines', () => {
     expect(b.base).toBe(m[0]);
   });
 });
+
+describe('Git.resolveMany', () => {
+  it('answers like resolve for each revision, in order, from one process', async () => {
+    const git = new Git(origin.dir);
+    const revs = [c[3]!, c[5]!.slice(0, 10), 'main', 'HEAD~2', 'no-such-branch', `${c[1]}:apps`, 'main\nHEAD', c[7]!];
+    const one = await Promise.all(revs.map((r) => git.resolve(r).catch(() => undefined)));
+    expect(await git.resolveMany(revs)).toEqual(one.map((r, i) => (revs[i]!.includes('\n') ? undefined : r)));
+    expect(await git.resolveMany(revs)).toEqual([c[3], c[5], c[7], c[5], undefined, undefined, undefined, c[7]]);
+  });
+});
