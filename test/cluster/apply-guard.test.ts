@@ -4,14 +4,10 @@ import { KubeClient } from '../../src/apply/client.js';
 import { connect } from '../../src/apply/connection.js';
 import { EnvironmentLock } from '../../src/apply/lock.js';
 import { InputError } from '../../src/util/errors.js';
-import { useTestbed } from '../support/cluster-global-setup.js';
 import { Repo } from './helpers/repo.js';
-import { accessFor, app, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+import { accessFor, app, asAdmin, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
-const bed = useTestbed();
-const admin = bed.adminKubeconfig;
-const access = accessFor(admin);
-const signal = new AbortController().signal;
+const { bed, admin, access, signal } = asAdmin();
 
 describe('environment lock', () => {
   const id = uid();

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { deploy } from '../../src/apply/index.js';
 import type { K8sObject } from '../../src/render/model.js';
-import { useTestbed } from '../support/cluster-global-setup.js';
-import { accessFor, app, config, configMap, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+import { app, asAdmin, config, configMap, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
-const bed = useTestbed();
-const admin = bed.adminKubeconfig;
-const access = accessFor(admin);
-const signal = new AbortController().signal;
+const { admin, access, signal } = asAdmin();
 
 describe('prune', () => {
   const id = uid();

@@ -10,11 +10,19 @@ import { memoryLogger } from '../../../src/report/logger.js';
 import type { App, Environment, Root } from '../../../src/root/model.js';
 import { toolPath } from '../../../src/util/tools.js';
 import { testApp } from '../../support/app.js';
+import { useTestbed } from '../../support/cluster-global-setup.js';
+import type { Testbed } from '../../support/testbed.js';
 
 /** The cluster endpoint of a kubeconfig whose user authenticates with a client certificate or static token. */
 export function accessFor(kubeconfigPath: string): ClusterEndpoint {
   const kc = parse(readFileSync(kubeconfigPath, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
   return { kubeconfigPath, server: kc.clusters[0]!.cluster.server, caData: kc.clusters[0]!.cluster['certificate-authority-data'], bearerToken: async () => undefined };
+}
+
+/** The test bed as its admin: the bed, its admin kubeconfig, the engine's access with it, and a signal nobody aborts. */
+export function asAdmin(): { bed: Testbed; admin: string; access: ClusterEndpoint; signal: AbortSignal } {
+  const bed = useTestbed();
+  return { bed, admin: bed.adminKubeconfig, access: accessFor(bed.adminKubeconfig), signal: new AbortController().signal };
 }
 
 /** A unique suffix, so tests sharing one cluster never see each other's namespaces, ledgers or locks. */
