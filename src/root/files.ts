@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join as joinFs, posix, sep } from 'node:path';
 import { InputError, type Location } from '../util/errors.js';
-import { MAX_FILE_BYTES, repoPath, WorkTree, type Tree } from '../util/tree.js';
+import { assertInside, MAX_FILE_BYTES, repoPath, WorkTree, type Tree } from '../util/tree.js';
 
 type Kind = 'file' | 'dir';
 type Entry = Kind | 'link';
@@ -134,12 +134,7 @@ export class RepoFiles {
       return undefined; // a dangling link
     }
     this.rootReal ??= realpathSync.native(tree.root);
-    if (real !== this.rootReal && !real.startsWith(this.rootReal + sep)) {
-      throw new InputError(`path "${p}" leads outside the repository through a symbolic link (to ${real})`, {
-        where,
-        hint: 'replace the link with the files themselves; the pipe only reads files inside the repository',
-      });
-    }
+    assertInside(this.rootReal, real, p, where);
     try {
       return statSync(real).isDirectory() ? 'dir' : 'file';
     } catch {

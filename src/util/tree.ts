@@ -1,6 +1,6 @@
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
-import { InputError } from './errors.js';
+import { InputError, type Location } from './errors.js';
 import type { Git } from './git.js';
 
 /** Largest file the pipe reads as a manifest: a bigger one is almost certainly a mistake. */
@@ -19,6 +19,15 @@ export interface Tree {
   list(dir: string): Promise<string[]>;
   /** Many files at once (one git process at a revision instead of one per file); missing files map to undefined. */
   readMany?(paths: string[]): Promise<Map<string, string | undefined>>;
+}
+
+/** Refuses a path whose real location (symbolic links followed) is outside the repository's. */
+export function assertInside(rootReal: string, real: string, path: string, where?: Location): void {
+  if (real === rootReal || real.startsWith(rootReal + sep)) return;
+  throw new InputError(`path "${path}" leads outside the repository through a symbolic link (to ${real})`, {
+    where,
+    hint: 'replace the link with the files themselves; the pipe only reads files inside the repository',
+  });
 }
 
 /** A normalized repository path: segments of anything but "/" and "\\", none of them "." or "..". */
@@ -60,13 +69,7 @@ export class WorkTree implements Tree {
     } catch {
       return abs; // does not exist: callers decide whether that is an error
     }
-    const root = await this.rootReal;
-    if (real !== root && !real.startsWith(root + sep)) {
-      throw new InputError(`path "${path}" leads outside the repository through a symbolic link (to ${real})`, {
-        where,
-        hint: 'replace the link with the files themselves; the pipe only reads files inside the repository',
-      });
-    }
+    assertInside(await this.rootReal, real, path, where);
     return abs;
   }
 
