@@ -4,6 +4,7 @@
 //   eks-token  print an ExecCredential for kubectl (a credential plugin that needs no AWS CLI)
 
 import { startupSnapshot } from 'node:v8';
+import { mask } from './report/mask.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
@@ -44,7 +45,7 @@ function start(): void {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`✖ internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(mask(`✖ internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
       process.exitCode = 1;
     },
   );
