@@ -1,7 +1,7 @@
 // Cross-check against an STS and EKS nobody here wrote: moto 5 (`moto_server`) answers the pipe's
 // AssumeRoleWithWebIdentity and DescribeCluster over HTTP, exactly as the pipe sends them.
 import { execa, type ResultPromise } from 'execa';
-import { createServer } from 'node:net';
+import { freePort } from '../testbed/processes.js';
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
@@ -14,14 +14,6 @@ let moto: ResultPromise | undefined;
 let motoUrl = '';
 let issuer: OidcIssuer;
 let clusterEndpoint: string | undefined;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 beforeAll(async () => {
   issuer = await startOidcIssuer();

@@ -10,7 +10,7 @@ import { kubeconfigYaml, kwokNodes, listYaml, rbacObjects } from '../testbed/fix
 import { fetchText, okJson, type TlsClient } from '../testbed/http.js';
 import { Pki } from '../testbed/pki.js';
 import {
-  freePort, killGroups, killGroupsNow, newRunDir, startComponent, startWatchdog, sweepStaleRuns, waitFor, writeState, type Component,
+  freePorts, killGroups, killGroupsNow, newRunDir, startComponent, startWatchdog, sweepStaleRuns, waitFor, writeState, type Component,
 } from '../testbed/processes.js';
 import { startEksAuthenticator, type AuthenticatorSettings, type Decision, type RoleMapping } from './eks-authenticator.js';
 
@@ -76,6 +76,25 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   const bins = await resolveBinaries(env, say);
   const t1 = Date.now();
   const log = (line: string) => say(`test bed: ${line} (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+  // The ports were free when chosen; another process can take one before a component binds it.
+  // Such a start is retried with new ports; any other failure is reported as it is.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, { bins, env, clusterName, t0, t1, log });
+    } catch (err) {
+      if (attempt >= BIND_ATTEMPTS || !/address already in use/i.test((err as Error).message)) throw err;
+      log(`a port was taken before a component could bind it; starting again with new ports (attempt ${attempt + 1} of ${BIND_ATTEMPTS})`);
+    }
+  }
+}
+
+const BIND_ATTEMPTS = 3;
+
+async function startOnce(
+  opts: TestbedOptions,
+  s: { bins: Awaited<ReturnType<typeof resolveBinaries>>; env: NodeJS.ProcessEnv; clusterName: string; t0: number; t1: number; log: (line: string) => void },
+): Promise<Testbed> {
+  const { bins, env, clusterName, t0, t1, log } = s;
 
   const runDir = await newRunDir();
   const pids: number[] = [];
@@ -97,7 +116,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     const pkiDir = join(runDir, 'pki');
     const kubeDir = join(runDir, 'kubeconfigs');
     await mkdir(kubeDir, { recursive: true, mode: 0o700 });
-    const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort())) as [number, number, number, number, number];
+    const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler] = (await freePorts(5)) as [number, number, number, number, number];
     const server = `https://127.0.0.1:${apiserver}`;
     const layout: Layout = {
       runDir,
