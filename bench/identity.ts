@@ -9,7 +9,7 @@
  * and, for each kubectl invocation during a deploy, the token alone:
  *   aws CLI      `aws eks get-token` with the credentials in the environment
  *   pipe, proc   `node --snapshot-blob dist/pipe.blob dist/main.js eks-token --credentials-file F`
- *                (the pipe's kubeconfig exec entry in the image)
+ *                (the credential plugin in a user's kubeconfig, started as the image starts it)
  *
  * `node -e 0` is timed too: the share of a process run that is Node.js starting, not pipe code.
  * Every token produced is checked by the local STS verifier (outside the timings).
@@ -34,7 +34,7 @@ const ROLE = 'arn:aws:iam::111122223333:role/deploy';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bench-identity-'));
 // built as the image builds it, and started as the image starts it: the bundle's startup snapshot
-// (what entrypoint.sh runs, and what the kubeconfig's exec entry repeats)
+// (what entrypoint.sh runs)
 const start = [process.execPath, '--snapshot-blob', join(tmp, 'dist', 'pipe.blob'), join(tmp, 'dist', 'main.js')];
 await execa(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(tmp, 'dist'), '--snapshot'], { cwd: ROOT });
 
@@ -120,7 +120,7 @@ console.log(row('pipe, in process (a pipe run)', 'pipeInExchange', 'cliExchange'
 console.log('\n| EKS token only (each kubectl call) | median | best | speed-up vs aws CLI |');
 console.log('|---|---|---|---|');
 console.log(row('aws CLI: eks get-token', 'cliToken', 'cliToken'));
-console.log(row('pipe: `eks-token --credentials-file` (kubeconfig exec entry)', 'pipeProcToken', 'cliToken'));
+console.log(row('pipe: `eks-token --credentials-file` (credential plugin)', 'pipeProcToken', 'cliToken'));
 console.log(row('floor: `node -e 0` (Node.js start, no pipe code)', 'nodeFloor', 'cliToken'));
 
 await sts.close();

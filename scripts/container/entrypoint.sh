@@ -2,8 +2,7 @@
 # The image's entry point. Starts the pipe from pipe.blob, V8's startup snapshot of the bundle
 # (made at image build time by the same Node, see src/startup-snapshot.ts): the code that runs
 # before the first log line is then already evaluated in memory, not compiled at every start.
-# main.js is passed as the script name only (the snapshot's own main function runs): the pipe's
-# kubeconfig calls the pipe again with the same node, flags and script (`eks-token`).
+# main.js is passed as the script name only (the snapshot's own main function runs).
 # V8 refuses a snapshot when other V8 flags are set, so with NODE_OPTIONS set (for example
 # --enable-source-maps for mapped stack traces) the pipe starts from the bundle, through main.js.
 dir=${0%/*}

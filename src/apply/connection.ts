@@ -9,7 +9,8 @@ import { runTool, ToolError } from '../util/exec.js';
 
 /** The part of identity's ClusterAccess the engine needs (structural, so any access fits). */
 export interface ClusterEndpoint {
-  kubeconfigPath: string;
+  /** A kubeconfig for what the access itself does not give: client certificate, token file, credential plugin (KUBE_CONFIG). */
+  kubeconfigPath?: string;
   server: string;
   /** Base64 PEM (kubeconfig style) or PEM. */
   caData?: string;
@@ -71,23 +72,12 @@ export interface Connection {
 const TOKEN_CACHE_MS = 60_000;
 
 /**
- * Builds the connection from the ClusterAccess and its kubeconfig: CA and client certificate
- * (test beds, KUBE_CONFIG users), a bearer token from the access (EKS), the user's static token
- * or token file, or the user's exec credential plugin.
+ * Builds the connection from the ClusterAccess and its kubeconfig, if it has one: the CA and a
+ * bearer token from the access (EKS), or from the kubeconfig a client certificate (test beds,
+ * KUBE_CONFIG users), the user's static token or token file, or the user's exec credential plugin.
  */
 export async function connect(access: ClusterEndpoint, opts: { context?: string; maxSockets?: number } = {}): Promise<Connection> {
-  const file = access.kubeconfigPath;
-  const base = dirname(file);
-  const text = await readFile(file, 'utf8').catch((err: unknown) => {
-    throw new PipeError(`cannot read the kubeconfig ${file}: ${(err as Error).message}`);
-  });
-  const parsed = Kubeconfig.safeParse(parse(text) ?? {});
-  if (!parsed.success) throw new PipeError(`the kubeconfig ${file} is not valid: ${parsed.error.issues[0]?.message ?? ''}`);
-  const kc = parsed.data;
-  const contextName = opts.context && kc.contexts.some((c) => c.name === opts.context) ? opts.context : kc['current-context'];
-  const context = kc.contexts.find((c) => c.name === contextName)?.context;
-  const cluster = kc.clusters.find((c) => c.name === context?.cluster)?.cluster ?? {};
-  const user: KubeUser = kc.users.find((u) => u.name === context?.user)?.user ?? {};
+  const { cluster, user, base } = access.kubeconfigPath ? await kubeconfigEntries(access.kubeconfigPath, opts.context) : { cluster: {}, user: {}, base: process.cwd() };
 
   const fileOrData = async (data: string | undefined, path: string | undefined): Promise<Buffer | undefined> =>
     data ? Buffer.from(data, 'base64') : path ? readFile(isAbsolute(path) ? path : resolve(base, path)) : undefined;
@@ -100,7 +90,7 @@ export async function connect(access: ClusterEndpoint, opts: { context?: string;
 
   const exec = user.exec ? execPlugin(user.exec, base) : undefined;
   // a plugin may answer with a client certificate, which the TLS agent needs now; not asked when
-  // the access has its own token (EKS: signed in this process, the kubeconfig's plugin is kubectl's)
+  // the access has its own token
   if (exec && !cert && !(await access.bearerToken())) {
     const first = await exec();
     if (first.cert && first.key) [cert, key] = [first.cert, first.key];
@@ -139,6 +129,23 @@ export async function connect(access: ClusterEndpoint, opts: { context?: string;
       return cached.value;
     },
     close: () => agent.destroy(),
+  };
+}
+
+/** The cluster and user of the kubeconfig's context (`context` if it has one by that name, else its current one). */
+async function kubeconfigEntries(file: string, contextWanted?: string): Promise<{ cluster: z.output<typeof Cluster>; user: KubeUser; base: string }> {
+  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw new PipeError(`cannot read the kubeconfig ${file}: ${(err as Error).message}`);
+  });
+  const parsed = Kubeconfig.safeParse(parse(text) ?? {});
+  if (!parsed.success) throw new PipeError(`the kubeconfig ${file} is not valid: ${parsed.error.issues[0]?.message ?? ''}`);
+  const kc = parsed.data;
+  const contextName = contextWanted && kc.contexts.some((c) => c.name === contextWanted) ? contextWanted : kc['current-context'];
+  const context = kc.contexts.find((c) => c.name === contextName)?.context;
+  return {
+    cluster: kc.clusters.find((c) => c.name === context?.cluster)?.cluster ?? {},
+    user: kc.users.find((u) => u.name === context?.user)?.user ?? {},
+    base: dirname(file),
   };
 }
 

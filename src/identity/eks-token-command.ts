@@ -1,6 +1,7 @@
 // `app-of-apps-pipe eks-token`: a kubectl credential plugin that prints an ExecCredential with a
-// fresh EKS token, with no AWS CLI. The pipe's own kubeconfig calls it with --credentials-file;
-// users can call it with AWS keys or a Bitbucket OIDC token in the environment. It runs once per
+// fresh EKS token, with no AWS CLI, for users' own kubeconfigs: from a credential_process JSON
+// file, AWS keys or a Bitbucket OIDC token in the environment. (A pipe run signs its tokens in
+// process and needs no plugin.) It runs once per
 // kubectl invocation, so the usual path loads only the signer; STS is imported only when needed.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -63,13 +64,13 @@ function options(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
   return { cluster, region, roleArn: values['role-arn'], credentialsFile: values['credentials-file'], sessionName: values['session-name'] };
 }
 
-/** The credential_process JSON the pipe writes next to its kubeconfig. */
+/** A credential_process JSON file (`--credentials-file`): Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration. */
 export function readCredentialsFile(file: string): AwsCredentials {
   let parsed: Record<string, string>;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
   } catch (err) {
-    throw new PipeError(`cannot read credentials file ${file}: ${(err as Error).message}`, { hint: 'the pipe removes it when its run ends; run kubectl during the run, or pass other credentials' });
+    throw new PipeError(`cannot read credentials file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a readable credential_process JSON file, or leave --credentials-file out to use AWS keys or a Bitbucket OIDC token from the environment' });
   }
   if (!parsed.AccessKeyId || !parsed.SecretAccessKey) throw new PipeError(`credentials file ${file} has no AccessKeyId/SecretAccessKey`);
   registerSecret(parsed.SecretAccessKey);

@@ -1,5 +1,5 @@
-// The identity stage: from the pipe's configuration to a cluster kubectl can reach.
-// EKS: credentials (OIDC or keys) -> endpoint and CA -> kubeconfig with an exec entry to the pipe.
+// The identity stage: from the pipe's configuration to a cluster the apply stage can reach.
+// EKS: credentials (OIDC or keys) -> endpoint and CA -> tokens signed in this process; nothing on disk.
 // Other clusters: the user's KUBE_CONFIG (and KUBE_CONTEXT), written to a private file.
 import type { Config } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
@@ -7,12 +7,15 @@ import type { RetryOptions } from '../util/retry.js';
 import { obtainAwsIdentity } from './credentials.js';
 import { describeCluster, normalizeCaData, type EksEndpoint } from './eks-cluster.js';
 import { makeEksToken, type AwsCredentials } from './eks-token.js';
-import { eksKubeconfig, readUserKubeconfig, selfCommand, type SelfCommand } from './kubeconfig.js';
+import { readUserKubeconfig } from './kubeconfig.js';
 import { PrivateDir } from '../util/private-dir.js';
 
 export interface ClusterAccess {
-  /** For `kubectl --kubeconfig`. */
-  kubeconfigPath: string;
+  /**
+   * KUBE_CONFIG only: the user's kubeconfig in a private file (its client certificate, token file
+   * or credential plugin). EKS access has none: its credentials stay in memory.
+   */
+  kubeconfigPath?: string;
   /** The API server URL. */
   server: string;
   /** Base64 PEM of the CA (kubeconfig's certificate-authority-data), for in-process HTTPS. */
@@ -21,7 +24,7 @@ export interface ClusterAccess {
   bearerToken(): Promise<string | undefined>;
   /** One line: "EKS cluster prod (eu-west-1) as arn:aws:sts::...:assumed-role/deploy/bitbucket-repo-42". */
   describe: string;
-  /** Removes the private files; also happens on exit, SIGINT and SIGTERM. */
+  /** Removes the private files, if any; also happens on exit, SIGINT and SIGTERM. */
   dispose(): Promise<void>;
 }
 
@@ -29,8 +32,6 @@ export interface AccessOptions {
   signal?: AbortSignal;
   /** Overrides for the STS/EKS retry policy (tests use short delays). */
   retry?: Partial<RetryOptions>;
-  /** How kubectl runs the pipe's eks-token subcommand; default: this process's entry point. */
-  self?: SelfCommand;
 }
 
 /** Tokens are re-signed after this age for bearerToken(); EKS accepts them for 15 minutes. */
@@ -47,32 +48,15 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
     ? { name: id.clusterName, region: id.region, server: id.clusterEndpoint, caData: normalizeCaData(id.clusterCaData ?? '') }
     : await describeCluster({ name: id.clusterName, region: id.region, endpoint: id.eksEndpoint, credentials: aws.credentials, callerArn: aws.arn, logger, signal: opts.signal, retry: opts.retry });
 
-  const dir = PrivateDir.create();
-  try {
-    const credentialsFile = dir.write('aws-credentials.json', credentialProcessJson(aws.credentials));
-    const kubeconfigPath = dir.write(
-      'kubeconfig',
-      eksKubeconfig({ clusterName: cluster.name, region: cluster.region, server: cluster.server, caData: cluster.caData, credentialsFile, self: opts.self ?? selfCommand() }),
-    );
-    const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
-    logger.debug(`kubeconfig ${kubeconfigPath}: ${describe}, API server ${cluster.server}`);
-    return {
-      kubeconfigPath,
-      server: cluster.server,
-      caData: cluster.caData,
-      bearerToken: tokenSource(aws.credentials, cluster),
-      describe,
-      dispose: async () => dir.remove(),
-    };
-  } catch (err) {
-    dir.remove();
-    throw err;
-  }
-}
-
-/** The credential_process JSON shape: what eks-token --credentials-file reads. */
-function credentialProcessJson(c: AwsCredentials): string {
-  return JSON.stringify({ Version: 1, AccessKeyId: c.accessKeyId, SecretAccessKey: c.secretAccessKey, SessionToken: c.sessionToken, Expiration: c.expiration?.toISOString() });
+  const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
+  logger.debug(`${describe}, API server ${cluster.server}`);
+  return {
+    server: cluster.server,
+    caData: cluster.caData,
+    bearerToken: tokenSource(aws.credentials, cluster),
+    describe,
+    dispose: async () => undefined,
+  };
 }
 
 function tokenSource(credentials: AwsCredentials, cluster: EksEndpoint): () => Promise<string> {

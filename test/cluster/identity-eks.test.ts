@@ -1,5 +1,5 @@
 // The whole identity chain through the pipe's real entrypoint against the test bed: a Bitbucket
-// OIDC token -> the local STS -> the pipe's kubeconfig and tokens -> kube-apiserver's EKS-style
+// OIDC token -> the local STS -> EKS tokens signed by the pipe -> kube-apiserver's EKS-style
 // webhook, which asks the same STS and maps the role to the least-privileged deployer group.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestbed } from '../support/cluster-global-setup.js';

@@ -1,8 +1,9 @@
 // establishAccess over real HTTP: a local Bitbucket-shaped OIDC issuer and a local STS that
 // verifies the JWT, the trust policy and SigV4. Faults are injected at the STS, not in the SDK.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { establishAccess } from '../../src/identity/index.js';
@@ -60,28 +61,34 @@ afterAll(async () => {
 });
 
 describe('OIDC token -> STS -> EKS access', () => {
-  it('exchanges a deployment step token, writes a private kubeconfig and makes tokens STS accepts', async () => {
+  it('exchanges a deployment step token, keeps the credentials in memory and makes tokens STS accepts', async () => {
     const token = await issuer.mint({}, { deployment: true });
-    const { access, logger, requests } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: token, SESSION_DURATION: '7200' }));
+    // the temp directory the pipe would write into, empty and its own for this call
+    const scratch = mkdtempSync(join(tmpdir(), 'identity-exchange-'));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    let result: Awaited<ReturnType<typeof attempt>>;
+    try {
+      result = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: token, SESSION_DURATION: '7200' }));
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    const { access, logger, requests } = result;
     expect(access, logger.lines.join('\n')).toBeDefined();
     expect(requests).toEqual([{ action: 'AssumeRoleWithWebIdentity', status: 200 }]);
     expect(access!.describe).toBe(`EKS cluster prod (eu-west-1) as arn:aws:sts::${ACCOUNT}:assumed-role/deploy/bitbucket-platform-apps-42`);
     expect(access!.server).toBe('https://127.0.0.1:6443');
-    const dir = dirname(access!.kubeconfigPath);
-    expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(statSync(access!.kubeconfigPath).mode & 0o777).toBe(0o600);
-    const kubeconfig = readFileSync(access!.kubeconfigPath, 'utf8');
-    expect(kubeconfig).toContain('eks-token');
-    expect(kubeconfig).not.toContain(sts.issued.at(-1)!.secretAccessKey);
-    const credentials = JSON.parse(readFileSync(`${dir}/aws-credentials.json`, 'utf8'));
-    expect(credentials.AccessKeyId).toBe(sts.issued.at(-1)!.accessKeyId);
-    expect(new Date(credentials.Expiration).getTime() - Date.now()).toBeGreaterThan(7000 * 1000);
+    // nothing on disk: no kubeconfig, no credentials file
+    expect(access!.kubeconfigPath).toBeUndefined();
+    expect(readdirSync(scratch)).toEqual([]);
+    rmSync(scratch, { recursive: true });
+    expect(sts.issued.at(-1)!.expiration!.getTime() - Date.now()).toBeGreaterThan(7000 * 1000);
 
     const bearer = await access!.bearerToken();
     expect(await sts.verifyEksToken(bearer!, 'prod')).toMatchObject({ account: ACCOUNT, arn: sts.issued.at(-1)!.arn });
     await expect(sts.verifyEksToken(bearer!, 'staging')).rejects.toThrow(/SignatureDoesNotMatch/);
     await access!.dispose();
-    expect(existsSync(dir)).toBe(false);
   });
 
   it('uses static keys with a warning, and chains to AWS_ROLE_ARN with them', async () => {
@@ -130,9 +137,9 @@ describe('OIDC token -> STS -> EKS access', () => {
     const access = await establishAccess(config, logger);
     expect(access.describe).toBe('cluster k3s (https://10.0.0.1:6443) from KUBE_CONFIG context k3s-ci');
     expect(await access.bearerToken()).toBe('kubeconfig-static-token-abc');
-    expect(statSync(access.kubeconfigPath).mode & 0o777).toBe(0o600);
+    expect(statSync(access.kubeconfigPath!).mode & 0o777).toBe(0o600);
     await access.dispose();
-    expect(existsSync(access.kubeconfigPath)).toBe(false);
+    expect(existsSync(access.kubeconfigPath!)).toBe(false);
   });
 });
 

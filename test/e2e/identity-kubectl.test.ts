@@ -1,12 +1,14 @@
-// The pipe's kubeconfig used by the real kubectl: kubectl runs the pipe's eks-token subcommand
-// through the exec entry and sends the token to an HTTPS API endpoint on 127.0.0.1 that accepts
-// it only if the local STS verifies it for this cluster. Also: the private dir goes away on
-// SIGTERM/SIGINT, and at DEBUG=true no secret reaches stdout or stderr (the canary).
+// The pipe's cluster access against an HTTPS API endpoint on 127.0.0.1 that accepts a token only
+// if the local STS verifies it for this cluster: the pipe's own requests (tokens signed in
+// process, nothing on disk), and the real kubectl running the pipe's eks-token subcommand as a
+// credential plugin (a kubeconfig as README shows). Also: a KUBE_CONFIG's private file goes away
+// on SIGTERM/SIGINT, and at DEBUG=true no secret reaches stdout or stderr (the canary).
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolPath } from '../../src/util/tools.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
@@ -24,10 +26,12 @@ let caData = '';
 let tmp = '';
 const received: string[] = [];
 
-/** Calls establishAccess the way run.ts does, from a separate process with the given env. */
+/** Calls establishAccess the way run.ts does, from a separate process with the given env; --request: one GET through the apply stage's connection. */
 const DRIVER = `
 import { loadConfig } from '${ROOT}/src/config/index.ts';
 import { establishAccess } from '${ROOT}/src/identity/index.ts';
+import { KubeClient } from '${ROOT}/src/apply/client.ts';
+import { connect } from '${ROOT}/src/apply/connection.ts';
 import { createLogger } from '${ROOT}/src/report/logger.ts';
 import { PipeError } from '${ROOT}/src/util/errors.ts';
 import { existsSync } from 'node:fs';
@@ -35,8 +39,14 @@ const logger = createLogger({ debug: process.env.DEBUG === 'true' });
 try {
   const access = await establishAccess(loadConfig(process.env), logger, { retry: { baseDelayMs: 5, maxDelayMs: 20 } });
   logger.success(access.describe);
-  logger.info('KUBECONFIG=' + access.kubeconfigPath);
+  if (access.kubeconfigPath) logger.info('KUBECONFIG=' + access.kubeconfigPath);
   logger.debug('bearer token for direct calls: ' + (await access.bearerToken()));
+  if (process.argv.includes('--request')) {
+    const connection = await connect(access);
+    const version = await new KubeClient(connection).get('/version');
+    logger.info('GET /version: ' + JSON.stringify(version));
+    connection.close();
+  }
   if (process.argv.includes('--graceful')) {
     // Like main.ts in a deploy: a SIGTERM handler that lets in-flight work finish, then exits.
     process.on('SIGTERM', () => setTimeout(() => {
@@ -117,7 +127,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Starts the driver with --wait; resolves once it has printed its kubeconfig path. */
+/** Starts the driver with --wait; resolves once it has printed its kubeconfig path (a KUBE_CONFIG access). */
 async function startDriver(env: Record<string, string>, extra: string[] = []) {
   const proc = execa(process.execPath, ['--import', 'tsx', join(tmp, 'driver.mts'), '--wait', ...extra], { cwd: ROOT, env, extendEnv: false, reject: false, all: true });
   let output = '';
@@ -132,14 +142,89 @@ async function startDriver(env: Record<string, string>, extra: string[] = []) {
   return { proc, kubeconfig };
 }
 
-describe('kubectl with the kubeconfig the pipe writes', () => {
-  it('authenticates through the eks-token exec entry, a fresh token per kubectl process; SIGTERM removes the files', async () => {
-    const { proc, kubeconfig } = await startDriver(pipeEnv({ BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }));
+/** A kubeconfig whose user runs the pipe's eks-token subcommand, as README shows (here from the checkout). */
+function pluginKubeconfig(clusterName: string): string {
+  const file = join(tmp, `plugin-${clusterName}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'eks', cluster: { server: apiUrl, 'certificate-authority-data': caData } }],
+      users: [
+        {
+          name: 'eks',
+          user: {
+            exec: {
+              apiVersion: 'client.authentication.k8s.io/v1beta1',
+              command: process.execPath,
+              args: ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'eks-token', '--cluster-name', clusterName, '--region', 'eu-west-1'],
+              interactiveMode: 'Never',
+            },
+          },
+        },
+      ],
+      contexts: [{ name: 'eks', context: { cluster: 'eks', user: 'eks' } }],
+      'current-context': 'eks',
+    }),
+  );
+  return file;
+}
+
+/** A KUBE_CONFIG (base64) for the local API endpoint with a static token. */
+function userKubeconfigVariable(): string {
+  const kubeconfig = {
+    apiVersion: 'v1',
+    clusters: [{ name: 'local', cluster: { server: apiUrl, 'certificate-authority-data': caData } }],
+    users: [{ name: 'ci', user: { token: 'static-token-for-the-signal-tests' } }],
+    contexts: [{ name: 'local', context: { cluster: 'local', user: 'ci' } }],
+    'current-context': 'local',
+  };
+  return Buffer.from(JSON.stringify(kubeconfig)).toString('base64');
+}
+
+describe("the pipe's EKS access", () => {
+  it('authenticates its requests with tokens signed in process, with nothing written to disk', async () => {
+    const scratch = mkdtempSync(join(tmp, 'tmpdir-'));
+    const before = received.length;
+    const r = await driver(pipeEnv({ TMPDIR: scratch, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }), ['--request']);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toContain('GET /version: {"major":"1","minor":"33"');
+    expect(r.all).not.toContain('KUBECONFIG=');
+    // (tsx, which runs the driver from the checkout, keeps its compile cache there)
+    expect(readdirSync(scratch).filter((name) => !name.startsWith('tsx-'))).toEqual([]);
+    const [token] = received.slice(before);
+    expect(await sts.verifyEksToken(token!, 'prod')).toMatchObject({ arn: `arn:aws:sts::${ACCOUNT}:assumed-role/deploy/bitbucket-platform-apps-42` });
+  }, 60_000);
+
+  it('is refused by the API server when the cluster is another one, and says so', async () => {
+    const r = await driver(pipeEnv({ CLUSTER_NAME: 'staging', BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }), ['--request']);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).toMatch(/401/);
+    expect(r.all).not.toContain('GET /version: {');
+  }, 60_000);
+});
+
+describe('kubectl with the eks-token credential plugin', () => {
+  const pluginEnv = async () => ({
+    PATH: process.env.PATH ?? '',
+    HOME: tmp,
+    AWS_REGION: 'eu-west-1',
+    AWS_ENDPOINT_URL_STS: sts.url,
+    AWS_OIDC_ROLE_ARN: ROLE,
+    BITBUCKET_REPO_SLUG: 'platform-apps',
+    BITBUCKET_BUILD_NUMBER: '42',
+    BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }),
+  });
+
+  it('authenticates through the exec entry, a fresh token per kubectl process', async () => {
+    const kubeconfig = pluginKubeconfig('prod');
+    const env = await pluginEnv();
     const before = received.length;
     for (let i = 0; i < 2; i++) {
       // SigV4 dates have one-second resolution: a second apart, a token made afresh must differ
       if (i > 0) await new Promise((r) => setTimeout(r, 1100));
-      const r = await kubectl(kubeconfig, ['get', '--raw', '/version']);
+      const r = await kubectl(kubeconfig, ['get', '--raw', '/version'], env);
       expect(r.exitCode, r.all).toBe(0);
       expect(JSON.parse(r.stdout).gitVersion).toBe('v1.33.9');
     }
@@ -147,27 +232,28 @@ describe('kubectl with the kubeconfig the pipe writes', () => {
     expect(tokens).toHaveLength(2);
     expect(new Set(tokens).size).toBe(2);
     for (const t of tokens) expect(await sts.verifyEksToken(t, 'prod')).toMatchObject({ arn: `arn:aws:sts::${ACCOUNT}:assumed-role/deploy/bitbucket-platform-apps-42` });
-
-    proc.kill('SIGTERM');
-    const end = await proc;
-    expect(end.signal).toBe('SIGTERM');
-    expect(existsSync(dirname(kubeconfig))).toBe(false);
   }, 90_000);
 
-  it('is refused by the API server when the token is for another cluster; SIGINT removes the files', async () => {
-    const { proc, kubeconfig } = await startDriver(pipeEnv({ CLUSTER_NAME: 'staging', BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }));
-    const r = await kubectl(kubeconfig, ['get', '--raw', '/version']);
+  it('is refused by the API server when the token is for another cluster', async () => {
+    const r = await kubectl(pluginKubeconfig('staging'), ['get', '--raw', '/version'], await pluginEnv());
     expect(r.exitCode).not.toBe(0);
     expect(r.all).toMatch(/Unauthorized/);
-    proc.kill('SIGINT');
-    expect((await proc).signal).toBe('SIGINT');
-    expect(existsSync(dirname(kubeconfig))).toBe(false);
   }, 90_000);
 });
 
-describe('a run that handles SIGTERM itself (graceful shutdown)', () => {
-  it('keeps the files while its in-flight work finishes, and removes them when it exits', async () => {
-    const { proc, kubeconfig } = await startDriver(pipeEnv({ BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) }), ['--graceful']);
+describe("a KUBE_CONFIG's private file", () => {
+  it('is 0600 in a 0700 directory, which SIGTERM and SIGINT remove', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const { proc, kubeconfig } = await startDriver(pipeEnv({ KUBE_CONFIG: userKubeconfigVariable() }));
+      expect(readFileSync(kubeconfig, 'utf8')).toContain('static-token-for-the-signal-tests');
+      proc.kill(signal);
+      expect((await proc).signal).toBe(signal);
+      expect(existsSync(dirname(kubeconfig))).toBe(false);
+    }
+  }, 90_000);
+
+  it('stays while a run that handles SIGTERM itself finishes its in-flight work, and goes when it exits', async () => {
+    const { proc, kubeconfig } = await startDriver(pipeEnv({ KUBE_CONFIG: userKubeconfigVariable() }), ['--graceful']);
     proc.kill('SIGTERM');
     const end = await proc;
     expect(end.exitCode).toBe(143);
@@ -177,7 +263,7 @@ describe('a run that handles SIGTERM itself (graceful shutdown)', () => {
 });
 
 describe('canary: no secret in any output at DEBUG=true', () => {
-  it('establishAccess, kubectl -v=9, eks-token with an OIDC exchange, and a refusal print no secret', async () => {
+  it('the pipe\'s access and request, kubectl -v=9 with the plugin, eks-token with an OIDC exchange, and a refusal print no secret', async () => {
     const outputs: string[] = [];
     const oidcTokens: string[] = [];
     const mint = async () => {
@@ -186,12 +272,19 @@ describe('canary: no secret in any output at DEBUG=true', () => {
       return t;
     };
     const debug = { DEBUG: 'true' };
-    const { proc, kubeconfig } = await startDriver(pipeEnv({ ...debug, BITBUCKET_STEP_OIDC_TOKEN: await mint() }));
-    const k = await kubectl(kubeconfig, ['get', '--raw', '/version', '-v=9']);
+    const access = await driver(pipeEnv({ ...debug, BITBUCKET_STEP_OIDC_TOKEN: await mint() }), ['--request']);
+    expect(access.exitCode, access.all).toBe(0);
+    outputs.push(access.all ?? '');
+
+    const k = await kubectl(pluginKubeconfig('prod'), ['get', '--raw', '/version', '-v=9'], {
+      ...debug,
+      AWS_REGION: 'eu-west-1',
+      AWS_ENDPOINT_URL_STS: sts.url,
+      AWS_OIDC_ROLE_ARN: ROLE,
+      BITBUCKET_STEP_OIDC_TOKEN: await mint(),
+    });
     expect(k.exitCode, k.all).toBe(0);
     outputs.push(k.all);
-    proc.kill('SIGTERM');
-    outputs.push((await proc).all ?? '');
 
     const plugin = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'eks-token', '--cluster-name', 'prod'], {
       cwd: ROOT,

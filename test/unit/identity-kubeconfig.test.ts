@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { eksKubeconfig, readUserKubeconfig, selfCommand } from '../../src/identity/kubeconfig.js';
+import { readUserKubeconfig } from '../../src/identity/kubeconfig.js';
 import { normalizeCaData } from '../../src/identity/eks-cluster.js';
 import { PrivateDir } from '../../src/util/private-dir.js';
 import { mask } from '../../src/report/mask.js';
@@ -62,51 +62,6 @@ describe('readUserKubeconfig', () => {
   it('names KUBE_CONFIG when it is not a kubeconfig', () => {
     expect(inputError(() => readUserKubeconfig(Buffer.from('just: text').toString('base64'))).where?.variable).toBe('KUBE_CONFIG');
     expect(inputError(() => readUserKubeconfig(Buffer.from('a: [b').toString('base64'))).message).toBe('does not decode to YAML');
-  });
-});
-
-describe('eksKubeconfig', () => {
-  it('points kubectl at the pipe itself as an exec credential plugin', () => {
-    const doc = parse(
-      eksKubeconfig({ clusterName: 'prod', region: 'eu-west-1', server: 'https://ABC.gr7.eu-west-1.eks.amazonaws.com', caData: CA, credentialsFile: '/tmp/x/aws-credentials.json', self: { command: '/usr/bin/node', args: ['/pipe/dist/main.js'] } }),
-    );
-    expect(doc['current-context']).toBe('eks-prod');
-    expect(doc.clusters[0].cluster).toEqual({ server: 'https://ABC.gr7.eu-west-1.eks.amazonaws.com', 'certificate-authority-data': CA });
-    expect(doc.users[0].user.exec).toEqual({
-      apiVersion: 'client.authentication.k8s.io/v1beta1',
-      command: '/usr/bin/node',
-      args: ['/pipe/dist/main.js', 'eks-token', '--cluster-name', 'prod', '--region', 'eu-west-1', '--credentials-file', '/tmp/x/aws-credentials.json'],
-      interactiveMode: 'Never',
-      provideClusterInfo: false,
-    });
-  });
-
-  it('reruns the running entry point with its loader flags made absolute (kubectl has another cwd)', () => {
-    const facts = { execPath: '/usr/bin/node', execArgv: ['--import', 'tsx', '--inspect=9229', '--max-old-space-size=512'], argv: ['/usr/bin/node', 'src/main.ts'], cwd: () => process.cwd() };
-    const self = selfCommand(facts);
-    expect(self.command).toBe('/usr/bin/node');
-    expect(self.args).toHaveLength(4);
-    expect(self.args[0]).toBe('--import');
-    expect(self.args[1]).toMatch(/^file:\/\/\/.*\/node_modules\/tsx\/dist\/loader\.mjs$/);
-    expect(self.args.slice(2)).toEqual(['--max-old-space-size=512', `${process.cwd()}/src/main.ts`]);
-    expect(selfCommand({ ...facts, execArgv: [], argv: ['/usr/bin/node', '/pipe/dist/main.js'] }).args).toEqual(['/pipe/dist/main.js']);
-  });
-
-  it('reruns a start from the startup snapshot with the snapshot, its path made absolute (the image)', () => {
-    const facts = { execPath: '/usr/local/bin/node', argv: ['/usr/local/bin/node', '/pipe/main.js'], cwd: () => '/opt/atlassian/pipelines/agent/build' };
-    expect(selfCommand({ ...facts, execArgv: ['--snapshot-blob', '/pipe/pipe.blob'] }).args).toEqual(['--snapshot-blob', '/pipe/pipe.blob', '/pipe/main.js']);
-    expect(selfCommand({ ...facts, execArgv: ['--snapshot-blob=dist/pipe.blob'], argv: ['/usr/local/bin/node', 'dist/main.js'] }).args).toEqual([
-      '--snapshot-blob',
-      '/opt/atlassian/pipelines/agent/build/dist/pipe.blob',
-      '/opt/atlassian/pipelines/agent/build/dist/main.js',
-    ]);
-  });
-
-  it('finds the entry point to run when the process is not the pipe (tests, embedding)', () => {
-    const self = selfCommand();
-    expect(self.command).toBe(process.execPath);
-    expect(self.args.at(-1)).toMatch(/src\/main\.ts$/);
-    expect(existsSync(self.args.at(-1)!)).toBe(true);
   });
 });
 
