@@ -1,10 +1,11 @@
-// The change plan against two oracles, over a random walk of commits on a repository with every
-// kind of app (plain folders, kustomize with a shared base and a component, a Helm chart with a
-// file:// library and values files outside it, a watch glob, a disabled app), each planned through
-// the pipe's real entrypoint with BASE_REVISION set to a random earlier commit:
-//  1. a dependency model written by hand for this repository from the rules in
-//     docs/root-manifest.md ("What makes an app changed"): the plan must deploy exactly the apps
-//     whose files, or whose root entry for the environment, differ between the two commits;
+// The change plan against two oracles, over a walk of commits on a repository with every kind of
+// app (plain folders, kustomize with a shared base and a component, a Helm chart with a file://
+// library and values files outside it, a watch glob, a disabled app), each commit planned through
+// the pipe's real entrypoint with BASE_REVISION set to an earlier commit; once with a native root,
+// once with an Argo CD root (a Helm chart rendering the Applications, as in argocd-example-apps):
+//  1. a dependency model written by hand for this repository from the rules in README ("How the
+//     pipe decides what to deploy") and docs/root-manifest.md: the plan must deploy exactly the
+//     apps whose files, or whose root entry for the environment, differ between the two commits;
 //  2. the real renderers (kubectl kustomize, helm template, the files themselves) run on both
 //     commits, independently of the pipe: every app whose output differs must be deployed.
 // Every edit is first made alone; then a seeded random walk: PLAN_ORACLE_SEED=<n> replays one,
@@ -66,14 +67,55 @@ const FIXED: Record<string, string> = {
   'apps/off/cm.yaml': cm('off', 0),
 };
 
-/** The root entries the walk edits: admin's label (production), web's staging namespace (not production), api's parameter. */
-interface RootState {
-  adminLabel: number;
-  webStagingNamespace: number;
-  apiParameter: number;
+type RootState = Record<string, number>;
+
+interface Scenario {
+  name: string;
+  /** ROOT_MANIFEST, when not the default. */
+  rootManifest?: string;
+  apps: string[];
+  disabled: string[];
+  /** Child files: fixed, and editable as a function of a counter. */
+  fixed: Record<string, string>;
+  editable: Record<string, (n: number) => string>;
+  /** Files the walk adds and removes. */
+  added: string[];
+  /** The root's files as a function of its editable fields. */
+  rootFiles: (s: RootState) => Record<string, string>;
+  rootFields: string[];
+  /**
+   * The model, written from the rules, not from the pipe's code: for production, which files each
+   * app depends on, and which root fields are its entry.
+   */
+  model: Record<string, { files: (path: string) => boolean; root: string[] }>;
 }
 
-const rootManifest = (s: RootState) => `apiVersion: app-of-apps/v1
+const directoryFile = (folder: string, recurse: boolean) => (p: string) =>
+  p.startsWith(`${folder}/`) && /\.(ya?ml|json)$/.test(p) && (recurse || !p.slice(folder.length + 1).includes('/'));
+const below = (...folders: string[]) => (p: string) => folders.some((f) => p.startsWith(`${f}/`));
+
+// the children both roots share, and what each depends on (the worker and the disabled app are native-only)
+const CHILD_MODEL = {
+  // a directory app reads its own .yaml/.yml/.json files, not subfolders (no recurse)
+  plain: directoryFile('apps/plain', false),
+  deep: (p: string) => directoryFile('apps/deep', true)(p) && !p.startsWith('apps/deep/skip/'),
+  // kustomize: the overlay's folder, and every folder its references reach (a folder counts whole)
+  web: below('apps/web/overlays/production', 'apps/web/base', 'bases/service', 'components/probes'),
+  admin: below('apps/admin', 'bases/service'),
+  // helm: the chart, its file:// dependencies, its values files for the environment
+  api: (p: string) => below('apps/api', 'charts/lib')(p) || p === 'values/production/api.yaml',
+};
+
+const native: Scenario = {
+  name: 'a native root',
+  apps: ['plain', 'deep', 'worker', 'web', 'admin', 'api'],
+  disabled: ['off'],
+  fixed: FIXED,
+  editable: EDITABLE,
+  added: ['apps/plain/added.yaml', 'apps/deep/b/added.yaml', 'bases/service/added.yaml', 'apps/admin/added.txt', 'shared/added.txt', 'docs/added.md'],
+  rootFields: ['adminLabel', 'webStagingNamespace', 'apiParameter'],
+  rootFiles: (s) => ({
+    'app-of-apps.yaml': `apiVersion: app-of-apps/v1
 kind: Root
 defaults: { namespace: shop }
 environments:
@@ -106,35 +148,74 @@ apps:
     path: apps/off
     environments:
       production: { enabled: false }
-`;
-
-type AppName = 'plain' | 'deep' | 'worker' | 'web' | 'admin' | 'api';
-const APPS: AppName[] = ['plain', 'deep', 'worker', 'web', 'admin', 'api'];
-
-/**
- * The model, written from the rules, not from the pipe's code: for production, which files each
- * app depends on, and which root fields are its entry.
- */
-const MODEL: Record<AppName, { files: (path: string) => boolean; root: (keyof RootState)[] }> = {
-  // a directory app reads its own .yaml/.yml/.json files, not subfolders (no recurse)
-  plain: { files: (p) => /^apps\/plain\/[^/]+\.(ya?ml|json)$/.test(p), root: [] },
-  deep: { files: (p) => /^apps\/deep\/.+\.(ya?ml|json)$/.test(p) && !p.startsWith('apps/deep/skip/'), root: [] },
-  worker: { files: (p) => /^apps\/worker\/[^/]+\.(ya?ml|json)$/.test(p) || p.startsWith('shared/'), root: [] },
-  // kustomize: the overlay's folder, and every folder its references reach (a folder counts whole)
-  web: {
-    files: (p) => ['apps/web/overlays/production/', 'apps/web/base/', 'bases/service/', 'components/probes/'].some((d) => p.startsWith(d)),
-    root: [], // its only root change is for staging
+`,
+  }),
+  model: {
+    plain: { files: CHILD_MODEL.plain, root: [] },
+    deep: { files: CHILD_MODEL.deep, root: [] },
+    worker: { files: (p) => directoryFile('apps/worker', false)(p) || p.startsWith('shared/'), root: [] },
+    web: { files: CHILD_MODEL.web, root: [] }, // its only root change is for staging
+    admin: { files: CHILD_MODEL.admin, root: ['adminLabel'] },
+    api: { files: CHILD_MODEL.api, root: ['apiParameter'] },
   },
-  admin: { files: (p) => p.startsWith('apps/admin/') || p.startsWith('bases/service/'), root: ['adminLabel'] },
-  // helm: the chart, its file:// dependencies, its values files for the environment
-  api: { files: (p) => p.startsWith('apps/api/') || p.startsWith('charts/lib/') || p === 'values/production/api.yaml', root: ['apiParameter'] },
 };
 
-interface Snapshot {
-  sha: string;
-  files: Map<string, string>;
-  root: RootState;
-}
+const application = (name: string, path: string, source: string, namespace = name) => `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: ${name}
+  namespace: argocd
+  labels:
+    {{- include "apps.labels" . | nindent 4 }}
+spec:
+  project: default
+  source:
+    repoURL: {{ .Values.repoURL }}
+    targetRevision: HEAD
+    path: ${path}
+${source}  destination:
+    server: https://kubernetes.default.svc
+    namespace: ${namespace}
+  syncPolicy:
+    syncOptions: [CreateNamespace=true]
+`;
+
+const argocd: Scenario = {
+  name: 'an Argo CD root: a Helm chart of Applications',
+  rootManifest: 'argocd/apps',
+  apps: ['plain', 'deep', 'web', 'admin', 'api'],
+  disabled: [],
+  fixed: Object.fromEntries(Object.entries(FIXED).filter(([p]) => !p.startsWith('apps/off/'))),
+  editable: Object.fromEntries(Object.entries(EDITABLE).filter(([p]) => !p.startsWith('apps/worker/') && !p.startsWith('shared/'))),
+  added: ['apps/plain/added.yaml', 'apps/deep/b/added.yaml', 'bases/service/added.yaml', 'apps/admin/added.txt', 'docs/added.md'],
+  // apiFlag: a value of one child; webTag: production values of one child; label: every
+  // Application's labels (nothing deployed changes); stagingTag: the staging values file only;
+  // plainNamespace: one child's template
+  rootFields: ['apiFlag', 'webTag', 'label', 'stagingTag', 'plainNamespace'],
+  rootFiles: (s) => ({
+    'argocd/apps/Chart.yaml': 'apiVersion: v2\nname: apps\nversion: 0.1.0\n',
+    'argocd/apps/values.yaml': `repoURL: https://bitbucket.org/acme/platform-apps.git\napiFlag: "${s.apiFlag}"\nlabel: "${s.label}"\nwebTag: "base"\n`,
+    'argocd/apps/values-production.yaml': `webTag: "${s.webTag}"\n`,
+    'argocd/apps/values-staging.yaml': `webTag: "staging-${s.stagingTag}"\n`,
+    'argocd/apps/templates/_helpers.tpl': '{{- define "apps.labels" -}}\nteam: platform-{{ .Values.label }}\n{{- end -}}\n',
+    'argocd/apps/templates/plain.yaml': application('plain', 'apps/plain', '', `plain-${s.plainNamespace}`),
+    'argocd/apps/templates/deep.yaml': application('deep', 'apps/deep', '    directory: { recurse: true, exclude: "skip/*" }\n'),
+    'argocd/apps/templates/web.yaml': application('web', 'apps/web/overlays/production', '    kustomize:\n      images: ["nginx:{{ .Values.webTag }}"]\n'),
+    'argocd/apps/templates/admin.yaml': application('admin', 'apps/admin', ''),
+    'argocd/apps/templates/api.yaml': application(
+      'api',
+      'apps/api',
+      '    helm:\n      valueFiles: [../../values/production/api.yaml]\n      parameters: [{ name: flag, value: "{{ .Values.apiFlag }}" }]\n',
+    ),
+  }),
+  model: {
+    plain: { files: CHILD_MODEL.plain, root: ['plainNamespace'] },
+    deep: { files: CHILD_MODEL.deep, root: [] },
+    web: { files: CHILD_MODEL.web, root: ['webTag'] },
+    admin: { files: CHILD_MODEL.admin, root: [] },
+    api: { files: CHILD_MODEL.api, root: ['apiFlag'] },
+  },
+};
 
 /** mulberry32: small, seeded, good enough to pick edits. */
 function random(seed: number): () => number {
@@ -148,17 +229,17 @@ function random(seed: number): () => number {
   };
 }
 
-const repo = new TestRepo();
-const worktrees = mkdtempSync(join(tmpdir(), 'plan-oracle-'));
+const scratch = mkdtempSync(join(tmpdir(), 'plan-oracle-'));
+const repos: TestRepo[] = [];
 afterAll(() => {
-  repo.cleanup();
-  rmSync(worktrees, { recursive: true, force: true });
+  for (const r of repos) r.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 const kubectl = toolPath('kubectl');
 const helm = toolPath('helm');
 const run = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: worktrees, HELM_CACHE_HOME: join(worktrees, '.helm'), HELM_CONFIG_HOME: join(worktrees, '.helm'), HELM_DATA_HOME: join(worktrees, '.helm') } });
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: scratch, HELM_CACHE_HOME: join(scratch, '.helm'), HELM_CONFIG_HOME: join(scratch, '.helm'), HELM_DATA_HOME: join(scratch, '.helm') } });
 
 /** Every file below `dir` (relative to it), sorted; for the plain-folder oracle. */
 function filesBelow(dir: string, prefix = ''): string[] {
@@ -171,12 +252,9 @@ function filesBelow(dir: string, prefix = ''): string[] {
   return out;
 }
 
-/** What each app renders at a commit, by the real tools on a checkout of it (cached per commit). */
-const renders = new Map<string, Record<AppName, string>>();
-function renderAt(sha: string): Record<AppName, string> {
-  const cached = renders.get(sha);
-  if (cached) return cached;
-  const dir = join(worktrees, sha.slice(0, 12));
+/** What each child renders at a commit, by the real tools on a checkout of it. */
+function renderAt(repo: TestRepo, sha: string, apps: string[]): Record<string, string> {
+  const dir = join(scratch, sha.slice(0, 12));
   repo.git('worktree', 'add', '--detach', '-q', dir, sha);
   const folder = (app: string, keep: (rel: string) => boolean) =>
     filesBelow(join(dir, app))
@@ -185,107 +263,121 @@ function renderAt(sha: string): Record<AppName, string> {
       .join('\n');
   // a throwaway checkout: helm may vendor the library into it, as `helm dependency build` does
   run(helm, ['dependency', 'build', '--skip-refresh', 'apps/api'], dir);
-  const out: Record<AppName, string> = {
-    plain: folder('apps/plain', (rel) => !rel.includes('/') && /\.(ya?ml|json)$/.test(rel)),
-    deep: folder('apps/deep', (rel) => /\.(ya?ml|json)$/.test(rel) && !rel.startsWith('skip/')),
+  const all: Record<string, () => string> = {
+    plain: () => folder('apps/plain', (rel) => !rel.includes('/') && /\.(ya?ml|json)$/.test(rel)),
+    deep: () => folder('apps/deep', (rel) => /\.(ya?ml|json)$/.test(rel) && !rel.startsWith('skip/')),
     // (its watch glob is a dependency, not something it renders: the model covers it)
-    worker: folder('apps/worker', (rel) => !rel.includes('/') && /\.(ya?ml|json)$/.test(rel)),
-    web: run(kubectl, ['kustomize', 'apps/web/overlays/production'], dir),
-    admin: run(kubectl, ['kustomize', 'apps/admin'], dir),
-    api: run(helm, ['template', 'api', 'apps/api', '-f', 'values/production/api.yaml'], dir),
+    worker: () => folder('apps/worker', (rel) => !rel.includes('/') && /\.(ya?ml|json)$/.test(rel)),
+    web: () => run(kubectl, ['kustomize', 'apps/web/overlays/production'], dir),
+    admin: () => run(kubectl, ['kustomize', 'apps/admin'], dir),
+    api: () => run(helm, ['template', 'api', 'apps/api', '-f', 'values/production/api.yaml'], dir),
   };
-  renders.set(sha, out);
-  return out;
+  return Object.fromEntries(apps.map((app) => [app, all[app]!()]));
+}
+
+interface Snapshot {
+  sha: string;
+  files: Map<string, string>;
+  root: RootState;
+}
+
+type Edit = { kind: 'edit'; path: string } | { kind: 'toggle'; path: string } | { kind: 'root'; field: string };
+
+async function walk(sc: Scenario): Promise<void> {
+  const repo = new TestRepo();
+  repos.push(repo);
+  const next = random(SEED);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  let counter = 1;
+  let root: RootState = Object.fromEntries(sc.rootFields.map((f) => [f, 0]));
+  const files = new Map<string, string>(Object.entries(sc.fixed));
+  for (const [path, make] of Object.entries(sc.editable)) files.set(path, make(0));
+  for (const [path, text] of Object.entries(sc.rootFiles(root))) files.set(path, text);
+  repo.write(Object.fromEntries(files));
+  const history: Snapshot[] = [{ sha: repo.commit('initial'), files: new Map(files), root: { ...root } }];
+  const renders = new Map<string, Record<string, string>>();
+  const rendered = (sha: string) => renders.get(sha) ?? renders.set(sha, renderAt(repo, sha, sc.apps)).get(sha)!;
+
+  // first every edit alone, each against its parent (so each rule is seen by itself), then a
+  // random walk of one to three edits per commit against random earlier commits
+  const singles: Edit[][] = [
+    ...Object.keys(sc.editable).map((path): Edit[] => [{ kind: 'edit', path }]),
+    ...sc.added.flatMap((path): Edit[][] => [[{ kind: 'toggle', path }], [{ kind: 'toggle', path }]]),
+    ...sc.rootFields.map((field): Edit[] => [{ kind: 'root', field }]),
+  ];
+  const randomEdit = (): Edit => {
+    const roll = next();
+    if (roll < 0.7) return { kind: 'edit', path: pick(Object.keys(sc.editable)) };
+    if (roll < 0.85) return { kind: 'toggle', path: pick(sc.added) };
+    return { kind: 'root', field: pick(sc.rootFields) };
+  };
+  const randomSteps = Array.from({ length: STEPS }, () => Array.from({ length: 1 + Math.floor(next() * 3) }, randomEdit));
+  const steps = [...singles.map((edits) => ({ edits, randomBase: false })), ...randomSteps.map((edits) => ({ edits, randomBase: true }))];
+
+  const log: string[] = [];
+  for (const [step, { edits: planned, randomBase }] of steps.entries()) {
+    const edits: string[] = [];
+    for (const edit of planned) {
+      if (edit.kind === 'edit') {
+        files.set(edit.path, sc.editable[edit.path]!(counter++));
+        edits.push(`edit ${edit.path}`);
+      } else if (edit.kind === 'toggle') {
+        if (files.has(edit.path)) {
+          files.delete(edit.path);
+          if (history.at(-1)!.files.has(edit.path)) repo.remove(edit.path);
+          edits.push(`remove ${edit.path}`);
+        } else {
+          files.set(edit.path, cm(`added-${counter}`, counter++));
+          edits.push(`add ${edit.path}`);
+        }
+      } else {
+        root = { ...root, [edit.field]: counter++ };
+        for (const [path, text] of Object.entries(sc.rootFiles(root))) files.set(path, text);
+        edits.push(`root ${edit.field}`);
+      }
+    }
+    repo.write(Object.fromEntries(files));
+    const head: Snapshot = { sha: repo.commit(`step ${step}`), files: new Map(files), root: { ...root } };
+    history.push(head);
+
+    // the base: the parent; in the random walk sometimes further back
+    const back = !randomBase || next() < 0.5 ? 1 : 2 + Math.floor(next() * Math.min(4, history.length - 2));
+    const base = history[Math.max(0, history.length - 1 - back)]!;
+
+    const changedFiles = [...new Set([...base.files.keys(), ...head.files.keys()])].filter((p) => base.files.get(p) !== head.files.get(p));
+    const expected = sc.apps.filter((app) => changedFiles.some(sc.model[app]!.files) || sc.model[app]!.root.some((f) => base.root[f] !== head.root[f])).sort();
+
+    const report = join(scratch, `report-${head.sha.slice(0, 12)}.json`);
+    const env = { MODE: 'plan', ENVIRONMENT: 'production', BASE_REVISION: base.sha, REPORT_FILE: report, ...(sc.rootManifest ? { ROOT_MANIFEST: sc.rootManifest } : {}) };
+    const r = await runPipe(bitbucketEnv(repo.dir, head.sha, env));
+    const context = `seed ${SEED}, step ${step} (${edits.join('; ')}), base ${base.sha.slice(0, 12)} -> ${head.sha.slice(0, 12)}, changed files: ${changedFiles.join(', ') || 'none'}\n${log.join('\n')}\n${r.all}`;
+    expect(r.exitCode, context).toBe(0);
+    const plan = JSON.parse(readFileSync(report, 'utf8')).plan as { apps: { name: string; deploy: boolean }[]; disabled: string[]; unsupported: unknown[] };
+    const deployed = plan.apps.filter((a) => a.deploy).map((a) => a.name).sort();
+    expect(plan.apps.map((a) => a.name).sort(), context).toEqual([...sc.apps].sort());
+    expect(plan.disabled, context).toEqual(sc.disabled);
+    expect(plan.unsupported, context).toEqual([]);
+
+    // oracle 1: the hand-written model, both ways (never less, never more)
+    expect(deployed, context).toEqual(expected);
+    // oracle 2: what the real tools render differs -> deployed (never less)
+    const before = rendered(base.sha);
+    const after = rendered(head.sha);
+    const renderChanged = sc.apps.filter((app) => before[app] !== after[app]);
+    for (const app of renderChanged) expect(deployed, `${app} renders differently\n${context}`).toContain(app);
+    log.push(`step ${step}: ${edits.join('; ')} -> deployed [${deployed.join(', ')}], render changed [${renderChanged.join(', ')}]`);
+  }
+  // both oracles had something to say: every app was deployed by some step and kept by another
+  const all = log.join('\n');
+  for (const app of sc.apps) {
+    expect(all, `no step deployed ${app}:\n${all}`).toMatch(new RegExp(`deployed \\[[^\\]]*\\b${app}\\b`));
+    expect(all, `no step rendered ${app} differently:\n${all}`).toMatch(new RegExp(`render changed \\[[^\\]]*\\b${app}\\b`));
+  }
+  expect(all).toMatch(/-> deployed \[\]/);
 }
 
 describe('the change plan against a dependency model and the real renderers', () => {
-  it(`deploys exactly the changed apps over a random walk of commits (seed ${SEED})`, async () => {
-    const next = random(SEED);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
-    let counter = 1;
-    const files = new Map<string, string>(Object.entries(FIXED));
-    for (const [path, make] of Object.entries(EDITABLE)) files.set(path, make(0));
-    let root: RootState = { adminLabel: 0, webStagingNamespace: 0, apiParameter: 0 };
-    files.set('app-of-apps.yaml', rootManifest(root));
-    repo.write(Object.fromEntries(files));
-    const history: Snapshot[] = [{ sha: repo.commit('initial'), files: new Map(files), root: { ...root } }];
-
-    const log: string[] = [];
-    // first every edit alone, each against its parent (so each rule is seen by itself), then a
-    // random walk of one to three edits per commit against random earlier commits
-    type Edit = { kind: 'edit'; path: string } | { kind: 'toggle'; path: string } | { kind: 'root'; field: keyof RootState };
-    const ADDED = ['apps/plain/added.yaml', 'apps/deep/b/added.yaml', 'bases/service/added.yaml', 'apps/admin/added.txt', 'shared/added.txt', 'docs/added.md'];
-    const FIELDS = ['adminLabel', 'webStagingNamespace', 'apiParameter'] as const;
-    const singles: Edit[][] = [
-      ...Object.keys(EDITABLE).map((path): Edit[] => [{ kind: 'edit', path }]),
-      ...ADDED.flatMap((path): Edit[][] => [[{ kind: 'toggle', path }], [{ kind: 'toggle', path }]]),
-      ...FIELDS.map((field): Edit[] => [{ kind: 'root', field }]),
-    ];
-    const randomEdit = (): Edit => {
-      const roll = next();
-      if (roll < 0.7) return { kind: 'edit', path: pick(Object.keys(EDITABLE)) };
-      if (roll < 0.85) return { kind: 'toggle', path: pick(ADDED) };
-      return { kind: 'root', field: pick(FIELDS) };
-    };
-    const walk = Array.from({ length: STEPS }, () => Array.from({ length: 1 + Math.floor(next() * 3) }, randomEdit));
-    const steps = [...singles.map((edits) => ({ edits, random: false })), ...walk.map((edits) => ({ edits, random: true }))];
-
-    for (const [step, { edits: planned, random: randomBase }] of steps.entries()) {
-      const edits: string[] = [];
-      for (const edit of planned) {
-        if (edit.kind === 'edit') {
-          files.set(edit.path, EDITABLE[edit.path]!(counter++));
-          edits.push(`edit ${edit.path}`);
-        } else if (edit.kind === 'toggle') {
-          const path = edit.path;
-          if (files.has(path)) {
-            files.delete(path);
-            if (history.at(-1)!.files.has(path)) repo.remove(path);
-            edits.push(`remove ${path}`);
-          } else {
-            files.set(path, cm(`added-${counter}`, counter++));
-            edits.push(`add ${path}`);
-          }
-        } else {
-          root = { ...root, [edit.field]: counter++ };
-          files.set('app-of-apps.yaml', rootManifest(root));
-          edits.push(`root ${edit.field}`);
-        }
-      }
-      repo.write(Object.fromEntries(files));
-      const head: Snapshot = { sha: repo.commit(`step ${step}`), files: new Map(files), root: { ...root } };
-      history.push(head);
-
-      // the base: the parent; in the random walk sometimes further back
-      const back = !randomBase || next() < 0.5 ? 1 : 2 + Math.floor(next() * Math.min(4, history.length - 2));
-      const base = history[Math.max(0, history.length - 1 - back)]!;
-
-      const changedFiles = [...new Set([...base.files.keys(), ...head.files.keys()])].filter((p) => base.files.get(p) !== head.files.get(p));
-      const expected = APPS.filter((app) => changedFiles.some(MODEL[app].files) || MODEL[app].root.some((f) => base.root[f] !== head.root[f])).sort();
-
-      const report = join(worktrees, `report-${step}.json`);
-      const r = await runPipe(bitbucketEnv(repo.dir, head.sha, { MODE: 'plan', ENVIRONMENT: 'production', BASE_REVISION: base.sha, REPORT_FILE: report }));
-      const context = `seed ${SEED}, step ${step} (${edits.join('; ')}), base ${base.sha.slice(0, 12)} -> ${head.sha.slice(0, 12)}, changed files: ${changedFiles.join(', ') || 'none'}\n${log.join('\n')}\n${r.all}`;
-      expect(r.exitCode, context).toBe(0);
-      const plan = JSON.parse(readFileSync(report, 'utf8')).plan as { apps: { name: string; deploy: boolean; reasons: string[] }[]; disabled: string[] };
-      const deployed = plan.apps.filter((a) => a.deploy).map((a) => a.name).sort();
-      expect(plan.disabled, context).toEqual(['off']);
-
-      // oracle 1: the hand-written model, both ways (never less, never more)
-      expect(deployed, context).toEqual(expected);
-      // oracle 2: what the real tools render differs -> deployed (never less)
-      const before = renderAt(base.sha);
-      const after = renderAt(head.sha);
-      const renderChanged = APPS.filter((app) => before[app] !== after[app]);
-      for (const app of renderChanged) expect(deployed, `${app} renders differently\n${context}`).toContain(app);
-      log.push(`step ${step}: ${edits.join('; ')} -> deployed [${deployed.join(', ')}], render changed [${renderChanged.join(', ')}]`);
-    }
-    // both oracles had something to say: every app was deployed by some step and kept by another
-    const all = log.join('\n');
-    for (const app of APPS) {
-      expect(all, `no step deployed ${app}:\n${all}`).toMatch(new RegExp(`deployed \\[[^\\]]*\\b${app}\\b`));
-      expect(all, `no step rendered ${app} differently:\n${all}`).toMatch(new RegExp(`render changed \\[[^\\]]*\\b${app}\\b`));
-    }
-    expect(all).toMatch(/-> deployed \[\]/);
-  }, 600_000);
+  for (const sc of [native, argocd]) {
+    it(`deploys exactly the changed apps of ${sc.name}, over a walk of commits (seed ${SEED})`, () => walk(sc), 600_000);
+  }
 });
