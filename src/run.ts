@@ -8,7 +8,9 @@ import type { RenderedApp, RenderError } from './render/model.js';
 import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
-import { combineErrors, ExitCode } from './util/errors.js';
+import { existsSync } from 'node:fs';
+import { combineErrors, ExitCode, InputError } from './util/errors.js';
+import { ToolError } from './util/exec.js';
 import { Git, withoutUserInfo } from './util/git.js';
 import { PrivateDir } from './util/private-dir.js';
 import { toolPath } from './util/tools.js';
@@ -60,7 +62,9 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   const { buildPlan, startManifestSearch, startBaseResolution } = await stages.plan();
   const search = startManifestSearch(git);
   const bases = startBaseResolution({ git, config, build: config.build, logger, ledger: config.mode !== 'plan' });
-  const remotes = git.remoteUrls();
+  // the first git answer, awaited before the root loads: a workspace that is no clone fails here
+  const remotes = git.remoteUrls().catch((err: unknown) => Promise.reject(workspaceError(err, config.workspace)));
+  remotes.catch(() => undefined); // (handled where it is awaited)
   const { loadRoot } = await stages.root();
   const repoUrls = [...(await remotes), config.build.gitHttpOrigin, config.build.gitSshOrigin]
     .filter((u): u is string => Boolean(u))
@@ -120,6 +124,22 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   } finally {
     await access?.dispose();
   }
+}
+
+/** A workspace git cannot read: missing, or not a clone. Any other git failure is reported as it is. */
+function workspaceError(err: unknown, workspace: string): unknown {
+  if (!(err instanceof ToolError)) return err;
+  const where = { variable: 'BITBUCKET_CLONE_DIR' };
+  if (!existsSync(workspace)) {
+    return new InputError(`${workspace} does not exist`, { where, hint: 'run the pipe in a pipeline step (Bitbucket sets BITBUCKET_CLONE_DIR), or set it to a git clone of the repository' });
+  }
+  if (/not a git repository/i.test(err.stderr)) {
+    return new InputError(`${workspace} is not a git repository`, {
+      where,
+      hint: 'the pipe compares commits to decide what to deploy: run it in a clone of the repository (a folder with .git), not an export of its files',
+    });
+  }
+  return err;
 }
 
 /** The plan in one line, before the apps are rendered (which can take a while). */

@@ -1,6 +1,8 @@
 // Bad input through the pipe's real entrypoint: each fails before anything is rendered or applied,
 // names the file and line (or the variable), says what to do, and exits 2.
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
@@ -173,6 +175,28 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
       /"apps\/missing" does not exist/,
     );
     expect(r.all).not.toContain('no-such-branch');
+  });
+
+  it('a workspace that is not a git clone (an export of the files), or does not exist, names BITBUCKET_CLONE_DIR', async () => {
+    const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
+    const exported = mkdtempSync(join(tmpdir(), 'aoa-export-'));
+    try {
+      execFileSync('sh', ['-c', `git -C "${dir}" archive HEAD | tar -x -C "${exported}"`]);
+      for (const [workspace, what] of [
+        [exported, `${exported} is not a git repository`],
+        [join(exported, 'missing'), `${join(exported, 'missing')} does not exist`],
+      ] as const) {
+        for (const mode of ['plan', 'deploy']) {
+          const r = await runPipe(bitbucketEnv(workspace, head, { MODE: mode, ENVIRONMENT: 'staging', KUBE_CONFIG: 'not-used' }));
+          expect(r.exitCode, r.all).toBe(2);
+          expect(r.stderr, r.all).toContain(`✖ BITBUCKET_CLONE_DIR: ${what}`);
+          expect(r.stdout).toMatch(/What to do: \S+/);
+          expect(r.all).not.toMatch(/ToolError|at .*\.(ts|js):\d+/);
+        }
+      }
+    } finally {
+      rmSync(exported, { recursive: true, force: true });
+    }
   });
 
   it('a malformed pipe variable names the variable and applies nothing', async () => {
