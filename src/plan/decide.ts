@@ -6,6 +6,7 @@ import { short } from './base.js';
 import type { AppDependencies } from './dependencies.js';
 import type { AppChange, ChangeStatus, DeployedState } from './model.js';
 import { ancestors, covers } from './paths.js';
+import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
 
 /** The root manifest as it was at a base commit. */
 export type BaseRoot =
@@ -37,6 +38,8 @@ export interface Decision {
 
 /** File reasons listed per app before "and N more". */
 const MAX_FILE_REASONS = 5;
+/** Files whose presence makes a folder a kustomization or a chart. */
+const TYPE_FILES = new Set([...KUSTOMIZATION_FILES, ...CHART_FILES]);
 /** Files a directory app renders (.jsonnet too: the render stage refuses it with a reason). */
 const DIRECTORY_FILE = /\.(ya?ml|json|jsonnet)$/;
 
@@ -148,9 +151,12 @@ function fileHits(input: DecideInput): Map<string, string[]> {
         for (const { app, kind, dep } of byPath.get(path) ?? []) {
           if (seen.has(app) || !basedHere(app)) continue;
           if (kind === undefined && path === dep.folder) {
-            if (!(directoryFilter.get(app)?.(file) ?? true)) continue;
+            const rendered = directoryFilter.get(app)?.(file) ?? true;
+            // a kustomization or chart file added or deleted there changes how the folder is rendered
+            const decidesType = !rendered && isTypeFile(dep.folder, file);
+            if (!rendered && !decidesType) continue;
             seen.add(app);
-            hit(app, `${file} changed`);
+            hit(app, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : `${file} changed`);
           } else if (kind !== undefined && !covers(dep.folder, file)) {
             seen.add(app);
             hit(app, `${kind} ${file} changed`);
@@ -184,6 +190,12 @@ function directoryMatcher(folder: string, d: NonNullable<AppDependencies['direct
     if (!DIRECTORY_FILE.test(rel)) return false;
     return !exclude?.(rel) && (!include || include(rel));
   };
+}
+
+/** A kustomization or chart file directly in the folder: what type detection looks at. */
+function isTypeFile(folder: string, file: string): boolean {
+  const rel = folder ? file.slice(folder.length + 1) : file;
+  return TYPE_FILES.has(rel);
 }
 
 /** Apps deployed before (ledger), or in the base's root manifest, that are not apps at HEAD any more. */

@@ -72,6 +72,16 @@ describe('decide', () => {
     expect(reasons(d, 'picky')).toEqual(['apps/picky/deep/er/a.yaml changed']);
   });
 
+  it("counts a kustomization or chart file in a directory app's folder, rendered or not: it decides the type", () => {
+    // a deleted `Kustomization` (no extension) turned a kustomize app into a directory app
+    const flat = app('flat', { directory: { recurse: false } });
+    const picky = app('picky', { directory: { recurse: true, exclude: '{Chart.yaml,kustomization.yaml}' } });
+    const d = decide(input([flat, picky], { files: ['apps/flat/Kustomization', 'apps/picky/Chart.yaml', 'apps/picky/sub/Kustomization'] }));
+    expect(reasons(d, 'flat')).toEqual(['apps/flat/Kustomization changed (it decides whether the folder is a kustomization or a chart)']);
+    expect(reasons(d, 'picky')).toEqual(['apps/picky/Chart.yaml changed (it decides whether the folder is a kustomization or a chart)']);
+    expect(status(decide(input([picky], { files: ['apps/picky/sub/Kustomization'] })))).toEqual({ picky: 'unchanged' });
+  });
+
   it('lists a few files and counts the rest', () => {
     const files = Array.from({ length: 8 }, (_, i) => `apps/api/f${i}.yaml`);
     expect(reasons(decide(input([api], { files })), 'api')).toEqual([...files.slice(0, 5).map((f) => `${f} changed`), 'and 3 more changed files']);
