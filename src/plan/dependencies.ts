@@ -212,13 +212,62 @@ function lineEdges(l: ManifestLine, field: string, everyToken: boolean, notes: S
   }
   const from = dirOf(l.file);
   const kind = kindOf(field, l.file);
-  for (let [token] of text.matchAll(everyToken ? TOKEN : UPWARD_TOKEN)) {
+  const candidates = [...text.matchAll(everyToken ? TOKEN : UPWARD_TOKEN)].map((m) => m[0]);
+  // a path with a space or a quote in it is one YAML scalar but several tokens: take the scalars too
+  if (/["'\s]/.test(text.trim().replace(/^(- +)+/, '').replace(/^[\w.-]+:\s/, ''))) {
+    for (const scalar of lineScalars(text)) if (everyToken || scalar.includes('..')) candidates.push(scalar);
+  }
+  for (let token of candidates) {
     if (token === '-' || token.endsWith(':') || isRemote(token)) continue;
     token = token.slice(token.indexOf('=') + 1);
     if (token.startsWith('file://')) token = token.slice('file://'.length);
     const to = resolveRef(from, token);
     if (to !== undefined) add({ from, to, kind });
   }
+}
+
+/**
+ * The scalar values of one YAML line as a kustomization or Chart.yaml writes a reference: `- a b`,
+ * `key: a b`, `- "a b"`, `'o''neil'`, `[ "a b", c ]`; quoted ones decoded, plain ones with their
+ * inner spaces. Anything else (a line inside a block scalar, say) gives a few harmless extra paths.
+ */
+export function lineScalars(line: string): string[] {
+  let rest = line.trim();
+  while (rest.startsWith('- ') || rest === '-') rest = rest.slice(2).trimStart();
+  const key = /^[\w.-]+:(\s+|$)/.exec(rest);
+  if (key) rest = rest.slice(key[0].length);
+  const flow = rest.startsWith('[');
+  if (flow) rest = rest.slice(1);
+  const out: string[] = [];
+  let i = 0;
+  while (i < rest.length) {
+    const c = rest[i]!;
+    if (c === ' ' || c === '\t' || c === ',') {
+      i++;
+      continue;
+    }
+    if (c === ']' || c === '#') break;
+    if (c === '"' || c === "'") {
+      let value = '';
+      let j = i + 1;
+      for (; j < rest.length; j++) {
+        const d = rest[j]!;
+        if (c === "'" && d === "'" && rest[j + 1] === "'") value += rest[++j];
+        else if (c === '"' && d === '\\') value += rest[++j] ?? '';
+        else if (d === c) break;
+        else value += d;
+      }
+      out.push(value);
+      i = j + 1;
+      continue;
+    }
+    // a plain scalar: up to a comment, or in a flow sequence up to the next comma or bracket
+    let j = i;
+    while (j < rest.length && !(flow && (rest[j] === ',' || rest[j] === ']')) && !(rest[j] === '#' && /\s/.test(rest[j - 1] ?? ''))) j++;
+    out.push(rest.slice(i, j).trim());
+    i = j;
+  }
+  return out.filter(Boolean);
 }
 
 /** A reference relative to the manifest's folder as a repository path; undefined when it leaves the repository. */

@@ -180,4 +180,34 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
       styled.cleanup();
     }
   });
+
+  it('reads references whose path has a space or a quote in it', async () => {
+    const spaced = new TestRepo().write({
+      'libs/web base/kustomization.yaml': `${K}resources: [x.yaml]\n`,
+      "libs/o'neil/kustomization.yaml": `${K}resources: [x.yaml]\n`,
+      'libs/flow base/kustomization.yaml': `${K}resources: [x.yaml]\n`,
+      'charts/my lib/Chart.yaml': 'apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n',
+      'apps/plain/kustomization.yaml': `${K}resources:\n  - ../../libs/web base\n`,
+      'apps/quoted/kustomization.yaml': `${K}resources:\n  - "../../libs/o'neil"\n  - '../../libs/web base'  # both\n`,
+      'apps/flow/kustomization.yaml': `${K}resources: [ "../../libs/flow base", ]\n`,
+      'apps/chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 1.0.0\ndependencies:\n  - name: lib\n    version: 1.0.0\n    repository: "file://../../charts/my lib"\n',
+    });
+    spaced.commit();
+    try {
+      const apps = ['plain', 'quoted', 'flow'].map((n) => app(n, { type: 'kustomize', path: `apps/${n}` }));
+      apps.push(app('chart', { type: 'helm', path: 'apps/chart', helm: { releaseName: 'chart', valueFiles: [], parameters: [] } }));
+      const deps = async (changed: string[]) => {
+        const a = await analyzeDependencies({ apps, changed, tree: new WorkTree(spaced.dir), search: gitManifestSearch(new Git(spaced.dir)) });
+        return Object.fromEntries([...a.deps].filter(([, d]) => d.paths.length).map(([n, d]) => [n, d.paths.map((p) => p.path)]));
+      };
+      expect(await deps(['libs/web base/x.yaml', "libs/o'neil/x.yaml", 'libs/flow base/x.yaml', 'charts/my lib/templates/_x.tpl'])).toEqual({
+        plain: ['libs/web base'],
+        quoted: ["libs/o'neil", 'libs/web base'],
+        flow: ['libs/flow base'],
+        chart: ['charts/my lib'],
+      });
+    } finally {
+      spaced.cleanup();
+    }
+  });
 });
