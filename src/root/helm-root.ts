@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { dirname, join as joinFs, posix } from 'node:path';
 import { InputError, InputErrors } from '../util/errors.js';
 import { runTool, ToolError } from '../util/exec.js';
-import { WorkTree } from '../util/tree.js';
+import { GitTree, WorkTree } from '../util/tree.js';
 import type { RepoFiles } from './files.js';
 import { join } from './source.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
@@ -64,9 +64,18 @@ export async function renderHelmRoot(
   return { docs, environments: [...new Set(environments)].sort(), valuesFile };
 }
 
-/** The chart's directory on disk: the work tree itself, or a copy written out of git. */
+/**
+ * The chart's directory on disk: the work tree itself, or a copy written out of git (byte for
+ * byte: a vendored dependency in charts/ is a .tgz).
+ */
 async function chartOnDisk(files: RepoFiles, chartDir: string, chartFiles: string[], tmpDir: string): Promise<string> {
   if (files.tree instanceof WorkTree) return files.tree.resolve(chartDir);
+  if (files.tree instanceof GitTree) {
+    const dest = await mkdtemp(joinFs(tmpDir, 'root-chart-'));
+    await files.tree.exportTo(dest, chartDir);
+    return joinFs(dest, chartDir);
+  }
+  // another Tree (tests): text files only
   const dest = joinFs(await mkdtemp(joinFs(tmpDir, 'root-chart-')), posix.basename(chartDir) || 'root');
   await mkdir(dest, { recursive: true });
   await files.prefetch(chartFiles);

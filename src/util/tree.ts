@@ -172,6 +172,11 @@ export class GitTree implements Tree {
     return result;
   }
 
+  /** Writes `dir` as of this revision below `dest` (at `dest/dir`), bytes and file modes as committed. */
+  async exportTo(dest: string, dir: string): Promise<void> {
+    await this.git.exportTree(this.revision, dest, [repoPath(dir) || '.']);
+  }
+
   async exists(path: string): Promise<boolean> {
     const p = repoPath(path);
     if ((await this.git.show(this.revision, p)) !== undefined) return true;

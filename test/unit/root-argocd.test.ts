@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { toolPath } from '../../src/util/tools.js';
 import type { App, Root } from '../../src/root/model.js';
 import { argocdExampleApps, ARGOCD_EXAMPLE_REPO } from '../fixtures/root/argocd-example-apps.js';
 import { BatchGitTree } from '../fixtures/root/batch-tree.js';
@@ -240,6 +244,26 @@ describe('Argo CD Helm-chart root (argocd-example-apps layout)', () => {
     const work = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
     const atCommit = await loadAt(dir, sha, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
     expect(atCommit).toEqual(work);
+  });
+
+  it('renders a root chart with a vendored dependency (a .tgz in charts/) the same at a git revision', async () => {
+    // what `helm dependency build` leaves: the dependency packaged into the root chart's charts/
+    const lib = makeRepo({
+      'lib/Chart.yaml': 'apiVersion: v2\nname: labels\nversion: 0.1.0\ntype: library\n',
+      'lib/templates/_labels.tpl': '{{- define "labels.team" -}}\nteam: platform\n{{- end -}}\n',
+    });
+    const dir = example();
+    mkdirSync(join(dir, 'apps/charts'), { recursive: true });
+    execFileSync(toolPath('helm'), ['package', join(lib, 'lib'), '--destination', join(dir, 'apps/charts')], { env: { PATH: process.env.PATH ?? '', HOME: lib } });
+    const files = argocdExampleApps();
+    writeFiles(dir, {
+      'apps/Chart.yaml': `${files['apps/Chart.yaml']!.trimEnd()}\ndependencies:\n  - name: labels\n    version: 0.1.0\n    repository: file://../lib\n`,
+      'apps/templates/helm-guestbook.yaml': files['apps/templates/helm-guestbook.yaml']!.replace(/^metadata:\n/m, 'metadata:\n  labels:\n    {{- include "labels.team" . | nindent 4 }}\n'),
+    });
+    const sha = commitAll(dir);
+    const work = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
+    expect(work.apps).toHaveLength(5);
+    expect(await loadAt(dir, sha, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] })).toEqual(work);
   });
 
   it('a change to the root changes the digest of only the children whose rendered Application differs', async () => {
