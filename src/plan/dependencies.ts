@@ -130,7 +130,7 @@ export async function analyzeDependencies(o: { apps: readonly App[]; changed: It
 
   const deps = new Map<string, AppDependencies>();
   for (const app of o.apps) {
-    const values = (app.helm?.valueFiles ?? []).map((path) => ({ path, kind: 'values file' }));
+    const values = [...(app.helm?.valueFiles ?? []), ...(app.helm?.missingValueFiles ?? [])].map((path) => ({ path, kind: 'values file' }));
     const refs = app.type === 'directory' ? [] : [...(graph.leads.get(app.path) ?? [])].map(([path, kind]) => ({ path, kind }));
     deps.set(app.name, {
       folder: app.path,

@@ -191,6 +191,7 @@ async function mapHelm(
   files: RepoFiles,
 ): Promise<HelmOptions | { reason: string }> {
   const valueFiles: string[] = [];
+  const missingValueFiles: string[] = [];
   for (const [j, value] of (Array.isArray(h.valueFiles) ? h.valueFiles : []).entries()) {
     if (value === null || value === undefined) continue;
     const raw = String(value);
@@ -199,7 +200,8 @@ async function mapHelm(
     if (raw.startsWith('$')) return { reason: `values file ${raw} comes from another source (multi-source ref)` };
     const file = relativeTo(path, raw, where);
     if ((await files.kind(file, where)) === 'file') valueFiles.push(file);
-    else if (!h.ignoreMissingValueFiles) {
+    else if (h.ignoreMissingValueFiles) missingValueFiles.push(file);
+    else {
       throw new InputError(`Application ${name}: helm values file "${raw}" (${file}) does not exist in this repository`, {
         where,
         hint: 'values files are relative to spec.source.path; fix the name, or set helm.ignoreMissingValueFiles: true',
@@ -226,6 +228,7 @@ async function mapHelm(
     valueFiles,
     values: values && Object.keys(values).length ? values : undefined,
     parameters,
+    ...(missingValueFiles.length ? { missingValueFiles } : {}),
   };
 }
 

@@ -26,6 +26,11 @@ export interface HelmOptions {
   values?: Record<string, unknown>;
   /** --set / --set-string parameters, applied last. */
   parameters: { name: string; value: string; forceString?: boolean }[];
+  /**
+   * Values files listed but absent (Argo CD's ignoreMissingValueFiles): not rendered, still
+   * dependencies, so deleting one, or adding it back, changes the app.
+   */
+  missingValueFiles?: string[];
 }
 
 export interface KustomizeOptions {

@@ -59,7 +59,7 @@ const APPS: App[] = [
   app('c', { type: 'kustomize', path: 'apps/c' }),
   app('d', { type: 'kustomize', path: 'apps/d' }),
   app('f', { type: 'kustomize', path: 'apps/f/overlays/x' }),
-  app('h', { type: 'helm', path: 'apps/h', helm: { releaseName: 'h', valueFiles: ['envs/prod/h.yaml'], parameters: [] } }),
+  app('h', { type: 'helm', path: 'apps/h', helm: { releaseName: 'h', valueFiles: ['envs/prod/h.yaml'], parameters: [], missingValueFiles: ['envs/prod/optional.yaml'] } }),
   app('r', { type: 'kustomize', path: 'apps/r' }),
   app('nest', { type: 'kustomize', path: 'apps/nest' }),
   app('plain', { path: 'apps/plain', directory: { recurse: false } }),
@@ -122,6 +122,8 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
     expect((await changedApps(['charts/lib/templates/_x.tpl'])).reasons).toEqual({ h: ['chart dependency charts/lib/templates/_x.tpl changed'] });
     expect((await changedApps(['envs/prod/h.yaml'])).reasons).toEqual({ h: ['values file envs/prod/h.yaml changed'] });
     expect((await changedApps(['envs/prod/other.yaml', 'charts/unrelated/Chart.yaml'])).names).toEqual([]);
+    // a values file the Application lists but that is absent (ignoreMissingValueFiles) was deleted, or comes back
+    expect((await changedApps(['envs/prod/optional.yaml'])).reasons).toEqual({ h: ['values file envs/prod/optional.yaml changed'] });
   });
 
   it('changes in an app\'s own folder need no manifest to say so', async () => {

@@ -111,6 +111,8 @@ describe('Argo CD directory of Applications', () => {
           { name: 'a.b', value: '1' },
           { name: 'c', value: 'true', forceString: true },
         ],
+        // ignoreMissingValueFiles: not rendered, still a dependency
+        missingValueFiles: ['chart/missing.yaml'],
       },
     });
     expect(apps.kust).toMatchObject({
