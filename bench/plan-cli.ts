@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan, startManifestSearch } from '../src/plan/index.js';
-import type { ManifestLine, ManifestSearch } from '../src/plan/dependencies.js';
+import { gitManifestSearch, type ManifestLine, type ManifestSearch } from '../src/plan/dependencies.js';
 import { CHART_FILES, KUSTOMIZATION_FILES } from '../src/util/source-files.js';
 import type { Root } from '../src/root/model.js';
 import { createLogger } from '../src/report/logger.js';
@@ -64,5 +64,5 @@ function everyManifest(git: Git): ManifestSearch {
     const texts = await Promise.all(names.map((f) => readFile(join(git.dir, f), 'utf8')));
     return names.flatMap((file, i) => texts[i]!.split('\n').map((text, n) => ({ file, line: n + 1, text })));
   };
-  return { outward, all };
+  return { outward, all, links: gitManifestSearch(git).links };
 }

@@ -20,8 +20,10 @@ export type BaseRoot =
 export interface DecideInput {
   root: Pick<Root, 'apps' | 'disabled' | 'unsupported' | 'environment'>;
   base: (app: string) => AppBase;
-  /** Changed files per base commit. */
+  /** Changed files per base commit (with the paths they are seen at through symbolic links). */
   changed: ReadonlyMap<string, readonly string[]>;
+  /** For a path seen through a symbolic link: the file that changed, and the link. */
+  via?: ReadonlyMap<string, { file: string; link: string }>;
   baseRoots: ReadonlyMap<string, BaseRoot>;
   deps: ReadonlyMap<string, AppDependencies>;
   deployed?: DeployedState;
@@ -140,6 +142,10 @@ function fileHits(input: DecideInput): Map<string, string[]> {
     if (r.reasons.length < MAX_FILE_REASONS) r.reasons.push(reason);
     else r.more++;
   };
+  const named = (file: string) => {
+    const v = input.via?.get(file);
+    return v ? `${v.file} changed (seen through the symbolic link ${v.link})` : `${file} changed`;
+  };
   for (const [commit, files] of input.changed) {
     const basedHere = (app: string) => {
       const b = input.base(app);
@@ -156,17 +162,17 @@ function fileHits(input: DecideInput): Map<string, string[]> {
             const decidesType = !rendered && isTypeFile(dep.folder, file);
             if (!rendered && !decidesType) continue;
             seen.add(app);
-            hit(app, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : `${file} changed`);
+            hit(app, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : named(file));
           } else if (kind !== undefined && !covers(dep.folder, file)) {
             seen.add(app);
-            hit(app, `${kind} ${file} changed`);
+            hit(app, `${kind} ${named(file)}`);
           }
         }
       }
       for (const g of globs) {
         if (!seen.has(g.app) && basedHere(g.app) && g.match(file)) {
           seen.add(g.app);
-          hit(g.app, `watched path ${file} changed (watch: ${g.glob})`);
+          hit(g.app, `watched path ${named(file)} (watch: ${g.glob})`);
         }
       }
     }

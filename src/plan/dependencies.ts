@@ -1,7 +1,9 @@
 import type { App, DirectoryOptions } from '../root/model.js';
 import type { Git } from '../util/git.js';
 import type { Tree } from '../util/tree.js';
-import { ancestors, basename } from './paths.js';
+import { readlink } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { ancestors, basename, covers } from './paths.js';
 import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
 
 /** A repository path (file or folder: everything below it counts) an app reads, and what it is to the app. */
@@ -44,12 +46,20 @@ export interface ManifestLine {
   text: string;
 }
 
+/** A tracked symbolic link and the repository path it leads to. */
+export interface Link {
+  path: string;
+  target: string;
+}
+
 /** Finds manifest lines by their text, without reading every manifest in this process. */
 export interface ManifestSearch {
   /** Lines of kustomizations and charts that may reference a path outside their folder ("..") or a remote resource. */
   outward(): Promise<ManifestLine[]>;
   /** Every kustomization and chart file. */
   all(): Promise<string[]>;
+  /** The tracked symbolic links that lead to a path inside the repository (the renderers follow them). */
+  links(): Promise<Link[]>;
 }
 
 const MANIFEST_SPECS = [...KUSTOMIZATION_FILES, ...CHART_FILES].map((n) => `:(glob)**/${n}`);
@@ -62,7 +72,52 @@ export function gitManifestSearch(git: Git): ManifestSearch {
     // -p: git also prints the unindented line above each match (its YAML field), for the reasons
     outward: async () => parseGrep(await git.grepLines(OUTWARD, MANIFEST_SPECS, { withFunction: true })),
     all: () => git.listTracked(MANIFEST_SPECS),
+    links: async () => {
+      const found = await Promise.all(
+        (await git.trackedLinks()).map(async (path) => {
+          const target = await readlink(join(git.dir, path)).catch(() => undefined);
+          const to = target === undefined ? undefined : isAbsolute(target) ? insideRepo(git.dir, target) : resolveRef(dirOf(path), target);
+          return to === undefined ? undefined : { path, target: to };
+        }),
+      );
+      return found.filter((l): l is Link => l !== undefined);
+    },
   };
+}
+
+/** An absolute link target as a repository path; undefined outside the repository. */
+function insideRepo(root: string, target: string): string | undefined {
+  const rel = relative(root, target);
+  return rel === '' ? '' : rel.startsWith('..') || isAbsolute(rel) ? undefined : rel.split(sep).join('/');
+}
+
+/** Link hops followed from one changed file (a link to its own folder would lead on forever). */
+const MAX_LINK_HOPS = 4;
+
+/**
+ * The changed files as the renderers see them: a file below a symbolic link's target has also
+ * changed at the link's path (apps/web/charts/lib -> ../../../libs/lib: libs/lib/x is also
+ * apps/web/charts/lib/x). Returns the files with those paths added, and for each added path the
+ * real file and the link it was seen through (for the reasons).
+ */
+export function throughLinks(changed: readonly string[], links: readonly Link[]): { files: string[]; via: Map<string, { file: string; link: string; hops: number }> } {
+  const via = new Map<string, { file: string; link: string; hops: number }>();
+  if (!links.length) return { files: [...changed], via };
+  const out = new Set(changed);
+  const work = [...changed];
+  for (let f = work.pop(); f !== undefined; f = work.pop()) {
+    const from = via.get(f);
+    if ((from?.hops ?? 0) >= MAX_LINK_HOPS) continue;
+    for (const l of links) {
+      if (!covers(l.target, f)) continue;
+      const seen = l.target === '' ? `${l.path}/${f}` : l.path + f.slice(l.target.length);
+      if (out.has(seen)) continue;
+      out.add(seen);
+      via.set(seen, { file: from?.file ?? f, link: from?.link ?? l.path, hops: (from?.hops ?? 0) + 1 });
+      work.push(seen);
+    }
+  }
+  return { files: [...out], via };
 }
 
 /** "file\0line\0text\n" per line, as `git grep -n -z` prints. */

@@ -7,7 +7,7 @@ import type { Git } from '../util/git.js';
 import { repoPath, WorkTree } from '../util/tree.js';
 import { resolveBases, short, type Bases } from './base.js';
 import { decide, selectApps, type BaseRoot } from './decide.js';
-import { analyzeDependencies, gitManifestSearch, type ManifestSearch } from './dependencies.js';
+import { analyzeDependencies, gitManifestSearch, throughLinks, type ManifestSearch } from './dependencies.js';
 import type { DeployedState, Plan } from './model.js';
 import { dependencyGraph } from './order.js';
 import { covers } from './paths.js';
@@ -53,11 +53,19 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
 
   // one diff per distinct base (with a ledger, apps deployed at different commits have different bases)
   const limit = pLimit(GIT_CONCURRENCY);
+  const diffs = await Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const)));
+  // a changed file below a symbolic link's target has changed at the link's path too
+  const links = diffs.some(([, files]) => files.length) ? await search.links() : [];
+  const via = new Map<string, { file: string; link: string }>();
   const changed = new Map(
-    await Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const))),
+    diffs.map(([c, files]) => {
+      const seen = throughLinks(files, links);
+      for (const [path, v] of seen.via) via.set(path, v);
+      return [c, seen.files] as const;
+    }),
   );
   const union = new Set([...changed.values()].flat());
-  time(`git diff: ${union.size} changed files against ${commits.length} base commit(s)`);
+  time(`git diff: ${union.size} changed paths (${via.size} through symbolic links) against ${commits.length} base commit(s)`);
 
   const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search });
   time(`dependencies: ${analysis.lines} manifest lines looked at`);
@@ -74,6 +82,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
     root,
     base: bases.of,
     changed,
+    via,
     baseRoots,
     deps: analysis.deps,
     deployed: o.deployed,
@@ -135,7 +144,9 @@ export function startBaseResolution(o: Pick<PlanOptions, 'git' | 'config' | 'bui
 function prefetched(search: ManifestSearch): ManifestSearch {
   const outward = search.outward();
   outward.catch(() => undefined);
-  return { outward: () => outward, all: () => search.all() };
+  const links = search.links();
+  links.catch(() => undefined);
+  return { outward: () => outward, all: () => search.all(), links: () => links };
 }
 
 function timer(logger: Logger): (what: string) => void {

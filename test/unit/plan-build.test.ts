@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { throughLinks } from '../../src/plan/dependencies.js';
 import { buildPlan } from '../../src/plan/index.js';
 import type { DeployedState, Plan } from '../../src/plan/model.js';
 import { loadRoot } from '../../src/root/index.js';
@@ -199,6 +200,86 @@ describe('buildPlan when the root at the base is missing or broken', () => {
     } finally {
       repo.cleanup();
     }
+  });
+});
+
+describe('buildPlan with symbolic links inside the repository (the renderers follow them)', () => {
+  const LINKED = `apiVersion: app-of-apps/v1
+kind: Root
+apps:
+  - name: plain
+    path: apps/plain
+  - name: kust
+    path: apps/kust
+  - name: chart
+    path: apps/chart
+  - name: prod
+    path: envs/production
+`;
+
+  it('a change below a link target changes the apps that reach it through the link, and says so', async () => {
+    const repo = new TestRepo().write({
+      'app-of-apps.yaml': LINKED,
+      'shared/cm.yaml': CM('shared'),
+      'shared/kbase/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
+      'shared/kbase/cm.yaml': CM('kbase'),
+      'apps/kust/kustomization.yaml': `${K}resources: [base]\n`,
+      'libs/lib/Chart.yaml': 'apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n',
+      'libs/lib/templates/_x.tpl': '{{- define "x" }}x{{ end }}\n',
+      'apps/chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 0.1.0\n',
+      'apps/chart/templates/cm.yaml': CM('chart'),
+      'envs/staging/cm.yaml': CM('env'),
+      'apps/plain/own.yaml': CM('own'),
+    });
+    // a file, a kustomize base, a vendored subchart and a whole environment folder, each a link
+    symlinkSync('../../shared/cm.yaml', join(repo.dir, 'apps/plain/cm.yaml'));
+    symlinkSync('../../shared/kbase', join(repo.dir, 'apps/kust/base'));
+    mkdirSync(join(repo.dir, 'apps/chart/charts'));
+    symlinkSync('../../../libs/lib', join(repo.dir, 'apps/chart/charts/lib'));
+    symlinkSync('staging', join(repo.dir, 'envs/production'));
+    repo.commit('links');
+    const plan = async () => {
+      const tmp = mkdtempSync(join(tmpdir(), 'plan-build-'));
+      try {
+        const git = new Git(repo.dir);
+        const load = (tree: Tree) => loadRoot({ tree, path: 'app-of-apps.yaml', repoUrls: [], helmBin: toolPath('helm'), tmpDir: tmp });
+        const p = await buildPlan({ git, workspace: repo.dir, root: await load(new WorkTree(repo.dir)), loadRootAt: (rev) => load(new GitTree(git, rev)), config: { apps: [], force: false }, build: {}, logger: memoryLogger() });
+        return Object.fromEntries(p.apps.filter((c) => c.status !== 'unchanged').map((c) => [c.app.name, c.reasons]));
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    };
+    try {
+      repo.write({ 'shared/cm.yaml': CM('shared-2'), 'shared/kbase/cm.yaml': CM('kbase-2') }).commit('shared');
+      expect(await plan()).toEqual({
+        plain: ['shared/cm.yaml changed (seen through the symbolic link apps/plain/cm.yaml)'],
+        kust: ['shared/kbase/cm.yaml changed (seen through the symbolic link apps/kust/base)'],
+      });
+      repo.write({ 'libs/lib/templates/_x.tpl': '{{- define "x" }}y{{ end }}\n', 'envs/staging/cm.yaml': CM('env-2') }).commit('lib and staging');
+      expect(await plan()).toEqual({
+        chart: ['libs/lib/templates/_x.tpl changed (seen through the symbolic link apps/chart/charts/lib)'],
+        prod: ['envs/staging/cm.yaml changed (seen through the symbolic link envs/production)'],
+      });
+      repo.write({ 'shared/other.yaml': CM('other') }).commit('unrelated');
+      expect(await plan()).toEqual({});
+    } finally {
+      repo.cleanup();
+    }
+  });
+
+  it('throughLinks: chains of links, a link to its own folder (bounded), a link to the top', () => {
+    const links = [
+      { path: 'a/lib', target: 'b/lib' },
+      { path: 'b/lib', target: 'c' },
+      { path: 'loop/again', target: 'loop' },
+    ];
+    const { files, via } = throughLinks(['c/x.yaml', 'loop/y.yaml'], links);
+    expect(files).toContain('b/lib/x.yaml');
+    expect(files).toContain('a/lib/x.yaml');
+    expect(via.get('a/lib/x.yaml')).toEqual({ file: 'c/x.yaml', link: 'b/lib', hops: 2 });
+    expect(files.filter((f) => f.startsWith('loop/'))).toEqual(['loop/y.yaml', 'loop/again/y.yaml', 'loop/again/again/y.yaml', 'loop/again/again/again/y.yaml', 'loop/again/again/again/again/y.yaml']);
+    expect(throughLinks(['x.yaml'], [{ path: 'mirror', target: '' }]).files).toEqual(['x.yaml', 'mirror/x.yaml', 'mirror/mirror/x.yaml', 'mirror/mirror/mirror/x.yaml', 'mirror/mirror/mirror/mirror/x.yaml']);
+    expect(throughLinks(['x.yaml'], []).files).toEqual(['x.yaml']);
   });
 });
 
