@@ -58,7 +58,7 @@ export async function resolveBases(o: BaseOptions): Promise<Bases> {
   if (o.baseRevision) {
     const [found] = await finder.find([o.baseRevision]);
     if (!found) {
-      throw new InputError(`"${o.baseRevision}" is not a commit of this repository, even after fetching its full history`, {
+      throw new InputError(`"${o.baseRevision}" is not a commit of this repository${finder.searched()}`, {
         where: { variable: 'BASE_REVISION' },
         hint: 'set BASE_REVISION to a commit SHA, tag or branch that exists in the repository, or unset it',
       });
@@ -106,7 +106,7 @@ async function ledgerBases(head: string, deployed: DeployedState, apps: readonly
     if (commit) return { kind: 'commit', commit };
     return {
       kind: 'unknown',
-      reason: `its deployed commit ${short(d.commit)} is not in the clone, even after fetching the full history (force-pushed away?): the rendered manifests will be compared with the deployed ones`,
+      reason: `its deployed commit ${short(d.commit)} is not in the clone${finder.searched()} (force-pushed away?): the rendered manifests will be compared with the deployed ones`,
     };
   };
   const base = commits.size === 1 ? [...commits][0] : undefined;
@@ -157,6 +157,7 @@ async function pullRequestBase(head: string, parents: string[], build: BaseOptio
 class CommitFinder {
   readonly notes: string[] = [];
   private canFetch?: boolean;
+  private fetched = false;
 
   constructor(
     readonly git: Git,
@@ -203,6 +204,12 @@ class CommitFinder {
     return undefined;
   }
 
+  /** How far the search went, for a message about a commit it did not find (", even after ..."). */
+  searched(): string {
+    if (this.canFetch === false) return ' (the clone has no "origin" remote to fetch more history from)';
+    return this.fetched ? ', even after fetching more of its history and its branches' : '';
+  }
+
   /** Deepens a shallow clone step by step until `done()`; true when done. */
   async deepenUntil(done: () => Promise<boolean>, since?: string): Promise<boolean> {
     if (!(await this.git.isShallow())) return false;
@@ -225,6 +232,7 @@ class CommitFinder {
     const started = Date.now();
     try {
       await this.git.fetch(fetch);
+      this.fetched = true;
       this.logger.debug(`git: ${what} (${Date.now() - started} ms)`);
       this.notes.push(`fetched more git history to find the base: ${what}`);
       return true;

@@ -54,8 +54,14 @@ describe('resolveBases', () => {
     const clone = track(origin.cloneShallow(2));
     const err = await bases(clone, { baseRevision: 'deadbeefdead' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as InputError).located).toBe('BASE_REVISION: "deadbeefdead" is not a commit of this repository, even after fetching its full history');
+    expect((err as InputError).located).toBe('BASE_REVISION: "deadbeefdead" is not a commit of this repository, even after fetching more of its history and its branches');
     expect(await new Git(clone.dir).isShallow()).toBe(false);
+  });
+
+  it('says so when nothing could be fetched because the clone has no origin', async () => {
+    // (origin itself is a repository without remotes)
+    const err = await bases(origin, { baseRevision: 'deadbeefdead' }).catch((e: unknown) => e);
+    expect((err as InputError).located).toBe('BASE_REVISION: "deadbeefdead" is not a commit of this repository (the clone has no "origin" remote to fetch more history from)');
   });
 
   it('resolves a branch name given as BASE_REVISION from origin', async () => {
