@@ -46,9 +46,13 @@ export async function renderHelmRoot(
     }));
   } catch (e) {
     if (!(e instanceof ToolError)) throw e;
+    // the root chart renders as it is committed: its dependencies must be in charts/
+    const unvendored = /missing in charts\/ directory/i.test(e.stderr);
     throw new InputError(`helm template of the root chart ${chartDir || '.'} failed: ${e.stderr.trim() || `exit ${e.exitCode}`}`, {
       where: { file: join(chartDir, 'Chart.yaml') },
-      hint: `fix the chart so \`helm template ${release} ${chartDir || '.'}${valuesFile ? ` -f ${valuesFile}` : ''}\` succeeds`,
+      hint: unvendored
+        ? `vendor the root chart's dependencies: run \`helm dependency build ${chartDir || '.'}\` and commit ${join(chartDir, 'charts')}/ (the root chart is rendered offline, as committed)`
+        : `fix the chart so \`helm template ${release} ${chartDir || '.'}${valuesFile ? ` -f ${valuesFile}` : ''}\` succeeds`,
       cause: e,
     });
   }

@@ -268,6 +268,18 @@ describe('Argo CD Helm-chart root (argocd-example-apps layout)', () => {
     expect(await loadAt(dir, sha, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] })).toEqual(work);
   });
 
+  it('a root chart dependency that is not vendored is an input error saying how to vendor it', async () => {
+    const files = argocdExampleApps();
+    const dir = makeRepo({
+      ...files,
+      'lib/Chart.yaml': 'apiVersion: v2\nname: labels\nversion: 0.1.0\ntype: library\n',
+      'apps/Chart.yaml': `${files['apps/Chart.yaml']!.trimEnd()}\ndependencies:\n  - name: labels\n    version: 0.1.0\n    repository: file://../lib\n`,
+    });
+    const { located, errors } = await inputErrors(load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] }));
+    expect(located[0]).toMatch(/^apps\/Chart\.yaml: helm template of the root chart apps failed: .*missing in charts\/ directory: labels/);
+    expect(errors[0]!.hint).toBe("vendor the root chart's dependencies: run `helm dependency build apps` and commit apps/charts/ (the root chart is rendered offline, as committed)");
+  });
+
   it('a change to the root changes the digest of only the children whose rendered Application differs', async () => {
     const dir = example();
     const base = commitAll(dir);
