@@ -11,7 +11,7 @@
 // Every edit is first made alone; then a seeded random walk: PLAN_ORACLE_SEED=<n> replays one,
 // PLAN_ORACLE_STEPS=<n> makes it longer.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,9 @@ const EDITABLE: Record<string, (n: number) => string> = {
   'bases/service/deployment.yaml': (n) =>
     `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: service\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: service}\n  template:\n    metadata:\n      labels: {app: service}\n    spec:\n      containers:\n        - name: app\n          image: nginx:1.${n}\n`,
   'bases/service/unused.yaml': (n) => cm('unused', n),
+  // a base whose folder name has a space, and a file a plain app reads through a symbolic link
+  'bases/extra base/cm.yaml': (n) => cm('extra', n),
+  'shared/linked.yaml': (n) => cm('linked', n),
   'components/probes/patch.yaml': (n) =>
     `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: service\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          readinessProbe: {initialDelaySeconds: ${n}, tcpSocket: {port: 80}}\n`,
   'apps/web/base/service.yaml': (n) => `apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [{port: ${8000 + n}}]\n  selector: {app: service}\n`,
@@ -59,7 +62,8 @@ const FIXED: Record<string, string> = {
   'apps/web/base/kustomization.yaml': `${K}resources:\n  - ../../../bases/service\n  - service.yaml\ncomponents:\n  - ../../../components/probes\n`,
   'apps/web/overlays/production/kustomization.yaml': `${K}resources:\n  - ../../base\npatches:\n  - path: replicas.yaml\nconfigMapGenerator:\n  - name: web-config\n    files: [web.properties]\n`,
   'apps/web/overlays/staging/kustomization.yaml': `${K}resources:\n  - ../../base\npatches:\n  - path: replicas.yaml\n`,
-  'apps/admin/kustomization.yaml': `${K}namePrefix: admin-\nresources:\n  - ../../bases/service\n`,
+  'apps/admin/kustomization.yaml': `${K}namePrefix: admin-\nresources:\n  - ../../bases/service\n  - ../../bases/extra base\n`,
+  'bases/extra base/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
   'apps/api/Chart.yaml': 'apiVersion: v2\nname: api\nversion: 1.0.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: file://../../charts/lib\n',
   'apps/api/templates/cm.yaml':
     'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n  labels:\n    {{- include "lib.labels" . | nindent 4 }}\ndata:\n  level: {{ .Values.level | quote }}\n  replicas: {{ .Values.replicas | default 1 | quote }}\n',
@@ -94,14 +98,17 @@ const directoryFile = (folder: string, recurse: boolean) => (p: string) =>
   p.startsWith(`${folder}/`) && /\.(ya?ml|json)$/.test(p) && (recurse || !p.slice(folder.length + 1).includes('/'));
 const below = (...folders: string[]) => (p: string) => folders.some((f) => p.startsWith(`${f}/`));
 
+/** Symbolic links in the repository (path -> target), made before the first commit. */
+const LINKS: Record<string, string> = { 'apps/plain/linked.yaml': '../../shared/linked.yaml' };
+
 // the children both roots share, and what each depends on (the worker and the disabled app are native-only)
 const CHILD_MODEL = {
   // a directory app reads its own .yaml/.yml/.json files, not subfolders (no recurse)
-  plain: directoryFile('apps/plain', false),
+  plain: (p: string) => directoryFile('apps/plain', false)(p) || p === 'shared/linked.yaml',
   deep: (p: string) => directoryFile('apps/deep', true)(p) && !p.startsWith('apps/deep/skip/'),
   // kustomize: the overlay's folder, and every folder its references reach (a folder counts whole)
   web: below('apps/web/overlays/production', 'apps/web/base', 'bases/service', 'components/probes'),
-  admin: below('apps/admin', 'bases/service'),
+  admin: below('apps/admin', 'bases/service', 'bases/extra base'),
   // helm: the chart, its file:// dependencies, its values files for the environment
   api: (p: string) => below('apps/api', 'charts/lib')(p) || p === 'values/production/api.yaml',
 };
@@ -186,7 +193,7 @@ const argocd: Scenario = {
   apps: ['plain', 'deep', 'web', 'admin', 'api'],
   disabled: [],
   fixed: Object.fromEntries(Object.entries(FIXED).filter(([p]) => !p.startsWith('apps/off/'))),
-  editable: Object.fromEntries(Object.entries(EDITABLE).filter(([p]) => !p.startsWith('apps/worker/') && !p.startsWith('shared/'))),
+  editable: Object.fromEntries(Object.entries(EDITABLE).filter(([p]) => !p.startsWith('apps/worker/') && p !== 'shared/settings.txt')),
   added: ['apps/plain/added.yaml', 'apps/deep/b/added.yaml', 'bases/service/added.yaml', 'apps/admin/added.txt', 'docs/added.md'],
   // apiFlag: a value of one child; webTag: production values of one child; label: every
   // Application's labels (nothing deployed changes); stagingTag: the staging values file only;
@@ -294,6 +301,7 @@ async function walk(sc: Scenario): Promise<void> {
   for (const [path, make] of Object.entries(sc.editable)) files.set(path, make(0));
   for (const [path, text] of Object.entries(sc.rootFiles(root))) files.set(path, text);
   repo.write(Object.fromEntries(files));
+  for (const [path, target] of Object.entries(LINKS)) symlinkSync(target, join(repo.dir, path));
   const history: Snapshot[] = [{ sha: repo.commit('initial'), files: new Map(files), root: { ...root } }];
   const renders = new Map<string, Record<string, string>>();
   const rendered = (sha: string) => renders.get(sha) ?? renders.set(sha, renderAt(repo, sha, sc.apps)).get(sha)!;
