@@ -64,14 +64,18 @@ export async function mapApplication(
   const unsupported = (source: string, reason: string): UnsupportedApp => ({ name, reason, origin, source });
   const spec = obj.spec ?? {};
 
-  let src: Source | undefined = isRecord(spec.source) ? (spec.source as Source) : undefined;
-  if (!src && Array.isArray(spec.sources)) {
-    if (spec.sources.length !== 1 || spec.sources[0]?.ref) {
-      return unsupported('multi-source', `spec.sources has ${spec.sources.length} sources (values from one source for a chart in another); the pipe renders single-source Applications`);
+  // as Argo CD: when spec.sources is given, spec.source is ignored
+  const multi = Array.isArray(spec.sources) && spec.sources.length > 0;
+  let src: Source | undefined = !multi && isRecord(spec.source) ? (spec.source as Source) : undefined;
+  if (multi) {
+    const sources = spec.sources!;
+    if (sources.length !== 1 || sources[0]?.ref) {
+      const why = sources.some((x) => x?.ref) ? ' (values from one source for a chart in another)' : '';
+      return unsupported('multi-source', `spec.sources has ${sources.length} sources${why}; the pipe renders single-source Applications`);
     }
-    src = spec.sources[0];
+    src = sources[0];
   }
-  const srcKey: PathKey[] = spec.source ? ['spec', 'source'] : ['spec', 'sources', 0];
+  const srcKey: PathKey[] = multi ? ['spec', 'sources', 0] : ['spec', 'source'];
   if (!src) return unsupported('none', 'the Application has no spec.source');
   if (src.chart) {
     return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);

@@ -72,6 +72,8 @@ describe('Argo CD directory of Applications', () => {
         kind: 'Application',
         metadata: { name: 'kust' },
         spec: {
+          // with spec.sources given, Argo CD ignores spec.source
+          source: { repoURL: REPO, path: 'plain' },
           sources: [{ repoURL: 'https://BITBUCKET.org/acme/gitops/', path: 'kust', targetRevision: 'v1.2.0', kustomize: { namePrefix: 'p-', images: ['web=web:2'], commonLabels: { team: 'a' } } }],
           destination: { server: 'https://prod.example.com:6443' },
         },
@@ -136,6 +138,9 @@ describe('Argo CD directory of Applications', () => {
         application('jsonnet-option', src('plain', '    directory:\n      jsonnet:\n        tlas: [{ name: a, value: b }]\n')),
         application('jsonnet-files', src('mixed')),
         application('multi', `  sources:\n  - repoURL: ${REPO}\n    path: chart\n  - repoURL: ${REPO}\n    ref: values\n`),
+        application('two-paths', `  sources:\n  - repoURL: ${REPO}\n    path: plain\n  - repoURL: ${REPO}\n    path: kust\n`),
+        // Argo CD ignores spec.source when spec.sources is given
+        application('both-multi', `${src('plain')}  sources:\n  - repoURL: ${REPO}\n    path: plain\n  - repoURL: ${REPO}\n    path: kust\n`),
         application('file-params', src('chart', '    helm:\n      fileParameters: [{ name: a, path: b }]\n')),
         application('patches', src('kust', '    kustomize:\n      patches: [{ patch: x }]\n')),
         application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
@@ -151,7 +156,7 @@ describe('Argo CD directory of Applications', () => {
     expect(root.apps.map((a) => a.name)).toEqual(['fine']);
     const reasons = Object.fromEntries(root.unsupported.map((u) => [u.name, [u.source, u.reason, u.origin.line]]));
     expect(Object.keys(reasons).sort()).toEqual(
-      ['fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'odd-types', 'other-repo', 'patches', 'plugin', 'remote-chart', 'url-values'].sort(),
+      ['both-multi', 'fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'odd-types', 'other-repo', 'patches', 'plugin', 'remote-chart', 'two-paths', 'url-values'].sort(),
     );
     expect(reasons['other-repo']).toEqual([
       'another repository',
@@ -164,7 +169,9 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons.plugin![0]).toBe('plugin');
     expect(reasons['jsonnet-option']![0]).toBe('jsonnet');
     expect(reasons['jsonnet-files']![1]).toContain('mixed holds jsonnet (mixed/extra.jsonnet)');
-    expect(reasons.multi![1]).toContain('spec.sources has 2 sources');
+    expect(reasons.multi![1]).toBe('spec.sources has 2 sources (values from one source for a chart in another); the pipe renders single-source Applications');
+    expect(reasons['two-paths']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
+    expect(reasons['both-multi']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
     expect(reasons['file-params']![1]).toBe('spec.source.helm.fileParameters is not supported by the pipe');
     expect(reasons.patches![1]).toBe('spec.source.kustomize.patches is not supported by the pipe');
     expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
