@@ -64,5 +64,6 @@ function everyManifest(git: Git): ManifestSearch {
     const texts = await Promise.all(names.map((f) => readFile(join(git.dir, f), 'utf8')));
     return names.flatMap((file, i) => texts[i]!.split('\n').map((text, n) => ({ file, line: n + 1, text })));
   };
-  return { outward, all, links: gitManifestSearch(git).links };
+  const { links, submodules } = gitManifestSearch(git);
+  return { outward, all, links, submodules };
 }

@@ -24,6 +24,8 @@ export interface DecideInput {
   changed: ReadonlyMap<string, readonly string[]>;
   /** For a path seen through a symbolic link: the file that changed, and the link. */
   via?: ReadonlyMap<string, { file: string; link: string }>;
+  /** Submodules (gitlinks) of the repository: a changed one changes every file below it. */
+  submodules?: ReadonlySet<string>;
   baseRoots: ReadonlyMap<string, BaseRoot>;
   deps: ReadonlyMap<string, AppDependencies>;
   deployed?: DeployedState;
@@ -160,9 +162,11 @@ function fileHits(input: DecideInput): Map<string, string[]> {
             const rendered = directoryFilter.get(app)?.(file) ?? true;
             // a kustomization or chart file added or deleted there changes how the folder is rendered
             const decidesType = !rendered && isTypeFile(dep.folder, file);
-            if (!rendered && !decidesType) continue;
+            // a submodule bump changes the files below it: the folder's own when it is the folder, any with recurse
+            const submodule = !rendered && input.submodules?.has(file) === true && (file === dep.folder || dep.directory?.recurse === true);
+            if (!rendered && !decidesType && !submodule) continue;
             seen.add(app);
-            hit(app, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : named(file));
+            hit(app, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : submodule ? `submodule ${file} changed` : named(file));
           } else if (kind !== undefined && !covers(dep.folder, file)) {
             seen.add(app);
             hit(app, `${kind} ${named(file)}`);

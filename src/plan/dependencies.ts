@@ -60,6 +60,8 @@ export interface ManifestSearch {
   all(): Promise<string[]>;
   /** The tracked symbolic links that lead to a path inside the repository (the renderers follow them). */
   links(): Promise<Link[]>;
+  /** The submodules (gitlinks): a changed one stands for a change of everything below it. */
+  submodules(): Promise<string[]>;
 }
 
 const MANIFEST_SPECS = [...KUSTOMIZATION_FILES, ...CHART_FILES].map((n) => `:(glob)**/${n}`);
@@ -68,13 +70,15 @@ const OUTWARD = ['..', '://', 'git@', '?ref='];
 
 /** `git grep` and `git ls-files` over the tracked manifests of the work tree: one process each, no file read here. */
 export function gitManifestSearch(git: Git): ManifestSearch {
+  let special: ReturnType<Git['specialEntries']> | undefined;
+  const entries = () => (special ??= git.specialEntries());
   return {
     // -p: git also prints the unindented line above each match (its YAML field), for the reasons
     outward: async () => parseGrep(await git.grepLines(OUTWARD, MANIFEST_SPECS, { withFunction: true })),
     all: () => git.listTracked(MANIFEST_SPECS),
     links: async () => {
       const found = await Promise.all(
-        (await git.trackedLinks()).map(async (path) => {
+        (await entries()).links.map(async (path) => {
           const target = await readlink(join(git.dir, path)).catch(() => undefined);
           const to = target === undefined ? undefined : isAbsolute(target) ? insideRepo(git.dir, target) : resolveRef(dirOf(path), target);
           return to === undefined ? undefined : { path, target: to };
@@ -82,6 +86,7 @@ export function gitManifestSearch(git: Git): ManifestSearch {
       );
       return found.filter((l): l is Link => l !== undefined);
     },
+    submodules: async () => (await entries()).submodules,
   };
 }
 
@@ -150,10 +155,17 @@ interface Edge {
  * file can be referenced from a manifest above it without "..", so those few manifests are read
  * whole. The cost follows the size of the change, not of the repository.
  */
-export async function analyzeDependencies(o: { apps: readonly App[]; changed: Iterable<string>; tree: Tree; search: ManifestSearch }): Promise<DependencyAnalysis> {
+export async function analyzeDependencies(o: {
+  apps: readonly App[];
+  changed: Iterable<string>;
+  /** Changed paths that are submodules: a reference to anything below one leads to it. */
+  submodules?: readonly string[];
+  tree: Tree;
+  search: ManifestSearch;
+}): Promise<DependencyAnalysis> {
   const reached = new Set<string>();
   for (const f of o.changed) for (const a of ancestors(f)) reached.add(a);
-  const graph = new ReferenceGraph(reached);
+  const graph = new ReferenceGraph(reached, o.submodules ?? []);
   const notes = new Set<string>();
   let lines = 0;
   const take = (found: ManifestLine[], everyToken: boolean) => {
@@ -214,14 +226,18 @@ class ReferenceGraph {
   private readonly referrers = new Map<string, Edge[]>();
   private fresh: string[] = [];
 
-  constructor(private readonly reached: Set<string>) {}
+  constructor(
+    private readonly reached: Set<string>,
+    private readonly submodules: readonly string[],
+  ) {}
 
   add(e: Edge): void {
     if (e.from === e.to) return;
     const list = this.referrers.get(e.to);
     if (list) list.push(e);
     else this.referrers.set(e.to, [e]);
-    const paths = [...(this.reached.has(e.to) ? [e.to] : []), ...(this.leads.get(e.to)?.keys() ?? [])];
+    const inSubmodule = this.submodules.filter((s) => covers(s, e.to));
+    const paths = [...(this.reached.has(e.to) ? [e.to] : []), ...inSubmodule, ...(this.leads.get(e.to)?.keys() ?? [])];
     if (paths.length) this.spread(e.from, e.kind, paths);
   }
 

@@ -55,7 +55,9 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const limit = pLimit(GIT_CONCURRENCY);
   const diffs = await Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const)));
   // a changed file below a symbolic link's target has changed at the link's path too
-  const links = diffs.some(([, files]) => files.length) ? await search.links() : [];
+  const anyChange = diffs.some(([, files]) => files.length);
+  const links = anyChange ? await search.links() : [];
+  const submodules = new Set(anyChange ? await search.submodules() : []);
   const via = new Map<string, { file: string; link: string }>();
   const changed = new Map(
     diffs.map(([c, files]) => {
@@ -67,7 +69,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const union = new Set([...changed.values()].flat());
   time(`git diff: ${union.size} changed paths (${via.size} through symbolic links) against ${commits.length} base commit(s)`);
 
-  const analysis = await analyzeDependencies({ apps, changed: union, tree: new WorkTree(o.workspace), search });
+  const analysis = await analyzeDependencies({ apps, changed: union, submodules: [...union].filter((p) => submodules.has(p)), tree: new WorkTree(o.workspace), search });
   time(`dependencies: ${analysis.lines} manifest lines looked at`);
 
   // Root.file names the top of the repository "." (for messages); as a repository path it is ""
@@ -83,6 +85,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
     base: bases.of,
     changed,
     via,
+    submodules,
     baseRoots,
     deps: analysis.deps,
     deployed: o.deployed,
@@ -146,7 +149,7 @@ function prefetched(search: ManifestSearch): ManifestSearch {
   outward.catch(() => undefined);
   const links = search.links();
   links.catch(() => undefined);
-  return { outward: () => outward, all: () => search.all(), links: () => links };
+  return { outward: () => outward, all: () => search.all(), links: () => links, submodules: () => search.submodules() };
 }
 
 function timer(logger: Logger): (what: string) => void {

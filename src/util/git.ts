@@ -134,12 +134,16 @@ export class Git {
     return (await this.run(['ls-files', '-z', '--', ...pathspecs])).split('\0').filter(Boolean);
   }
 
-  /** Tracked symbolic links (index entries of mode 120000), relative to the work tree. */
-  async trackedLinks(): Promise<string[]> {
+  /** Tracked symbolic links (index entries of mode 120000) and submodules (gitlinks, 160000), relative to the work tree. */
+  async specialEntries(): Promise<{ links: string[]; submodules: string[] }> {
     const out = await this.run(['ls-files', '-s', '-z']);
     const links: string[] = [];
-    for (const entry of out.split('\0')) if (entry.startsWith('120000 ')) links.push(entry.slice(entry.indexOf('\t') + 1));
-    return links;
+    const submodules: string[] = [];
+    for (const entry of out.split('\0')) {
+      if (entry.startsWith('120000 ')) links.push(entry.slice(entry.indexOf('\t') + 1));
+      else if (entry.startsWith('160000 ')) submodules.push(entry.slice(entry.indexOf('\t') + 1));
+    }
+    return { links, submodules };
   }
 
   /** A file's content at a revision, or undefined if it does not exist there. */

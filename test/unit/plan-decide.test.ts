@@ -72,6 +72,18 @@ describe('decide', () => {
     expect(reasons(d, 'picky')).toEqual(['apps/picky/deep/er/a.yaml changed']);
   });
 
+  it('counts a submodule bump for a directory app that renders files below it', () => {
+    const whole = app('whole', { path: 'apps/whole', directory: { recurse: false } });
+    const deep = app('deep', { path: 'apps/deep', directory: { recurse: true } });
+    const flat = app('flat', { path: 'apps/flat', directory: { recurse: false } });
+    const submodules = new Set(['apps/whole', 'apps/deep/vendor/lib', 'apps/flat/vendor']);
+    const d = decide(input([whole, deep, flat], { files: ['apps/whole', 'apps/deep/vendor/lib', 'apps/flat/vendor'], submodules }));
+    expect(reasons(d, 'whole')).toEqual(['submodule apps/whole changed']);
+    expect(reasons(d, 'deep')).toEqual(['submodule apps/deep/vendor/lib changed']);
+    // a folder below a non-recursive app is not read
+    expect(status(d).flat).toBe('unchanged');
+  });
+
   it("counts a kustomization or chart file in a directory app's folder, rendered or not: it decides the type", () => {
     // a deleted `Kustomization` (no extension) turned a kustomize app into a directory app
     const flat = app('flat', { directory: { recurse: false } });

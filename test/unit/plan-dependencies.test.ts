@@ -183,6 +183,22 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
     }
   });
 
+  it('a reference to a path inside a changed submodule leads to the submodule', async () => {
+    const analysis = await analyzeDependencies({
+      apps: [app('k', { type: 'kustomize', path: 'apps/k' })],
+      changed: ['vendor/upstream'],
+      submodules: ['vendor/upstream'],
+      tree: new WorkTree(repo.dir),
+      search: {
+        outward: async () => [{ file: 'apps/k/kustomization.yaml', line: 3, text: '  - ../../vendor/upstream/deploy/base' }],
+        all: async () => ['apps/k/kustomization.yaml'],
+        links: async () => [],
+        submodules: async () => ['vendor/upstream'],
+      },
+    });
+    expect(analysis.deps.get('k')!.paths).toEqual([{ path: 'vendor/upstream', kind: 'kustomize input' }]);
+  });
+
   it('reads references whose path has a space or a quote in it', async () => {
     const spaced = new TestRepo().write({
       'libs/web base/kustomization.yaml': `${K}resources: [x.yaml]\n`,
