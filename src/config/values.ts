@@ -20,7 +20,7 @@ function variable<T>(check: (v: string) => string | undefined, convert: (v: stri
 /** Booleans as Bitbucket users write them: true/false/yes/no/1/0/on/off, any case. */
 export const booleanVar = (fallback: boolean) =>
   variable(
-    (v) => (TRUE.includes(v.trim().toLowerCase()) || FALSE.includes(v.trim().toLowerCase()) ? undefined : `expected true/false (or yes/no), got "${v}"`),
+    (v) => (TRUE.includes(v.trim().toLowerCase()) || FALSE.includes(v.trim().toLowerCase()) ? undefined : `expected true/false (or yes/no, on/off, 1/0), got "${v}"`),
     (v) => (v === undefined ? fallback : isTrue(v)),
   );
 
@@ -66,8 +66,8 @@ export const stringVar = (pattern?: RegExp, expected?: string) =>
     (v) => v,
   );
 
-/** "a, b c" -> ["a", "b", "c"] */
+/** "a, b c" -> ["a", "b", "c"]; a value of separators only names nothing, which is an error, not "all". */
 export const listVar = variable(
-  () => undefined,
+  (v) => (v.split(/[\s,]+/).some(Boolean) ? undefined : `names nothing: list names separated by commas or spaces, or leave it unset, got "${v}"`),
   (v) => (v ?? '').split(/[\s,]+/).filter(Boolean),
 );

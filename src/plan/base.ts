@@ -158,6 +158,8 @@ class CommitFinder {
   readonly notes: string[] = [];
   private canFetch?: boolean;
   private fetched = false;
+  /** git's last line about the last fetch that failed, without user info in URLs (an https token). */
+  private fetchFailure?: string;
 
   constructor(
     readonly git: Git,
@@ -207,7 +209,8 @@ class CommitFinder {
   /** How far the search went, for a message about a commit it did not find (", even after ..."). */
   searched(): string {
     if (this.canFetch === false) return ' (the clone has no "origin" remote to fetch more history from)';
-    return this.fetched ? ', even after fetching more of its history and its branches' : '';
+    if (this.fetched) return ', even after fetching more of its history and its branches';
+    return this.fetchFailure ? ` (fetching more history from origin failed: ${this.fetchFailure})` : '';
   }
 
   /** Deepens a shallow clone step by step until `done()`; true when done. */
@@ -237,7 +240,8 @@ class CommitFinder {
       this.notes.push(`fetched more git history to find the base: ${what}`);
       return true;
     } catch (e) {
-      const detail = e instanceof ToolError ? e.stderr.trim().split('\n').pop() : errorMessage(e);
+      const detail = (e instanceof ToolError ? (e.stderr.trim().split('\n').pop() ?? '') : errorMessage(e)).replace(/\/\/[^/@\s]+@/g, '//');
+      this.fetchFailure = detail;
       this.logger.debug(`git: could not ${what}: ${detail}`);
       return false;
     }

@@ -203,7 +203,7 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
     const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', WAIT: 'sometimes', CONCURRENCY: 'many' }));
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('WAIT: expected true/false (or yes/no), got "sometimes"');
+    expect(r.stderr).toContain('WAIT: expected true/false (or yes/no, on/off, 1/0), got "sometimes"');
     expect(r.stderr).toContain('CONCURRENCY: expected a whole number from 1 to 64, got "many"');
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AppResult, DeployResult } from '../../src/apply/model.js';
 import { countObjects } from '../../src/apply/model.js';
 import { formatDuration, summaryLine, summaryTable } from '../../src/report/deploy-summary.js';
+import { table } from '../../src/report/table.js';
 
 const app = (name: string, outcome: AppResult['outcome'], actions: AppResult['objects'][number]['action'][] = [], reason?: string): AppResult => {
   const objects = actions.map((action, i) => ({ id: `ConfigMap/ns/${name}-${i}`, action }));
@@ -38,5 +39,12 @@ describe('deploy summary', () => {
     expect(summaryLine(result)).toBe('1 deployed, 1 unchanged, 1 failed, 1 skipped, 1 removed app(s) pruned in 1m15s');
     expect(formatDuration(950)).toBe('0.9s');
     expect(formatDuration(125_000)).toBe('2m05s');
+  });
+});
+
+describe('table', () => {
+  it('keeps a row on one line when a cell holds a newline or a tab (a file name may)', () => {
+    const out = table(['APP', 'WHY'], [['names', 'apps/names/new\nline.yaml changed'], ['tabs', 'a\tb\u0007']]);
+    expect(out.split('\n')).toEqual(['APP    WHY', 'names  apps/names/new\\nline.yaml changed', 'tabs   a\\tb\\u0007']);
   });
 });

@@ -38,8 +38,12 @@ describe('config', () => {
   });
 
   it('names the variable and what is allowed', () => {
-    expect(errorsOf({ ...base, FORCE: 'maybe' })).toEqual(['FORCE: expected true/false (or yes/no), got "maybe"']);
+    expect(errorsOf({ ...base, FORCE: 'maybe' })).toEqual(['FORCE: expected true/false (or yes/no, on/off, 1/0), got "maybe"']);
     expect(errorsOf({ ...base, MODE: 'apply' })).toEqual(['MODE: expected one of deploy, plan, diff, got "apply"']);
+    // separators only: the user meant to restrict the run, so it is no "every app"
+    expect(errorsOf({ ...base, APPS: ' , ' })).toEqual(['APPS: names nothing: list names separated by commas or spaces, or leave it unset, got " , "']);
+    expect(loadConfig({ ...base, APPS: '' }).apps).toEqual([]);
+    expect(loadConfig({ ...base, APPS: 'a, b c' }).apps).toEqual(['a', 'b', 'c']);
     expect(errorsOf({ ...base, CONCURRENCY: '0' })[0]).toMatch(/^CONCURRENCY: expected a whole number from 1 to 64/);
     expect(errorsOf({ ...base, TIMEOUT: 'soon' })[0]).toMatch(/^TIMEOUT: expected a duration/);
     expect(errorsOf({ ...base, SESSION_DURATION: '60' })[0]).toMatch(/^SESSION_DURATION: expected a whole number from 900 to 43200/);

@@ -113,6 +113,15 @@ describe('resolveBases', () => {
     expect(b.of('x')).toEqual({ kind: 'unknown', reason: `the parent of ${c[7]!.slice(0, 12)} is not in the clone and more history could not be fetched` });
     expect(b.notes).toEqual(['the clone has no "origin" remote, so no more history could be fetched']);
   });
+
+  it('says that fetching failed, without the user info of the origin URL, when origin cannot be reached', async () => {
+    const clone = track(origin.cloneShallow(1));
+    clone.git('remote', 'set-url', 'origin', 'file://x-token-auth:s3cret-token@/nonexistent/repo.git');
+    const err = await bases(clone, { baseRevision: c[2]!.slice(0, 12) }).catch((e: unknown) => e);
+    const located = (err as InputError).located;
+    expect(located).toMatch(/^BASE_REVISION: "[0-9a-f]{12}" is not a commit of this repository \(fetching more history from origin failed: .+\)$/);
+    expect(located).not.toContain('s3cret-token');
+  });
 });
 
 describe('the git wrapper', () => {
