@@ -16,6 +16,23 @@ interface K8sDoc {
 
 const isArgo = (d: K8sDoc) => typeof d.apiVersion === 'string' && d.apiVersion.startsWith('argoproj.io/');
 
+/** A `kind: List` (as kubectl writes several objects in one) stands for its items, each located in it. */
+function expandLists(docs: YamlDoc[]): YamlDoc[] {
+  return docs.flatMap((doc) => {
+    const v = doc.value as { kind?: unknown; items?: unknown } | undefined;
+    if (!v || typeof v !== 'object' || v.kind !== 'List' || !Array.isArray(v.items)) return [doc];
+    return v.items.map(
+      (item: unknown, i): YamlDoc => ({
+        ...doc,
+        value: item,
+        line: doc.lineOf(['items', i]),
+        lineOf: (path) => doc.lineOf(['items', i, ...path]),
+        keyLineOf: (path, key) => doc.keyLineOf(['items', i, ...path], key),
+      }),
+    );
+  });
+}
+
 /**
  * The apps of an Argo CD root: every Application becomes an app or an unsupported entry (never
  * dropped), an ApplicationSet is listed as unsupported, and other objects the root would create
@@ -34,7 +51,7 @@ export async function loadArgoDocs(
   const applications: { obj: Application; origin: Origin; lineOf?: (path: PathKey[]) => number }[] = [];
   const unsupported: UnsupportedApp[] = [];
   const rendered = format === 'argocd-helm';
-  for (const doc of docs) {
+  for (const doc of expandLists(docs)) {
     const d = doc.value as K8sDoc | undefined;
     if (d === undefined || d === null) continue;
     const origin: Origin = rendered ? { file: doc.file } : { file: doc.file, line: doc.line };

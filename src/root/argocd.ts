@@ -1,4 +1,5 @@
-import { InputError, type Location } from '../util/errors.js';
+import { z } from 'zod';
+import { InputError, InputErrors, type Location } from '../util/errors.js';
 import { repoPath } from '../util/tree.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
@@ -6,6 +7,7 @@ import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, Sour
 import { mergeValues } from './options.js';
 import { normalizeRepoUrl } from './repo-url.js';
 import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
+import { describePath } from './issues.js';
 import { lazyLocation, parseYaml, type PathKey } from './yaml.js';
 
 /** An Argo CD Application as far as the pipe reads it (argoproj.io/v1alpha1). */
@@ -42,6 +44,59 @@ export interface ArgoContext {
   normalized?: { mine: Set<string>; seen: Map<string, boolean> };
 }
 
+/**
+ * The types of the fields the pipe reads, as Argo CD's Application CRD has them (Kubernetes would
+ * refuse another type): a mistyped field is an input error at its line, never a silent default.
+ * Other fields are not looked at.
+ */
+const text = z.string();
+const SourceFields = z.looseObject({
+  repoURL: text.optional(),
+  path: text.optional(),
+  targetRevision: text.optional(),
+  chart: text.optional(),
+  ref: text.optional(),
+  helm: z
+    .looseObject({
+      releaseName: text.optional(),
+      valueFiles: z.array(text).optional(),
+      values: z.union([text, z.record(z.string(), z.unknown())], { error: 'expected YAML text or a map of values' }).optional(),
+      valuesObject: z.record(z.string(), z.unknown()).optional(),
+      parameters: z.array(z.looseObject({ name: text, value: z.union([text, z.number(), z.boolean()]).optional(), forceString: z.boolean().optional() })).optional(),
+      ignoreMissingValueFiles: z.boolean().optional(),
+    })
+    .optional(),
+  kustomize: z
+    .looseObject({ namePrefix: text.optional(), nameSuffix: text.optional(), images: z.array(text).optional(), commonLabels: z.record(z.string(), text).optional() })
+    .optional(),
+  directory: z.looseObject({ recurse: z.boolean().optional(), include: text.optional(), exclude: text.optional() }).optional(),
+});
+const ApplicationFields = z.looseObject({
+  metadata: z.looseObject({
+    name: text.min(1, 'expected a name').max(253),
+    annotations: z.record(z.string(), z.unknown()).optional(),
+  }),
+  spec: z
+    .looseObject({
+      source: SourceFields.optional(),
+      sources: z.array(SourceFields).optional(),
+      destination: z
+        .looseObject({
+          namespace: text.regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a Kubernetes namespace name (lowercase letters, digits and "-")').max(63).optional(),
+          server: text.optional(),
+          name: text.optional(),
+        })
+        .optional(),
+      syncPolicy: z
+        .looseObject({
+          automated: z.looseObject({ prune: z.boolean().optional(), allowEmpty: z.boolean().optional() }).nullish(),
+          syncOptions: z.array(text).optional(),
+        })
+        .nullish(),
+    })
+    .optional(),
+});
+
 const SYNC_WAVE = 'argocd.argoproj.io/sync-wave';
 const IN_CLUSTER = ['https://kubernetes.default.svc', 'https://kubernetes.default.svc/'];
 /** Tool options the pipe renders; any other option changes the output in a way it would not reproduce. */
@@ -59,8 +114,21 @@ export async function mapApplication(
   lineOf?: (path: PathKey[]) => number,
 ): Promise<App | UnsupportedApp> {
   const at = (...path: PathKey[]): Location => (lineOf ? lazyLocation(origin.file, () => lineOf(path)) : { ...origin });
-  const name = obj.metadata?.name;
-  if (!name) throw new InputError('Application without metadata.name', { where: origin, hint: 'give every Application a name' });
+  if (!obj.metadata?.name) throw new InputError('Application without metadata.name', { where: origin, hint: 'give every Application a name' });
+  const checked = ApplicationFields.safeParse(obj);
+  if (!checked.success) {
+    const label = typeof obj.metadata.name === 'string' ? `Application ${obj.metadata.name}: ` : 'Application: ';
+    throw new InputErrors(
+      checked.error.issues.map((issue) => {
+        const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
+        return new InputError(`${label}${describePath(path)}: ${issue.message}`, {
+          where: at(...path),
+          hint: "Kubernetes would refuse this Application too: give the field the type of Argo CD's Application (a list where it takes a list, a string where it takes a string)",
+        });
+      }),
+    );
+  }
+  const name = obj.metadata.name;
   const unsupported = (source: string, reason: string): UnsupportedApp => ({ name, reason, origin, source });
   const spec = obj.spec ?? {};
 

@@ -146,7 +146,6 @@ describe('Argo CD directory of Applications', () => {
         application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
         application('url-values', src('chart', '    helm:\n      valueFiles: [https://example.com/v.yaml]\n')),
         application('no-source', ''),
-        application('odd-types', '  source:\n    repoURL: 42\n    path: [plain]\n', '  syncPolicy: { syncOptions: CreateNamespace=true }\n'),
         'apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: fleet\nspec: {}\n',
         application('fine', src('mixed', '    directory:\n      exclude: "*.jsonnet"\n')),
       ].join('---\n'),
@@ -156,7 +155,7 @@ describe('Argo CD directory of Applications', () => {
     expect(root.apps.map((a) => a.name)).toEqual(['fine']);
     const reasons = Object.fromEntries(root.unsupported.map((u) => [u.name, [u.source, u.reason, u.origin.line]]));
     expect(Object.keys(reasons).sort()).toEqual(
-      ['both-multi', 'fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'odd-types', 'other-repo', 'patches', 'plugin', 'remote-chart', 'two-paths', 'url-values'].sort(),
+      ['both-multi', 'fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'other-repo', 'patches', 'plugin', 'remote-chart', 'two-paths', 'url-values'].sort(),
     );
     expect(reasons['other-repo']).toEqual([
       'another repository',
@@ -177,8 +176,48 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
     expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
     expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
-    expect(reasons['odd-types']![1]).toBe('spec.source.repoURL is empty or not a URL');
     expect(reasons.fleet![0]).toBe('ApplicationSet');
+  });
+
+  it('refuses a field of the wrong type at its line, as Kubernetes would, instead of reading it as unset', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('odd-types', '  source:\n    repoURL: 42\n    path: [plain]\n', '  syncPolicy: { syncOptions: CreateNamespace=true }\n'),
+        application('helm-types', src('chart', '    helm:\n      valueFiles: values-live.yaml\n      parameters: { a: b }\n      values: 42\n')),
+        application('bad-namespace', src('plain'), '  destination:\n    namespace: Bad_NS\n'),
+        'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: 123\nspec:\n' + src('plain'),
+      ].join('---\n'),
+    });
+    const { located, errors } = await inputErrors(load(dir, 'argo/apps.yaml', { repoUrls }));
+    expect(located).toEqual([
+      'argo/apps.yaml:9: Application odd-types: spec.source.repoURL: Invalid input: expected string, received number',
+      'argo/apps.yaml:10: Application odd-types: spec.source.path: Invalid input: expected string, received array',
+      'argo/apps.yaml:11: Application odd-types: spec.syncPolicy.syncOptions: Invalid input: expected array, received string',
+      'argo/apps.yaml:25: Application helm-types: spec.source.helm.valueFiles: Invalid input: expected array, received string',
+      'argo/apps.yaml:26: Application helm-types: spec.source.helm.parameters: Invalid input: expected array, received object',
+      'argo/apps.yaml:27: Application helm-types: spec.source.helm.values: expected YAML text or a map of values',
+      'argo/apps.yaml:41: Application bad-namespace: spec.destination.namespace: expected a Kubernetes namespace name (lowercase letters, digits and "-")',
+      'argo/apps.yaml:46: Application: metadata.name: Invalid input: expected string, received number',
+    ]);
+    expect(errors[0]!.hint).toContain("Kubernetes would refuse this Application too");
+  });
+
+  it('reads the Applications of a List (kind: List, as kubectl writes several objects), each at its line', async () => {
+    const indent = (t: string) => t.replace(/^/gm, '    ').replace(/^ {4}/, '  - ');
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/list.yaml': `apiVersion: v1\nkind: List\nitems:\n${indent(application('in-list', src('plain')))}\n${indent(application('bad-in-list', src('plain'), '  destination: { namespace: Bad }\n'))}`,
+      'argo/single.yaml': application('single', src('kust')),
+    });
+    const { located } = await inputErrors(load(dir, 'argo', { repoUrls }));
+    expect(located).toEqual(['argo/list.yaml:27: Application bad-in-list: spec.destination.namespace: expected a Kubernetes namespace name (lowercase letters, digits and "-")']);
+    writeFiles(dir, { 'argo/list.yaml': `apiVersion: v1\nkind: List\nitems:\n${indent(application('in-list', src('plain')))}` });
+    const root = await load(dir, 'argo', { repoUrls });
+    expect(root.apps.map((a) => [a.name, a.path, a.origin])).toEqual([
+      ['in-list', 'plain', { file: 'argo/list.yaml', line: 4 }],
+      ['single', 'kust', { file: 'argo/single.yaml', line: 1 }],
+    ]);
   });
 
   it('at a git revision reads the Application files and the charts in batches', async () => {
