@@ -8,6 +8,7 @@ import type { RenderedApp, RenderError } from './render/model.js';
 import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
+import { checkReportFile } from './report/report-file.js';
 import { existsSync } from 'node:fs';
 import { combineErrors, ExitCode, InputError } from './util/errors.js';
 import { ToolError } from './util/exec.js';
@@ -41,6 +42,7 @@ export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promis
   const tmp = PrivateDir.create();
   try {
     const config = loadConfig(env);
+    checkReportFile(config.reportFile);
     return await runStages(config, env, logger, tmp.path, opts.signal ?? new AbortController().signal);
   } catch (err) {
     return reportFailure(err, logger);

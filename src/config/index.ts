@@ -164,9 +164,13 @@ export interface Config {
 export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
   const result = schema.safeParse(env);
   if (!result.success) {
-    const errors = result.error.issues.map(
-      (issue) => new InputError(issue.message, { where: { variable: String(issue.path[0] ?? '?') } }),
-    );
+    const errors = result.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? '?');
+      return new InputError(issue.message, {
+        where: { variable },
+        hint: `set ${variable} to an allowed value in the step's variables (README, "Variables"), or leave it unset for its default`,
+      });
+    });
     throw new InputErrors(errors);
   }
   const v = result.data;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Config } from '../config/index.js';
 import type { PlanReport } from './plan-report.js';
 import { mask } from './mask.js';
+import { PipeError } from '../util/errors.js';
 
 export interface RunReport {
   mode: Config['mode'];
@@ -27,8 +28,17 @@ export async function writeReport(config: Config, report: RunReport): Promise<vo
     },
     ...report,
   };
-  await mkdir(dirname(config.reportFile), { recursive: true });
   const tmp = `${config.reportFile}.${process.pid}.tmp`;
-  await writeFile(tmp, mask(JSON.stringify(body, null, 2)) + '\n', { mode: 0o644 });
-  await rename(tmp, config.reportFile);
+  try {
+    await mkdir(dirname(config.reportFile), { recursive: true });
+    await writeFile(tmp, mask(JSON.stringify(body, null, 2)) + '\n', { mode: 0o644 });
+    await rename(tmp, config.reportFile);
+  } catch (err) {
+    // checked before the run (checkReportFile); this is the file system failing later. Not bad
+    // input: a deploy may have happened, which the log above says.
+    throw new PipeError(`the JSON report could not be written to ${config.reportFile}: ${(err as Error).message}`, {
+      where: { variable: 'REPORT_FILE' },
+      hint: 'the log above is the record of this run; point REPORT_FILE at a writable file',
+    });
+  }
 }

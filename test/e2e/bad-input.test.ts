@@ -1,7 +1,7 @@
 // Bad input through the pipe's real entrypoint: each fails before anything is rendered or applied,
 // names the file and line (or the variable), says what to do, and exits 2.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -199,11 +199,35 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     }
   });
 
+  it('a REPORT_FILE that cannot be written stops the run before anything is done', async () => {
+    const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    for (const [value, what] of [
+      [dir, `${dir} is a folder; the report is a file`],
+      [join(file, 'report.json'), `the report cannot be written to ${join(file, 'report.json')} (${file} is not a folder)`],
+    ] as const) {
+      for (const mode of ['plan', 'deploy']) {
+        const r = await runPipe(bitbucketEnv(dir, head, { MODE: mode, ENVIRONMENT: 'staging', KUBE_CONFIG: 'not-used', REPORT_FILE: value }));
+        expect(r.exitCode, r.all).toBe(2);
+        expect(r.stderr).toContain(`✖ REPORT_FILE: ${what}`);
+        expect(r.stdout).toContain('What to do: set REPORT_FILE to a file path in a folder the pipe can write');
+        expect(r.stdout).not.toContain('Planned in');
+      }
+    }
+  });
+
   it('a malformed pipe variable names the variable and applies nothing', async () => {
     const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
     const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', WAIT: 'sometimes', CONCURRENCY: 'many' }));
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('WAIT: expected true/false (or yes/no, on/off, 1/0), got "sometimes"');
     expect(r.stderr).toContain('CONCURRENCY: expected a whole number from 1 to 64, got "many"');
+    expect(r.stdout).toContain('Nothing was applied.');
+    // one bad variable alone also says what to do
+    const one = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', CONCURRENCY: '0' }));
+    expect(one.exitCode).toBe(2);
+    expect(one.stderr).toContain('✖ CONCURRENCY: expected a whole number from 1 to 64, got "0"');
+    expect(one.stdout).toContain('What to do: set CONCURRENCY to an allowed value in the step\'s variables (README, "Variables"), or leave it unset for its default');
   });
 });
