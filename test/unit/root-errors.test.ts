@@ -38,10 +38,15 @@ describe('bad native roots fail with file:line and what to do (exit 2)', () => {
 `);
     expect(located).toEqual([
       expect.stringMatching(/^r\.yaml:6: apps\[0\]\.prune: .*expected boolean/),
-      expect.stringMatching(/^r\.yaml:9: apps\[1\]\.timeout: expected a duration such as 300, 90s, 5m or 1h30m/),
+      expect.stringMatching(/^r\.yaml:9: apps\[1\]\.timeout: expected a duration from 1s to 24h such as 300, 90s, 5m or 1h30m/),
       expect.stringMatching(/^r\.yaml:10: apps\[1\]\.syncWave: .*expected int/),
     ]);
     expect(errors.every((e) => e.exitCode === 2 && e.hint?.includes('docs/root-manifest.md'))).toBe(true);
+    // no wait of 0 s (it would fail at once), none over a day, no empty duration
+    for (const timeout of ['0s', '"0"', '""', '999999h', '0', '90000']) {
+      const bad = await errorsOf(`${HEAD}apps:\n  - name: a\n    path: apps/a\n    timeout: ${timeout}\n`);
+      expect(bad.located, timeout).toEqual([expect.stringMatching(/^r\.yaml:6: apps\[0\]\.timeout: expected a duration from 1s to 24h/)]);
+    }
   });
 
   it('unknown keys, with "did you mean" for a near miss', async () => {
