@@ -67,6 +67,8 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   // the first git answer, awaited before the root loads: a workspace that is no clone fails here
   const remotes = git.remoteUrls().catch((err: unknown) => Promise.reject(workspaceError(err, config.workspace)));
   remotes.catch(() => undefined); // (handled where it is awaited)
+  // the pipe renders the files on disk: uncommitted ones are said (a step before may have made them)
+  const uncommitted = git.workTreeChanges().catch(() => [] as string[]);
   const { loadRoot } = await stages.root();
   const repoUrls = [...(await remotes), config.build.gitHttpOrigin, config.build.gitSshOrigin]
     .filter((u): u is string => Boolean(u))
@@ -102,6 +104,12 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       bases,
     });
     logger.info(plannedLine(plan, Date.now() - started));
+    const dirty = await uncommitted;
+    if (dirty.length) {
+      const note = `the work tree differs from ${plan.head.slice(0, 12)} in ${dirty.length} file(s) (${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ', ...' : ''}): the pipe renders the files as they are on disk, and records ${plan.head.slice(0, 12)} as deployed`;
+      logger.warn(note);
+      plan.notes.push(note);
+    }
 
     const toDeploy = changesToDeploy(plan).map((c) => c.app);
     const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });

@@ -134,6 +134,12 @@ export class Git {
     return (await this.run(['ls-files', '-z', '--', ...pathspecs])).split('\0').filter(Boolean);
   }
 
+  /** Paths of the work tree that differ from HEAD: modified, added, deleted or untracked (not ignored). */
+  async workTreeChanges(): Promise<string[]> {
+    const out = await this.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
+    return out.split('\0').filter(Boolean).map((entry) => entry.slice(3));
+  }
+
   /** Tracked symbolic links (index entries of mode 120000) and submodules (gitlinks, 160000), relative to the work tree. */
   async specialEntries(): Promise<{ links: string[]; submodules: string[] }> {
     const out = await this.run(['ls-files', '-s', '-z']);

@@ -1,7 +1,7 @@
 // Plan mode through the pipe's real entrypoint, on the bundled examples made into git repositories,
 // with the variables Bitbucket sets. No cluster, no credentials.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,23 @@ describe('plan mode on the native example', () => {
     expect(names).toEqual(['api', 'platform-config', 'web']);
     // api changed (values) and web changed (shared base) since the first commit; api comes before web
     expect(report.plan.layers.flat()).toEqual(['api', 'web']);
+  });
+
+  it('says when the work tree differs from the commit: it renders the files on disk', async () => {
+    const copy = exampleRepo('native');
+    const clean = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging' }));
+    expect(clean.exitCode).toBe(0);
+    expect(clean.all).not.toContain('the work tree differs');
+    // a step before the pipe generated a manifest into an app's folder
+    writeFileSync(join(copy, 'apps/platform-config/generated.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: generated }\n');
+    const reportFile = join(copy, '..', 'dirty.json');
+    const r = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging', FORCE: 'true', REPORT_FILE: reportFile }));
+    expect(r.exitCode, r.all).toBe(0);
+    const head12 = git(copy, 'rev-parse', 'HEAD').slice(0, 12);
+    const note = `the work tree differs from ${head12} in 1 file(s) (apps/platform-config/generated.yaml): the pipe renders the files as they are on disk, and records ${head12} as deployed`;
+    expect(r.stderr).toContain(note);
+    expect(reportOf(reportFile).plan.notes).toContain(note);
+    expect(r.stdout).toMatch(/platform-config\s+directory\s+forced\s+ConfigMap 2/);
   });
 
   it('deepens a shallow clone to find the base', async () => {
