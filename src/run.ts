@@ -9,7 +9,7 @@ import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
 import { checkReportFile } from './report/report-file.js';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { combineErrors, ExitCode, InputError } from './util/errors.js';
 import { ToolError } from './util/exec.js';
 import { Git, withoutUserInfo } from './util/git.js';
@@ -65,7 +65,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   const search = startManifestSearch(git);
   const bases = startBaseResolution({ git, config, build: config.build, logger, ledger: config.mode !== 'plan' });
   // the first git answer, awaited before the root loads: a workspace that is no clone fails here
-  const remotes = git.remoteUrls().catch((err: unknown) => Promise.reject(workspaceError(err, config.workspace)));
+  const remotes = workspaceRemotes(git, config.workspace);
   remotes.catch(() => undefined); // (handled where it is awaited)
   // the pipe renders the files on disk: uncommitted ones are said (a step before may have made them)
   const uncommitted = git.workTreeChanges().catch(() => [] as string[]);
@@ -133,6 +133,26 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     return await applyStage(config, plan, deployed, rendered, report, access!, logger, signal, started);
   } finally {
     await access?.dispose();
+  }
+}
+
+/** The clone's remote URLs, once the workspace is found to be the top of a git work tree. */
+async function workspaceRemotes(git: Git, workspace: string): Promise<string[]> {
+  try {
+    const [urls, top] = await Promise.all([git.remoteUrls(), git.workTreeTop()]);
+    const where = { variable: 'BITBUCKET_CLONE_DIR' };
+    if (top === 'bare') {
+      throw new InputError(`${workspace} is a bare git repository (it has no work tree)`, { where, hint: 'run the pipe in a clone with its files checked out (git clone without --bare)' });
+    }
+    if (realpathSync(top) !== realpathSync(workspace)) {
+      throw new InputError(`${workspace} is inside the git work tree ${top}, not at its top`, {
+        where,
+        hint: `set BITBUCKET_CLONE_DIR to ${top}; ROOT_MANIFEST and every path of the root manifest are relative to it`,
+      });
+    }
+    return urls;
+  } catch (err) {
+    throw workspaceError(err, workspace);
   }
 }
 

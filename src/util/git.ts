@@ -134,6 +134,16 @@ export class Git {
     return (await this.run(['ls-files', '-z', '--', ...pathspecs])).split('\0').filter(Boolean);
   }
 
+  /** The top of the work tree, or 'bare' for a repository without one. */
+  async workTreeTop(): Promise<string> {
+    try {
+      return (await this.run(['rev-parse', '--show-toplevel'])).trim();
+    } catch (err) {
+      if (err instanceof ToolError && /must be run in a work tree/.test(err.stderr)) return 'bare';
+      throw err;
+    }
+  }
+
   /** Paths of the work tree that differ from HEAD: modified, added, deleted or untracked (not ignored). */
   async workTreeChanges(): Promise<string[]> {
     const out = await this.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);

@@ -177,14 +177,18 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     expect(r.all).not.toContain('no-such-branch');
   });
 
-  it('a workspace that is not a git clone (an export of the files), or does not exist, names BITBUCKET_CLONE_DIR', async () => {
+  it('a workspace that is not the top of a git clone (an export, missing, bare, a subfolder) names BITBUCKET_CLONE_DIR', async () => {
     const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP });
     const exported = mkdtempSync(join(tmpdir(), 'aoa-export-'));
     try {
       execFileSync('sh', ['-c', `git -C "${dir}" archive HEAD | tar -x -C "${exported}"`]);
+      const bare = join(exported, 'bare.git');
+      execFileSync('git', ['clone', '--quiet', '--bare', dir, bare]);
       for (const [workspace, what] of [
         [exported, `${exported} is not a git repository`],
         [join(exported, 'missing'), `${join(exported, 'missing')} does not exist`],
+        [bare, `${bare} is a bare git repository (it has no work tree)`],
+        [join(dir, 'apps'), `${join(dir, 'apps')} is inside the git work tree ${dir}, not at its top`],
       ] as const) {
         for (const mode of ['plan', 'deploy']) {
           const r = await runPipe(bitbucketEnv(workspace, head, { MODE: mode, ENVIRONMENT: 'staging', KUBE_CONFIG: 'not-used' }));
