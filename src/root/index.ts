@@ -79,6 +79,12 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
   }
 
   const docs = await readDocs(files, path);
+  if (docs.every((d) => d.value === undefined || d.value === null)) {
+    throw new InputError(`${path} is empty`, {
+      where: { file: path, line: 1 },
+      hint: `write the root manifest there (apiVersion: ${API_VERSION}, kind: Root, apps: ...; docs/root-manifest.md), or point ROOT_MANIFEST at the file or folder that holds it`,
+    });
+  }
   const native = docs.filter((d) => isNative(d.value));
   if (native.length) {
     if (docs.length > 1) {
@@ -126,7 +132,9 @@ async function readDocs(files: RepoFiles, file: string): Promise<YamlDoc[]> {
 
 function isNative(value: unknown): boolean {
   const v = value as { apiVersion?: unknown; kind?: unknown } | undefined;
-  return typeof v?.apiVersion === 'string' && (v.apiVersion.startsWith('app-of-apps/') || (v.kind === 'Root' && !v.apiVersion.includes('.')));
+  // kind Root without a group-qualified apiVersion (missing, misspelled): native, so the schema says what is wrong
+  if (v?.kind === 'Root') return typeof v.apiVersion !== 'string' || !v.apiVersion.includes('.');
+  return typeof v?.apiVersion === 'string' && v.apiVersion.startsWith('app-of-apps/');
 }
 
 function labelNote(environment?: string): string | undefined {

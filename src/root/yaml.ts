@@ -123,6 +123,12 @@ function syntaxErrors(text: string, file: string, first: jsyaml.YAMLException): 
           hint,
         }),
     );
+  // valid YAML nested deeper than a parser follows (thousands of levels) is no syntax error
+  const deep = [first, ...errors].find((e) => /maximum call stack/i.test(e.message));
+  if (deep) {
+    const line = deep instanceof InputError ? deep.where?.line : (first.mark?.line ?? 0) + 1;
+    return [new InputError('the YAML is nested too deeply to read', { where: { file, line }, hint: 'nest values less deeply: a manifest needs a few dozen levels at most' })];
+  }
   if (errors.length) return errors;
   return [new InputError(first.reason || first.message, { where: { file, line: (first.mark?.line ?? 0) + 1, column: (first.mark?.column ?? 0) + 1 }, hint })];
 }

@@ -21,6 +21,22 @@ describe('bad native roots fail with file:line and what to do (exit 2)', () => {
     expect(errors[0]!.hint).toContain('YAML syntax');
   });
 
+  it('an empty root, a misspelled apiVersion key, and YAML nested deeper than a parser follows', async () => {
+    for (const text of ['', '# nothing yet\n']) {
+      const { located, errors } = await errorsOf(text);
+      expect(located).toEqual(['r.yaml:1: r.yaml is empty']);
+      expect(errors[0]!.hint).toMatch(/^write the root manifest there/);
+    }
+    // kind: Root is enough to read it as a native root, so the schema says what is wrong
+    expect((await errorsOf('apiversion: app-of-apps/v1\nkind: Root\napps: []\n')).located).toEqual([
+      'r.yaml:1: "apiVersion" is required',
+      'r.yaml:1: unknown key "apiversion" (did you mean "apiVersion"?)',
+    ]);
+    const deep = await errorsOf(`${HEAD}apps: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`);
+    expect(deep.located).toEqual(['r.yaml:3: the YAML is nested too deeply to read']);
+    expect(deep.errors[0]!.hint).toMatch(/^nest values less deeply/);
+  });
+
   it('a key written twice', async () => {
     const { located } = await errorsOf(`${HEAD}apps:\n  - name: a\n    path: apps/a\n    path: apps/b\n`);
     expect(located[0]).toMatch(/^r\.yaml:6(:\d+)?: Map keys must be unique/);
