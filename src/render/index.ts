@@ -108,6 +108,17 @@ function toRenderError(app: App, e: unknown, signal?: AbortSignal): RenderError 
     const rejected = e.exitCode !== undefined && !e.timedOut;
     const verb = e.tool === 'helm' ? 'helm template' : 'kubectl kustomize';
     const why = e.timedOut ? `timed out after ${e.durationMs} ms` : e.exitCode === undefined ? 'could not be started' : `failed (exit ${e.exitCode})`;
+    // a --set helm could not parse comes from the app's parameters in the root, not from the chart
+    const badParameter = e.tool === 'helm' && /failed parsing --set/i.test(e.stderr);
+    if (badParameter) {
+      return new RenderError(app.name, `helm refused a parameter of app ${app.name}`, {
+        exitCode: ExitCode.badInput,
+        where: app.origin,
+        details: mask(e.stderr).trim().split('\n').slice(-5),
+        hint: 'fix the parameter names of the app (helm.parameters: a dotted key such as image.tag, list items as name[0])',
+        cause: e,
+      });
+    }
     return new RenderError(app.name, `${verb} ${app.path || '.'} ${why}`, {
       exitCode: rejected ? ExitCode.badInput : ExitCode.deployFailed,
       where: { file: app.path || '.' },

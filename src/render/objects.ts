@@ -67,6 +67,12 @@ function validate(v: Record<string, unknown>): { message: string; hint: string }
     return { message: `object has no ${missing.join(' and ')}`, hint: 'every Kubernetes object needs apiVersion, kind and metadata.name' };
   }
   const kind = v.kind as string;
+  if (kind === 'Root' && String(v.apiVersion).startsWith('app-of-apps/')) {
+    return {
+      message: 'this is the root manifest, not a Kubernetes object: the app renders the folder that holds it',
+      hint: "point the app's path at a folder of manifests, or leave the root out of it (directory: { exclude: <the root's file name> })",
+    };
+  }
   const meta = v.metadata;
   if (!isObject(meta)) return { message: `${kind} has no metadata`, hint: 'add metadata with at least a name' };
   const name = meta.name;

@@ -34,9 +34,12 @@ export class Helm {
     a: { release: string; chart: string; namespace: string; valueFiles: string[]; parameters: HelmParameter[] },
     signal?: AbortSignal,
   ): Promise<string> {
-    const argv = ['template', a.release, a.chart, '--namespace', a.namespace, '--include-crds', '--skip-tests'];
-    for (const f of a.valueFiles) argv.push('--values', f);
-    for (const p of a.parameters) argv.push(p.forceString ? '--set-string' : '--set', `${p.name}=${escapeSetValue(p.value)}`);
+    // every value joined to its flag, and the release and chart after "--": nothing a root entry
+    // writes (a parameter named --post-renderer, a release name -x) can be read as another flag
+    const argv = ['template', '--namespace', a.namespace, '--include-crds', '--skip-tests'];
+    for (const f of a.valueFiles) argv.push(`--values=${f}`);
+    for (const p of a.parameters) argv.push(`${p.forceString ? '--set-string' : '--set'}=${p.name}=${escapeSetValue(p.value)}`);
+    argv.push('--', a.release, a.chart);
     const r = await runTool(this.bin, argv, { env: this.env, timeoutMs: RENDER_TIMEOUT_MS, signal });
     return r.stdout;
   }

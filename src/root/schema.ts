@@ -65,7 +65,12 @@ const behaviour = {
 
 const helm = z
   .strictObject({
-    releaseName: z.string().min(1).max(53).optional().describe('Helm release name (default: the app name).'),
+    releaseName: z
+      .string()
+      .max(53)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'expected a Helm release name (lowercase letters, digits, "-" and ".")')
+      .optional()
+      .describe('Helm release name (default: the app name).'),
     valueFiles: z.array(z.string().min(1)).optional().describe("Values files relative to the app's path, applied in order."),
     values: z.record(z.string(), z.unknown()).optional().describe('Inline values, applied after the values files.'),
     parameters: z

@@ -32,6 +32,16 @@ describe('directory apps', () => {
     expect(r.digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('says so when the folder holds the root manifest itself (an app at the top of the repository)', async () => {
+    const err = await renderError(
+      { 'app-of-apps.yaml': 'apiVersion: app-of-apps/v1\nkind: Root\napps: []\n', 'cm.yaml': cm('top') },
+      plain({ path: '' }),
+    );
+    expect(err.exitCode).toBe(2);
+    expect(err.located).toBe('app-of-apps.yaml:1: app web: this is the root manifest, not a Kubernetes object: the app renders the folder that holds it');
+    expect(err.hint).toMatch(/leave the root out of it \(directory: \{ exclude:/);
+  });
+
   it('reads subdirectories only with recurse', async () => {
     const files = { 'apps/web/top.yaml': cm('top'), 'apps/web/sub/deep/nested.yaml': cm('nested') };
     expect((await render(files, plain())).objects.map((o) => o.metadata.name)).toEqual(['top']);

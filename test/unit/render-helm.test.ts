@@ -62,6 +62,19 @@ describe('helm apps', () => {
     expect(r.objects[1]!.data).toEqual({ a: 'file', b: 'inline', c: 'param', d: 'chart', list: 'x,y', kind: 'string', ns: 'web-prod' });
   });
 
+  it("never reads a release name as a flag, and blames a parameter helm cannot parse on the app's entry", async () => {
+    const ws = await makeWorkspace(webChart);
+    // a release name (from an Argo CD Application, unchecked) in front of the flags would be one: helm would run a program
+    const flagLike = await rejection(renderApp(helmApp({ helm: { releaseName: '--post-renderer=/bin/false', valueFiles: [], parameters: [] } }), { ...ws, ...tools }));
+    expect(flagLike.details.join('\n')).toMatch(/release name/i);
+    expect(flagLike.details.join('\n')).not.toMatch(/invalid argument/i);
+    const err = await rejection(renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: [], parameters: [{ name: 'a,b', value: 'x' }] } }), { ...ws, ...tools }));
+    expect(err.exitCode).toBe(2);
+    expect(err.located).toBe('app-of-apps.yaml:3: app web: helm refused a parameter of app web');
+    expect(err.details.join('\n')).toContain('failed parsing --set data');
+    expect(err.hint).toMatch(/^fix the parameter names of the app/);
+  });
+
   it('names the app and the file when a values file is missing', async () => {
     const ws = await makeWorkspace(webChart);
     const err = await rejection(renderApp(helmApp({ helm: { releaseName: 'site', valueFiles: ['envs/prod/missing.yaml'], parameters: [] } }), { ...ws, ...tools }));
