@@ -1,7 +1,7 @@
 // Wires the stages; the only place that knows their order:
 // config -> root manifest -> (cluster access + deployed state) -> change plan -> render -> apply -> report.
 import { isTrue } from './config/booleans.js';
-import { loadConfig, withEnvironmentTarget, type Config } from './config/index.js';
+import { loadConfig, misspeltVariables, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
 import { changesToDeploy, type DeployedState, type Plan } from './plan/model.js';
 import type { RenderedApp, RenderError } from './render/model.js';
@@ -42,6 +42,7 @@ export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promis
   const tmp = PrivateDir.create();
   try {
     const config = loadConfig(env);
+    for (const warning of misspeltVariables(env)) logger.warn(warning);
     checkReportFile(config.reportFile);
     return await runStages(config, env, logger, tmp.path, opts.signal ?? new AbortController().signal);
   } catch (err) {

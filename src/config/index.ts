@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { InputError, InputErrors } from '../util/errors.js';
+import { closest, distance } from '../util/spelling.js';
 import { booleanVar, durationVar, enumVar, intVar, listVar, stringVar } from './values.js';
 
 export const MODES = ['deploy', 'plan', 'diff'] as const;
@@ -90,6 +91,24 @@ const schema = z.object({
 });
 
 type Vars = z.output<typeof schema>;
+
+/** The pipe's own variables (not Bitbucket's or the AWS SDK's), for "did you mean" on an unknown one. */
+const OWN_VARIABLES = Object.keys(schema.shape).filter((k) => !k.startsWith('BITBUCKET_') && !k.startsWith('AWS_') && k !== 'CI');
+
+/**
+ * Variables of the environment that look like a misspelt pipe variable (ENVIRONMNET): the pipe
+ * would run without them, so it says so. Short names are left alone (HOME is not MODE).
+ */
+export function misspeltVariables(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(Object.keys(schema.shape));
+  const out: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (known.has(name) || name.length < 6 || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    const guess = closest(name, OWN_VARIABLES);
+    if (guess && distance(name, guess) <= 2) out.push(`${name} is not a variable of the pipe and is ignored; did you mean ${guess}?`);
+  }
+  return out;
+}
 
 /** Who and what a run is, for audit labels, the ledger, the lock and reports. */
 export interface BuildContext {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, withEnvironmentTarget } from '../../src/config/index.js';
+import { misspeltVariables, loadConfig, withEnvironmentTarget } from '../../src/config/index.js';
 import { InputErrors } from '../../src/util/errors.js';
 
 const base = { BITBUCKET_CLONE_DIR: '/repo', MODE: 'plan' };
@@ -89,5 +89,17 @@ describe('config', () => {
 
   it('refuses a root manifest outside the repository', () => {
     expect(errorsOf({ ...base, ROOT_MANIFEST: '../other/app.yaml' })[0]).toMatch(/^ROOT_MANIFEST: .* outside the repository/);
+  });
+});
+
+describe('misspelt variables', () => {
+  it('says when a variable looks like a misspelt pipe variable, and leaves everything else alone', () => {
+    expect(misspeltVariables({ ENVIRONMNET: 'production', TIMOUT: '5m', KUBECONFIG: '/x', ENVIRONMENT: 'staging' })).toEqual([
+      'ENVIRONMNET is not a variable of the pipe and is ignored; did you mean ENVIRONMENT?',
+      'TIMOUT is not a variable of the pipe and is ignored; did you mean TIMEOUT?',
+      'KUBECONFIG is not a variable of the pipe and is ignored; did you mean KUBE_CONFIG?',
+    ]);
+    // short names, other tools' variables and Bitbucket's own are not guesses
+    expect(misspeltVariables({ HOME: '/root', HOSTNAME: 'x', NODE_VERSION: '20', AWS_REGON: 'x', BITBUCKET_EXIT_CODE: '0', lowercase_mode: 'x' })).toEqual([]);
   });
 });
