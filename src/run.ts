@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
 import { checkReportFile } from './report/report-file.js';
 import { existsSync, realpathSync } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
 import { combineErrors, ExitCode, InputError } from './util/errors.js';
 import { ToolError } from './util/exec.js';
 import { Git, withoutUserInfo } from './util/git.js';
@@ -68,8 +69,10 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   // the first git answer, awaited before the root loads: a workspace that is no clone fails here
   const remotes = workspaceRemotes(git, config.workspace);
   remotes.catch(() => undefined); // (handled where it is awaited)
-  // the pipe renders the files on disk: uncommitted ones are said (a step before may have made them)
-  const uncommitted = git.workTreeChanges().catch(() => [] as string[]);
+  // the pipe renders the files on disk: uncommitted ones (a script line before may have made them)
+  // are changes too; the folder where Bitbucket keeps pipes' files and the report are not
+  const uncommitted = git.workTreeChanges(pipeFilesIn(config));
+  uncommitted.catch(() => undefined); // (handled where it is awaited)
   const { loadRoot } = await stages.root();
   const repoUrls = [...(await remotes), config.build.gitHttpOrigin, config.build.gitSshOrigin]
     .filter((u): u is string => Boolean(u))
@@ -103,11 +106,13 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       logger,
       search,
       bases,
+      uncommitted,
     });
     logger.info(plannedLine(plan, Date.now() - started));
     const dirty = await uncommitted;
     if (dirty.length) {
-      const note = `the work tree differs from ${plan.head.slice(0, 12)} in ${dirty.length} file(s) (${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ', ...' : ''}): the pipe renders the files as they are on disk, and records ${plan.head.slice(0, 12)} as deployed`;
+      const recorded = config.mode === 'deploy' ? `; the ledger records ${plan.head.slice(0, 12)}` : '';
+      const note = `the work tree differs from ${plan.head.slice(0, 12)} in ${dirty.length} file(s) (${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ', ...' : ''}): they count as changes, and the files are rendered as they are on disk${recorded}`;
       logger.warn(note);
       plan.notes.push(note);
     }
@@ -155,6 +160,16 @@ async function workspaceRemotes(git: Git, workspace: string): Promise<string[]> 
   } catch (err) {
     throw workspaceError(err, workspace);
   }
+}
+
+/** Paths in the clone that are the pipe's own or Bitbucket's, not the repository's: left out of "uncommitted". */
+function pipeFilesIn(config: Config): string[] {
+  const inside = (p: string | undefined) => {
+    if (!p) return undefined;
+    const rel = relative(config.workspace, p);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : undefined;
+  };
+  return ['.bitbucket/pipelines/generated', inside(config.reportFile)].filter((p): p is string => Boolean(p));
 }
 
 /** A workspace git cannot read: missing, or not a clone. Any other git failure is reported as it is. */

@@ -24,6 +24,8 @@ export interface DecideInput {
   changed: ReadonlyMap<string, readonly string[]>;
   /** For a path seen through a symbolic link: the file that changed, and the link. */
   via?: ReadonlyMap<string, { file: string; link: string }>;
+  /** Changed files that are changes of the work tree, not of a commit. */
+  uncommitted?: ReadonlySet<string>;
   /** Submodules (gitlinks) of the repository: a changed one changes every file below it. */
   submodules?: ReadonlySet<string>;
   baseRoots: ReadonlyMap<string, BaseRoot>;
@@ -146,7 +148,9 @@ function fileHits(input: DecideInput): Map<string, string[]> {
   };
   const named = (file: string) => {
     const v = input.via?.get(file);
-    return v ? `${v.file} changed (seen through the symbolic link ${v.link})` : `${file} changed`;
+    const real = v?.file ?? file;
+    const how = input.uncommitted?.has(real) ? ' in the work tree (not committed)' : '';
+    return v ? `${real} changed${how} (seen through the symbolic link ${v.link})` : `${file} changed${how}`;
   };
   for (const [commit, files] of input.changed) {
     const basedHere = (app: string) => {

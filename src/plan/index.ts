@@ -32,6 +32,8 @@ export interface PlanOptions {
   search?: ManifestSearch;
   /** The base revision, when its resolution was started before the root loaded (startBaseResolution). */
   bases?: Promise<Bases>;
+  /** Files of the work tree that differ from HEAD: rendered as they are, so changes of every base. */
+  uncommitted?: Promise<string[]>;
 }
 
 /**
@@ -53,15 +55,19 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
 
   // one diff per distinct base (with a ledger, apps deployed at different commits have different bases)
   const limit = pLimit(GIT_CONCURRENCY);
-  const diffs = await Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const)));
+  const [diffs, dirty] = await Promise.all([
+    Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const))),
+    o.uncommitted ?? [],
+  ]);
+  const uncommitted = new Set(dirty);
   // a changed file below a symbolic link's target has changed at the link's path too
-  const anyChange = diffs.some(([, files]) => files.length);
+  const anyChange = uncommitted.size > 0 || diffs.some(([, files]) => files.length);
   const links = anyChange ? await search.links() : [];
   const submodules = new Set(anyChange ? await search.submodules() : []);
   const via = new Map<string, { file: string; link: string }>();
   const changed = new Map(
     diffs.map(([c, files]) => {
-      const seen = throughLinks(files, links);
+      const seen = throughLinks(uncommitted.size ? [...new Set([...files, ...uncommitted])] : files, links);
       for (const [path, v] of seen.via) via.set(path, v);
       return [c, seen.files] as const;
     }),
@@ -85,6 +91,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
     base: bases.of,
     changed,
     via,
+    uncommitted,
     submodules,
     baseRoots,
     deps: analysis.deps,

@@ -144,9 +144,15 @@ export class Git {
     }
   }
 
-  /** Paths of the work tree that differ from HEAD: modified, added, deleted or untracked (not ignored). */
-  async workTreeChanges(): Promise<string[]> {
-    const out = await this.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
+  /**
+   * Paths of the work tree that differ from HEAD: modified, added, deleted or untracked (not
+   * ignored), but for `exclude` (paths or folders). Read-only: the index is not refreshed (the
+   * pipe runs as root in a clone that belongs to the step's user).
+   */
+  async workTreeChanges(exclude: string[] = []): Promise<string[]> {
+    const args = ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames', '--', '.'];
+    for (const path of exclude) args.push(`:(exclude,literal)${path}`);
+    const out = await this.run(args);
     return out.split('\0').filter(Boolean).map((entry) => entry.slice(3));
   }
 

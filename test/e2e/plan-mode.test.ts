@@ -1,7 +1,7 @@
 // Plan mode through the pipe's real entrypoint, on the bundled examples made into git repositories,
 // with the variables Bitbucket sets. No cluster, no credentials.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,21 +75,28 @@ describe('plan mode on the native example', () => {
     expect(report.plan.layers.flat()).toEqual(['api', 'web']);
   });
 
-  it('says when the work tree differs from the commit: it renders the files on disk', async () => {
+  it('counts uncommitted files of the work tree as changes, and says so: it renders the files on disk', async () => {
     const copy = exampleRepo('native');
-    const clean = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging' }));
+    const clean = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging', REPORT_FILE: join(copy, 'report.json') }));
     expect(clean.exitCode).toBe(0);
     expect(clean.all).not.toContain('the work tree differs');
-    // a step before the pipe generated a manifest into an app's folder
+    // the report of that run is in the clone, and so is Bitbucket's folder of pipes' files: neither counts
+    mkdirSync(join(copy, '.bitbucket/pipelines/generated/pipeline/pipes/x'), { recursive: true });
+    writeFileSync(join(copy, '.bitbucket/pipelines/generated/pipeline/pipes/x/state.json'), '{}');
+    const again = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging', REPORT_FILE: join(copy, 'report.json') }));
+    expect(again.all).not.toContain('the work tree differs');
+    // a step before the pipe generated a manifest into an app's folder: the app is changed
     writeFileSync(join(copy, 'apps/platform-config/generated.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: generated }\n');
-    const reportFile = join(copy, '..', 'dirty.json');
-    const r = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging', FORCE: 'true', REPORT_FILE: reportFile }));
+    const reportFile = join(copy, 'report.json');
+    const r = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging', REPORT_FILE: reportFile }));
     expect(r.exitCode, r.all).toBe(0);
     const head12 = git(copy, 'rev-parse', 'HEAD').slice(0, 12);
-    const note = `the work tree differs from ${head12} in 1 file(s) (apps/platform-config/generated.yaml): the pipe renders the files as they are on disk, and records ${head12} as deployed`;
+    const note = `the work tree differs from ${head12} in 1 file(s) (apps/platform-config/generated.yaml): they count as changes, and the files are rendered as they are on disk`;
     expect(r.stderr).toContain(note);
     expect(reportOf(reportFile).plan.notes).toContain(note);
-    expect(r.stdout).toMatch(/platform-config\s+directory\s+forced\s+ConfigMap 2/);
+    expect(r.stdout).toMatch(/platform-config\s+directory\s+changed\s+ConfigMap 2, Role 1, ServiceAccount 1\s+apps\/platform-config\/generated\.yaml changed in the work tree \(not committed\)/);
+    // nothing in git changed: the index was not rewritten (the pipe runs as root in the step user's clone)
+    expect(git(copy, 'status', '--porcelain')).toBe('?? .bitbucket/\n?? apps/platform-config/generated.yaml\n?? report.json'.replace(/\\n/g, '\n'));
   });
 
   it('deepens a shallow clone to find the base', async () => {
