@@ -82,7 +82,11 @@ const ApplicationFields = z.looseObject({
       sources: z.array(SourceFields).optional(),
       destination: z
         .looseObject({
-          namespace: text.regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a Kubernetes namespace name (lowercase letters, digits and "-")').max(63).optional(),
+          // "" is unset (the default namespace), as in Argo CD
+          namespace: text
+            .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/, 'expected a Kubernetes namespace name (lowercase letters, digits and "-")')
+            .max(63)
+            .optional(),
           server: text.optional(),
           name: text.optional(),
         })
@@ -108,11 +112,13 @@ const KUSTOMIZE_KEYS = ['namePrefix', 'nameSuffix', 'images', 'commonLabels'];
  * errors (no name, a path that does not exist or leaves the repository) throw, located at `origin`.
  */
 export async function mapApplication(
-  obj: Application,
+  given: Application,
   origin: Origin,
   ctx: ArgoContext,
   lineOf?: (path: PathKey[]) => number,
 ): Promise<App | UnsupportedApp> {
+  // a null field is an unset one, as Kubernetes stores the object (an empty `valueFiles:` of a template)
+  const obj = withoutNulls(given) as Application;
   const at = (...path: PathKey[]): Location => (lineOf ? lazyLocation(origin.file, () => lineOf(path)) : { ...origin });
   if (!obj.metadata?.name) throw new InputError('Application without metadata.name', { where: origin, hint: 'give every Application a name' });
   const checked = ApplicationFields.safeParse(obj);
@@ -123,7 +129,7 @@ export async function mapApplication(
         const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
         return new InputError(`${label}${describePath(path)}: ${issue.message}`, {
           where: at(...path),
-          hint: "Kubernetes would refuse this Application too: give the field the type of Argo CD's Application (a list where it takes a list, a string where it takes a string)",
+          hint: "Argo CD could not sync this Application either: give the field the type of Argo CD's Application (a list where it takes a list, a string where it takes a string, a namespace name as Kubernetes wants it)",
         });
       }),
     );
@@ -312,6 +318,13 @@ function mapKustomize(k: Record<string, unknown>): KustomizeOptions | undefined 
     commonLabels: isRecord(k.commonLabels) ? Object.fromEntries(Object.entries(k.commonLabels).map(([a, b]) => [a, String(b)])) : undefined,
   };
   return Object.values(out).some((v) => v !== undefined) ? out : undefined;
+}
+
+/** A copy without null-valued keys (deeply; list items stay). */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (!isRecord(v)) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, withoutNulls(x)]));
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

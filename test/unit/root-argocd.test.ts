@@ -200,7 +200,18 @@ describe('Argo CD directory of Applications', () => {
       'argo/apps.yaml:41: Application bad-namespace: spec.destination.namespace: expected a Kubernetes namespace name (lowercase letters, digits and "-")',
       'argo/apps.yaml:46: Application: metadata.name: Invalid input: expected string, received number',
     ]);
-    expect(errors[0]!.hint).toContain("Kubernetes would refuse this Application too");
+    expect(errors[0]!.hint).toContain("Argo CD could not sync this Application either");
+  });
+
+  it('reads a null field as unset (a template whose list came out empty) and an empty namespace as the default', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('empty-list', src('chart', '    helm:\n      valueFiles:\n      parameters: ~\n'), '  destination:\n    namespace: ""\n  syncPolicy: ~\n'),
+      ].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.apps.map((a) => [a.name, a.type, a.namespace, a.helm?.valueFiles, a.helm?.parameters])).toEqual([['empty-list', 'helm', 'default', [], []]]);
   });
 
   it('reads the Applications of a List (kind: List, as kubectl writes several objects), each at its line', async () => {
