@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { dirname, join as joinFs, posix } from 'node:path';
-import { InputError, InputErrors } from '../util/errors.js';
+import { InputError, InputErrors, PipeError } from '../util/errors.js';
 import { runTool, ToolError } from '../util/exec.js';
 import { GitTree, WorkTree } from '../util/tree.js';
 import type { RepoFiles } from './files.js';
@@ -76,7 +76,15 @@ async function chartOnDisk(files: RepoFiles, chartDir: string, chartFiles: strin
   if (files.tree instanceof WorkTree) return files.tree.resolve(chartDir);
   if (files.tree instanceof GitTree) {
     const dest = await mkdtemp(joinFs(tmpDir, 'root-chart-'));
-    await files.tree.exportTo(dest, chartDir);
+    try {
+      await files.tree.exportTo(dest, chartDir);
+    } catch (e) {
+      if (!(e instanceof ToolError)) throw e;
+      throw new PipeError(`the root chart ${chartDir || '.'} could not be written out of git at ${files.revisionName()}: ${e.stderr.trim().split('\n').pop() ?? ''}`, {
+        hint: 'check that git can check out that revision in the clone (filters such as git-lfs need their tool in the image)',
+        cause: e,
+      });
+    }
     return joinFs(dest, chartDir);
   }
   // another Tree (tests): text files only

@@ -196,7 +196,8 @@ export class Git {
     // a throwaway index, so the clone's own index and work tree are untouched
     const indexDir = await mkdtemp(join(tmpdir(), 'app-of-apps-index-'));
     try {
-      await this.run(['--work-tree', dest, 'checkout', rev, '--', ...(paths.length ? paths : ['.'])], {
+      // no hook of the repository runs (a post-checkout hook is the repository's code, run as root)
+      await this.run(['-c', 'core.hooksPath=/dev/null', '--work-tree', dest, 'checkout', rev, '--', ...(paths.length ? paths : ['.'])], {
         env: { GIT_INDEX_FILE: join(indexDir, 'index') },
       });
     } finally {

@@ -172,7 +172,7 @@ export class GitTree implements Tree {
     return result;
   }
 
-  /** Writes `dir` as of this revision below `dest` (at `dest/dir`), bytes and file modes as committed. */
+  /** Writes `dir` as of this revision below `dest` (at `dest/dir`), as git checks files out (no hooks run). */
   async exportTo(dest: string, dir: string): Promise<void> {
     await this.git.exportTree(this.revision, dest, [repoPath(dir) || '.']);
   }

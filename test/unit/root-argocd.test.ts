@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toolPath } from '../../src/util/tools.js';
@@ -320,6 +320,8 @@ describe('Argo CD Helm-chart root (argocd-example-apps layout)', () => {
       'apps/templates/helm-guestbook.yaml': files['apps/templates/helm-guestbook.yaml']!.replace(/^metadata:\n/m, 'metadata:\n  labels:\n    {{- include "labels.team" . | nindent 4 }}\n'),
     });
     const sha = commitAll(dir);
+    // a repository hook (git lfs install leaves one) is the repository's code: it must not run
+    writeFileSync(join(dir, '.git/hooks/post-checkout'), '#!/bin/sh\necho hook ran >&2\nexit 1\n', { mode: 0o755 });
     const work = await load(dir, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] });
     expect(work.apps).toHaveLength(5);
     expect(await loadAt(dir, sha, 'apps', { repoUrls: [ARGOCD_EXAMPLE_REPO] })).toEqual(work);
