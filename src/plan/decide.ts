@@ -139,10 +139,14 @@ function fileHits(input: DecideInput): Map<string, string[]> {
     if (dep.directory) directoryFilter.set(app, directoryMatcher(dep.folder, dep.directory));
   }
 
-  const found = new Map<string, { reasons: string[]; more: number }>();
-  const hit = (app: string, reason: string) => {
+  const found = new Map<string, { reasons: string[]; more: number; files: Set<string> }>();
+  /** One reason per app and real file: a file seen at its own path and through a link counts once. */
+  const hit = (app: string, file: string, reason: string) => {
     let r = found.get(app);
-    if (!r) found.set(app, (r = { reasons: [], more: 0 }));
+    if (!r) found.set(app, (r = { reasons: [], more: 0, files: new Set() }));
+    const real = input.via?.get(file)?.file ?? file;
+    if (r.files.has(real)) return;
+    r.files.add(real);
     if (r.reasons.length < MAX_FILE_REASONS) r.reasons.push(reason);
     else r.more++;
   };
@@ -170,17 +174,26 @@ function fileHits(input: DecideInput): Map<string, string[]> {
             const submodule = !rendered && input.submodules?.has(file) === true && (file === dep.folder || dep.directory?.recurse === true);
             if (!rendered && !decidesType && !submodule) continue;
             seen.add(app);
-            hit(app, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : submodule ? `submodule ${file} changed` : named(file));
+            hit(app, file, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : submodule ? `submodule ${file} changed` : named(file));
           } else if (kind !== undefined && !covers(dep.folder, file)) {
             seen.add(app);
-            hit(app, `${kind} ${named(file)}`);
+            hit(app, file, `${kind} ${named(file)}`);
+          }
+        }
+      }
+      // a submodule that moved to another commit changes the folders inside it, apps' own too
+      if (input.submodules?.has(file)) {
+        for (const [app, dep] of input.deps) {
+          if (!seen.has(app) && basedHere(app) && dep.folder !== file && covers(file, dep.folder)) {
+            seen.add(app);
+            hit(app, file, `submodule ${file} changed (the app's folder is inside it)`);
           }
         }
       }
       for (const g of globs) {
         if (!seen.has(g.app) && basedHere(g.app) && g.match(file)) {
           seen.add(g.app);
-          hit(g.app, `watched path ${named(file)} (watch: ${g.glob})`);
+          hit(g.app, file, `watched path ${named(file)} (watch: ${g.glob})`);
         }
       }
     }

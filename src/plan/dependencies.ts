@@ -108,13 +108,15 @@ const MAX_LINK_HOPS = 4;
 export function throughLinks(changed: readonly string[], links: readonly Link[]): { files: string[]; via: Map<string, { file: string; link: string; hops: number }> } {
   const via = new Map<string, { file: string; link: string; hops: number }>();
   if (!links.length) return { files: [...changed], via };
+  // by target, so each file looks up its own folders instead of trying every link
+  const byTarget = new Map<string, Link[]>();
+  for (const l of links) byTarget.set(l.target, [...(byTarget.get(l.target) ?? []), l]);
   const out = new Set(changed);
   const work = [...changed];
   for (let f = work.pop(); f !== undefined; f = work.pop()) {
     const from = via.get(f);
     if ((from?.hops ?? 0) >= MAX_LINK_HOPS) continue;
-    for (const l of links) {
-      if (!covers(l.target, f)) continue;
+    for (const l of ancestors(f).flatMap((a) => byTarget.get(a) ?? [])) {
       const seen = l.target === '' ? `${l.path}/${f}` : l.path + f.slice(l.target.length);
       if (out.has(seen)) continue;
       out.add(seen);
@@ -160,12 +162,16 @@ export async function analyzeDependencies(o: {
   changed: Iterable<string>;
   /** Changed paths that are submodules: a reference to anything below one leads to it. */
   submodules?: readonly string[];
+  /** The repository's symbolic links: each is a reference from its path to its target. */
+  links?: readonly Link[];
   tree: Tree;
   search: ManifestSearch;
 }): Promise<DependencyAnalysis> {
   const reached = new Set<string>();
   for (const f of o.changed) for (const a of ancestors(f)) reached.add(a);
   const graph = new ReferenceGraph(reached, o.submodules ?? []);
+  // a link leads wherever its target leads (a base linked in, which itself uses ../common)
+  for (const l of o.links ?? []) graph.add({ from: l.path, to: l.target, kind: 'symbolic link' });
   const notes = new Set<string>();
   let lines = 0;
   const take = (found: ManifestLine[], everyToken: boolean) => {

@@ -75,7 +75,14 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const union = new Set([...changed.values()].flat());
   time(`git diff: ${union.size} changed paths (${via.size} through symbolic links) against ${commits.length} base commit(s)`);
 
-  const analysis = await analyzeDependencies({ apps, changed: union, submodules: [...union].filter((p) => submodules.has(p)), tree: new WorkTree(o.workspace), search });
+  const analysis = await analyzeDependencies({
+    apps,
+    changed: union,
+    submodules: [...union].filter((p) => submodules.has(p)),
+    links,
+    tree: new WorkTree(o.workspace),
+    search,
+  });
   time(`dependencies: ${analysis.lines} manifest lines looked at`);
 
   // Root.file names the top of the repository "." (for messages); as a repository path it is ""

@@ -221,7 +221,9 @@ apps:
     const repo = new TestRepo().write({
       'app-of-apps.yaml': LINKED,
       'shared/cm.yaml': CM('shared'),
-      'shared/kbase/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
+      'shared/kbase/kustomization.yaml': `${K}resources: [cm.yaml, ../common]\n`,
+      'shared/common/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
+      'shared/common/cm.yaml': CM('common'),
       'shared/kbase/cm.yaml': CM('kbase'),
       'apps/kust/kustomization.yaml': `${K}resources: [base]\n`,
       'libs/lib/Chart.yaml': 'apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n',
@@ -253,13 +255,17 @@ apps:
       repo.write({ 'shared/cm.yaml': CM('shared-2'), 'shared/kbase/cm.yaml': CM('kbase-2') }).commit('shared');
       expect(await plan()).toEqual({
         plain: ['shared/cm.yaml changed (seen through the symbolic link apps/plain/cm.yaml)'],
-        kust: ['shared/kbase/cm.yaml changed (seen through the symbolic link apps/kust/base)'],
+        // (one reason per file: the base reference through the link, or the link itself)
+        kust: ['kustomize base shared/kbase/cm.yaml changed'],
       });
       repo.write({ 'libs/lib/templates/_x.tpl': '{{- define "x" }}y{{ end }}\n', 'envs/staging/cm.yaml': CM('env-2') }).commit('lib and staging');
       expect(await plan()).toEqual({
         chart: ['libs/lib/templates/_x.tpl changed (seen through the symbolic link apps/chart/charts/lib)'],
         prod: ['envs/staging/cm.yaml changed (seen through the symbolic link envs/production)'],
       });
+      // a base reached from inside the link's target: the link leads where its target leads
+      repo.write({ 'shared/common/cm.yaml': CM('common-2') }).commit('common');
+      expect(await plan()).toEqual({ kust: ['kustomize base shared/common/cm.yaml changed'] });
       repo.write({ 'shared/other.yaml': CM('other') }).commit('unrelated');
       expect(await plan()).toEqual({});
     } finally {

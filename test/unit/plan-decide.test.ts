@@ -82,6 +82,11 @@ describe('decide', () => {
     expect(reasons(d, 'deep')).toEqual(['submodule apps/deep/vendor/lib changed']);
     // a folder below a non-recursive app is not read
     expect(status(d).flat).toBe('unchanged');
+    // an app whose folder is inside the submodule, of any type
+    const inside = app('inside', { type: 'kustomize', path: 'vendor/sub/deploy' });
+    const files = decide(input([inside, app('files', { path: 'vendor/sub/manifests', directory: { recurse: false } })], { files: ['vendor/sub'], submodules: new Set(['vendor/sub']) }));
+    expect(reasons(files, 'inside')).toEqual(["submodule vendor/sub changed (the app's folder is inside it)"]);
+    expect(reasons(files, 'files')).toEqual(["submodule vendor/sub changed (the app's folder is inside it)"]);
   });
 
   it("counts a kustomization or chart file in a directory app's folder, rendered or not: it decides the type", () => {
