@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
 import { checkReportFile } from './report/report-file.js';
 import { existsSync, realpathSync } from 'node:fs';
-import { isAbsolute, relative, sep } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { combineErrors, ExitCode, InputError } from './util/errors.js';
 import { ToolError } from './util/exec.js';
 import { Git, withoutUserInfo } from './util/git.js';
@@ -42,8 +42,9 @@ export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promis
   // rendered manifests and inline Helm values: removed at the end, and on exit (a second SIGTERM)
   const tmp = PrivateDir.create();
   try {
-    const config = loadConfig(env);
+    // before the variables are checked: a misspelt one is most worth knowing when something is wrong
     for (const warning of misspeltVariables(env)) logger.warn(warning);
+    const config = loadConfig(env);
     checkReportFile(config.reportFile);
     return await runStages(config, env, logger, tmp.path, opts.signal ?? new AbortController().signal);
   } catch (err) {
@@ -145,7 +146,8 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
 /** The clone's remote URLs, once the workspace is found to be the top of a git work tree. */
 async function workspaceRemotes(git: Git, workspace: string): Promise<string[]> {
   try {
-    const [urls, top] = await Promise.all([git.remoteUrls(), git.workTreeTop()]);
+    // a .git (folder, or file of a linked work tree) here is the top of a work tree: no need to ask
+    const [urls, top] = await Promise.all([git.remoteUrls(), existsSync(join(workspace, '.git')) ? workspace : git.workTreeTop()]);
     const where = { variable: 'BITBUCKET_CLONE_DIR' };
     if (top === 'bare') {
       throw new InputError(`${workspace} is a bare git repository (it has no work tree)`, { where, hint: 'run the pipe in a clone with its files checked out (git clone without --bare)' });

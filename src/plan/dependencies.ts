@@ -93,7 +93,7 @@ export function gitManifestSearch(git: Git): ManifestSearch {
 /** An absolute link target as a repository path; undefined outside the repository. */
 function insideRepo(root: string, target: string): string | undefined {
   const rel = relative(root, target);
-  return rel === '' ? '' : rel.startsWith('..') || isAbsolute(rel) ? undefined : rel.split(sep).join('/');
+  return rel === '' ? '' : rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel.split(sep).join('/');
 }
 
 /** Link hops followed from one changed file (a link to its own folder would lead on forever). */
@@ -313,7 +313,9 @@ export function lineScalars(line: string): string[] {
   while (rest.startsWith('- ') || rest === '-') rest = rest.slice(2).trimStart();
   const key = /^[\w.-]+:(\s+|$)/.exec(rest);
   if (key) rest = rest.slice(key[0].length);
-  const flow = rest.startsWith('[');
+  // a flow sequence [a, "b c"], or a flow mapping {path: "../my patch.yaml"} (its values)
+  const mapping = rest.startsWith('{');
+  const flow = mapping || rest.startsWith('[');
   if (flow) rest = rest.slice(1);
   const out: string[] = [];
   let i = 0;
@@ -323,7 +325,14 @@ export function lineScalars(line: string): string[] {
       i++;
       continue;
     }
-    if (c === ']' || c === '#') break;
+    if (c === ']' || c === '}' || c === '#') break;
+    if (mapping) {
+      const key = /^[\w.-]+:\s*/.exec(rest.slice(i));
+      if (key) {
+        i += key[0].length;
+        continue;
+      }
+    }
     if (c === '"' || c === "'") {
       let value = '';
       let j = i + 1;
@@ -340,7 +349,7 @@ export function lineScalars(line: string): string[] {
     }
     // a plain scalar: up to a comment, or in a flow sequence up to the next comma or bracket
     let j = i;
-    while (j < rest.length && !(flow && (rest[j] === ',' || rest[j] === ']')) && !(rest[j] === '#' && /\s/.test(rest[j - 1] ?? ''))) j++;
+    while (j < rest.length && !(flow && (rest[j] === ',' || rest[j] === ']' || rest[j] === '}')) && !(rest[j] === '#' && /\s/.test(rest[j - 1] ?? ''))) j++;
     out.push(rest.slice(i, j).trim());
     i = j;
   }

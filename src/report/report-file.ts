@@ -17,9 +17,11 @@ export function checkReportFile(file: string): void {
     dir = dirname(dir);
   }
   try {
+    // the report is written next to the file and renamed over it: its folder must be writable too
     if (stat) accessSync(file, constants.W_OK);
-    else if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a folder`);
-    else accessSync(dir, constants.W_OK | constants.X_OK);
+    if (stat) dir = dirname(file);
+    if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a folder`);
+    accessSync(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
     throw new InputError(`the report cannot be written to ${file} (${(err as Error).message})`, { where, hint });
   }

@@ -207,7 +207,8 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
       'charts/my lib/Chart.yaml': 'apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n',
       'apps/plain/kustomization.yaml': `${K}resources:\n  - ../../libs/web base\n`,
       'apps/quoted/kustomization.yaml': `${K}resources:\n  - "../../libs/o'neil"\n  - '../../libs/web base'  # both\n`,
-      'apps/flow/kustomization.yaml': `${K}resources: [ "../../libs/flow base", ]\n`,
+      'apps/flow/kustomization.yaml': `${K}resources: [ "../../libs/flow base", ]\npatches:\n  - {path: "../../libs/my patch.yaml"}\n`,
+      'libs/my patch.yaml': 'kind: ConfigMap\n',
       'apps/chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 1.0.0\ndependencies:\n  - name: lib\n    version: 1.0.0\n    repository: "file://../../charts/my lib"\n',
     });
     spaced.commit();
@@ -218,10 +219,10 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
         const a = await analyzeDependencies({ apps, changed, tree: new WorkTree(spaced.dir), search: gitManifestSearch(new Git(spaced.dir)) });
         return Object.fromEntries([...a.deps].filter(([, d]) => d.paths.length).map(([n, d]) => [n, d.paths.map((p) => p.path)]));
       };
-      expect(await deps(['libs/web base/x.yaml', "libs/o'neil/x.yaml", 'libs/flow base/x.yaml', 'charts/my lib/templates/_x.tpl'])).toEqual({
+      expect(await deps(['libs/web base/x.yaml', "libs/o'neil/x.yaml", 'libs/flow base/x.yaml', 'charts/my lib/templates/_x.tpl', 'libs/my patch.yaml'])).toEqual({
         plain: ['libs/web base'],
         quoted: ["libs/o'neil", 'libs/web base'],
-        flow: ['libs/flow base'],
+        flow: ['libs/flow base', 'libs/my patch.yaml'],
         chart: ['charts/my lib'],
       });
     } finally {

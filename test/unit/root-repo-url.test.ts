@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeRepoUrl, sameRepository } from '../../src/root/index.js';
-import { Git, withoutUserInfo } from '../../src/util/git.js';
+import { Git, redactUserInfo, withoutUserInfo } from '../../src/util/git.js';
 
 describe('sameRepository', () => {
   const same: [string, string][] = [
@@ -63,6 +63,13 @@ describe("the clone's remote URLs", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('redactUserInfo removes the user info of every URL in a text, a password holding "@" included', () => {
+    expect(redactUserInfo("fatal: unable to access 'https://x-token-auth:s3cr@t@bitbucket.org/acme/r.git/': Could not resolve host")).toBe(
+      "fatal: unable to access 'https://bitbucket.org/acme/r.git/': Could not resolve host",
+    );
+    expect(redactUserInfo('ssh://git:pw@host/a and http://u@h/b, no url here')).toBe('ssh://host/a and http://h/b, no url here');
   });
 
   it('withoutUserInfo leaves URLs without user info as they are', () => {
