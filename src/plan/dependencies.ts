@@ -2,6 +2,7 @@ import type { App, DirectoryOptions } from '../root/model.js';
 import type { Git } from '../util/git.js';
 import type { Tree } from '../util/tree.js';
 import { readlink } from 'node:fs/promises';
+import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { ancestors, basename, covers } from './paths.js';
 import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
@@ -304,56 +305,26 @@ function lineEdges(l: ManifestLine, field: string, everyToken: boolean, notes: S
 }
 
 /**
- * The scalar values of one YAML line as a kustomization or Chart.yaml writes a reference: `- a b`,
- * `key: a b`, `- "a b"`, `'o''neil'`, `[ "a b", c ]`; quoted ones decoded, plain ones with their
- * inner spaces. Anything else (a line inside a block scalar, say) gives a few harmless extra paths.
+ * The string values of one YAML line as a kustomization or Chart.yaml writes a reference (`- a b`,
+ * `key: a b`, `- "a b"`, `'o''neil'`, `[ "a b", c ]`, `- {path: "a b"}`), read by js-yaml; a line
+ * that is no YAML of its own (inside a block scalar, the start of a flow over several lines)
+ * gives none, and its tokens still count.
  */
 export function lineScalars(line: string): string[] {
-  let rest = line.trim();
-  while (rest.startsWith('- ') || rest === '-') rest = rest.slice(2).trimStart();
-  const key = /^[\w.-]+:(\s+|$)/.exec(rest);
-  if (key) rest = rest.slice(key[0].length);
-  // a flow sequence [a, "b c"], or a flow mapping {path: "../my patch.yaml"} (its values)
-  const mapping = rest.startsWith('{');
-  const flow = mapping || rest.startsWith('[');
-  if (flow) rest = rest.slice(1);
-  const out: string[] = [];
-  let i = 0;
-  while (i < rest.length) {
-    const c = rest[i]!;
-    if (c === ' ' || c === '\t' || c === ',') {
-      i++;
-      continue;
-    }
-    if (c === ']' || c === '}' || c === '#') break;
-    if (mapping) {
-      const key = /^[\w.-]+:\s*/.exec(rest.slice(i));
-      if (key) {
-        i += key[0].length;
-        continue;
-      }
-    }
-    if (c === '"' || c === "'") {
-      let value = '';
-      let j = i + 1;
-      for (; j < rest.length; j++) {
-        const d = rest[j]!;
-        if (c === "'" && d === "'" && rest[j + 1] === "'") value += rest[++j];
-        else if (c === '"' && d === '\\') value += rest[++j] ?? '';
-        else if (d === c) break;
-        else value += d;
-      }
-      out.push(value);
-      i = j + 1;
-      continue;
-    }
-    // a plain scalar: up to a comment, or in a flow sequence up to the next comma or bracket
-    let j = i;
-    while (j < rest.length && !(flow && (rest[j] === ',' || rest[j] === ']' || rest[j] === '}')) && !(rest[j] === '#' && /\s/.test(rest[j - 1] ?? ''))) j++;
-    out.push(rest.slice(i, j).trim());
-    i = j;
+  let value: unknown;
+  try {
+    value = loadYaml(line.trim(), { schema: CORE_SCHEMA });
+  } catch {
+    return [];
   }
-  return out.filter(Boolean);
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v !== null && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(value);
+  return out;
 }
 
 /** A reference relative to the manifest's folder as a repository path; undefined when it leaves the repository. */

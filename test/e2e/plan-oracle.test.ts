@@ -375,7 +375,8 @@ async function walk(sc: Scenario): Promise<void> {
     for (const app of renderChanged) expect(deployed, `${app} renders differently\n${context}`).toContain(app);
     log.push(`step ${step}: ${edits.join('; ')} -> deployed [${deployed.join(', ')}], render changed [${renderChanged.join(', ')}]`);
   }
-  // both oracles had something to say: every app was deployed by some step and kept by another
+  // both oracles had something to say: every app was deployed by some step and rendered differently by
+  // some step, and some step deployed nothing
   const all = log.join('\n');
   for (const app of sc.apps) {
     expect(all, `no step deployed ${app}:\n${all}`).toMatch(new RegExp(`deployed \\[[^\\]]*\\b${app}\\b`));
