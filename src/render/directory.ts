@@ -100,6 +100,11 @@ export async function renderDirectory(
     }
     objects.push(...result.objects);
   }
+  if (!files.length) {
+    // an include that matches nothing, or a folder of other files, is rarely meant
+    const filter = options?.include || options?.exclude ? ` its include/exclude (${[options.include && `include ${options.include}`, options.exclude && `exclude ${options.exclude}`].filter(Boolean).join(', ')}) leave` : ' it has';
+    warnings.push(`${appPath || '.'} renders no objects:${filter} no .yaml, .yml or .json file${options?.recurse ? '' : ' directly in the folder (recurse is off)'}`);
+  }
   return { objects, warnings };
 }
 

@@ -42,6 +42,16 @@ describe('directory apps', () => {
     expect(err.hint).toMatch(/leave the root out of it \(directory: \{ exclude:/);
   });
 
+  it('warns when the folder gives no manifest to read: an include matching nothing, a folder of other files', async () => {
+    const files = { 'apps/web/cm.yaml': cm('one'), 'apps/web/README.md': '# docs', 'apps/docs/notes.txt': 'x' };
+    const none = await render(files, plain({ directory: { recurse: false, include: '*.yml' } }));
+    expect(none.objects).toEqual([]);
+    expect(none.warnings).toEqual(['apps/web renders no objects: its include/exclude (include *.yml) leave no .yaml, .yml or .json file directly in the folder (recurse is off)']);
+    const other = await render(files, plain({ path: 'apps/docs', directory: { recurse: true } }));
+    expect(other.warnings).toEqual(['apps/docs renders no objects: it has no .yaml, .yml or .json file']);
+    expect((await render(files, plain())).warnings).toBeUndefined();
+  });
+
   it('reads subdirectories only with recurse', async () => {
     const files = { 'apps/web/top.yaml': cm('top'), 'apps/web/sub/deep/nested.yaml': cm('nested') };
     expect((await render(files, plain())).objects.map((o) => o.metadata.name)).toEqual(['top']);
