@@ -11,9 +11,9 @@ import { reportFailure } from './report/failure.js';
 import { checkReportFile } from './report/report-file.js';
 import { existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { combineErrors, ExitCode, InputError } from './util/errors.js';
+import { combineErrors, ExitCode, InputError, PipeError } from './util/errors.js';
 import { ToolError } from './util/exec.js';
-import { Git, withoutUserInfo } from './util/git.js';
+import { Git, redactUserInfo, withoutUserInfo } from './util/git.js';
 import { PrivateDir } from './util/private-dir.js';
 import { toolPath } from './util/tools.js';
 import { GitTree, WorkTree } from './util/tree.js';
@@ -72,7 +72,13 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   remotes.catch(() => undefined); // (handled where it is awaited)
   // the pipe renders the files on disk: uncommitted ones (a script line before may have made them)
   // are changes too; the folder where Bitbucket keeps pipes' files and the report are not
-  const uncommitted = git.workTreeChanges(pipeFilesIn(config));
+  const uncommitted = git.workTreeChanges(pipeFilesIn(config)).catch((err: unknown) => {
+    if (!(err instanceof ToolError)) throw err;
+    throw new PipeError(`cannot tell whether the work tree differs from the commit: git status failed: ${redactUserInfo(err.stderr.trim().split('\n').pop() ?? '')}`, {
+      hint: 'check that the clone is intact (git status in it), and that nothing else writes to it while the pipe runs',
+      cause: err,
+    });
+  });
   uncommitted.catch(() => undefined); // (handled where it is awaited)
   const { loadRoot } = await stages.root();
   const repoUrls = [...(await remotes), config.build.gitHttpOrigin, config.build.gitSshOrigin]

@@ -99,6 +99,16 @@ describe('plan mode on the native example', () => {
     expect(git(copy, 'status', '--porcelain')).toBe('?? .bitbucket/\n?? apps/platform-config/generated.yaml\n?? report.json'.replace(/\\n/g, '\n'));
   });
 
+  it('stops with what git said when it cannot tell whether the work tree differs (a broken index)', async () => {
+    const copy = exampleRepo('native');
+    writeFileSync(join(copy, '.git/index'), 'garbage');
+    const r = await runPipe(bitbucketEnv(copy, head, { MODE: 'plan', ENVIRONMENT: 'staging' }));
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('✖ cannot tell whether the work tree differs from the commit: git status failed: fatal: .git/index: index file smaller than expected');
+    expect(r.stdout).toContain('What to do: check that the clone is intact');
+    expect(r.all).not.toContain('internal error');
+  });
+
   it('deepens a shallow clone to find the base', async () => {
     const shallow = join(native, '..', 'shallow');
     execFileSync('git', ['clone', '--quiet', '--depth', '1', `file://${native}`, shallow]);
