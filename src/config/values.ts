@@ -33,7 +33,10 @@ export function parseDuration(v: string): number | undefined {
   return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
 }
 
-export const durationVar = (fallbackSeconds: number, min = 1, max = 24 * 3600) =>
+/** The longest wait a duration may ask for (TIMEOUT, a root's timeout): a day. */
+export const MAX_DURATION_SECONDS = 24 * 3600;
+
+export const durationVar = (fallbackSeconds: number, min = 1, max = MAX_DURATION_SECONDS) =>
   variable(
     (v) => {
       const s = parseDuration(v);

@@ -10,28 +10,6 @@ import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './sourc
 import { describePath } from './issues.js';
 import { lazyLocation, parseYaml, type PathKey } from './yaml.js';
 
-/** An Argo CD Application as far as the pipe reads it (argoproj.io/v1alpha1). */
-interface Source {
-  repoURL?: string;
-  path?: string;
-  targetRevision?: string;
-  chart?: string;
-  ref?: string;
-  helm?: Record<string, unknown>;
-  kustomize?: Record<string, unknown>;
-  directory?: { recurse?: boolean; include?: string; exclude?: string; jsonnet?: Record<string, unknown> };
-  plugin?: unknown;
-}
-export interface Application {
-  metadata?: { name?: string; annotations?: Record<string, string> };
-  spec?: {
-    source?: Source;
-    sources?: Source[];
-    destination?: { namespace?: string; server?: string; name?: string };
-    syncPolicy?: { automated?: { prune?: boolean; allowEmpty?: boolean } | null; syncOptions?: string[] };
-  };
-}
-
 export interface ArgoContext {
   files: RepoFiles;
   /** This repository's identities (origin remote, BITBUCKET_GIT_HTTP_ORIGIN / _SSH_ORIGIN). */
@@ -100,6 +78,10 @@ const ApplicationFields = z.looseObject({
     })
     .optional(),
 });
+
+/** An Argo CD Application as far as the pipe reads it (argoproj.io/v1alpha1), once checked. */
+export type Application = z.output<typeof ApplicationFields>;
+type Source = z.output<typeof SourceFields>;
 
 const SYNC_WAVE = 'argocd.argoproj.io/sync-wave';
 const IN_CLUSTER = ['https://kubernetes.default.svc', 'https://kubernetes.default.svc/'];

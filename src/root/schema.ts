@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../config/values.js';
+import { MAX_DURATION_SECONDS, parseDuration } from '../config/values.js';
 
 /**
  * The native root manifest (app-of-apps.yaml), apiVersion app-of-apps/v1. Purely structural
@@ -30,18 +30,17 @@ const namespace = z
 const relPath = z.string().min(1).describe('Path relative to the repository root; must stay inside the repository.');
 
 /** 1 s to 24 h, as the TIMEOUT variable (0 would fail every wait at once). */
-const MAX_SECONDS = 24 * 3600;
 const DURATION_MESSAGE = 'expected a duration from 1s to 24h such as 300, 90s, 5m or 1h30m';
 const duration = z
   .union(
     [
-      z.int().min(1, DURATION_MESSAGE).max(MAX_SECONDS, DURATION_MESSAGE),
+      z.int().min(1, DURATION_MESSAGE).max(MAX_DURATION_SECONDS, DURATION_MESSAGE),
       z
         .string()
         .regex(/^(\d+|(?=\d)(\d+h)?(\d+m)?(\d+s)?)$/, { message: DURATION_MESSAGE, abort: true })
         .refine((v) => {
           const seconds = parseDuration(v);
-          return seconds !== undefined && seconds >= 1 && seconds <= MAX_SECONDS;
+          return seconds !== undefined && seconds >= 1 && seconds <= MAX_DURATION_SECONDS;
         }, DURATION_MESSAGE),
     ],
     { error: DURATION_MESSAGE },
