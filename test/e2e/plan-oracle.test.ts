@@ -41,6 +41,7 @@ const EDITABLE: Record<string, (n: number) => string> = {
   // a base whose folder name has a space, and a file a plain app reads through a symbolic link
   'bases/extra base/cm.yaml': (n) => cm('extra', n),
   'shared/linked.yaml': (n) => cm('linked', n),
+  'shared/dir/cm.yaml': (n) => cm('linked-dir', n),
   'components/probes/patch.yaml': (n) =>
     `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: service\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          readinessProbe: {initialDelaySeconds: ${n}, tcpSocket: {port: 80}}\n`,
   'apps/web/base/service.yaml': (n) => `apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [{port: ${8000 + n}}]\n  selector: {app: service}\n`,
@@ -99,13 +100,17 @@ const directoryFile = (folder: string, recurse: boolean) => (p: string) =>
 const below = (...folders: string[]) => (p: string) => folders.some((f) => p.startsWith(`${f}/`));
 
 /** Symbolic links in the repository (path -> target), made before the first commit. */
-const LINKS: Record<string, string> = { 'apps/plain/linked.yaml': '../../shared/linked.yaml' };
+const LINKS: Record<string, string> = {
+  // a file of a plain app, and a folder of a recursive one, each read through a link
+  'apps/plain/linked.yaml': '../../shared/linked.yaml',
+  'apps/deep/linked': '../../shared/dir',
+};
 
 // the children both roots share, and what each depends on (the worker and the disabled app are native-only)
 const CHILD_MODEL = {
   // a directory app reads its own .yaml/.yml/.json files, not subfolders (no recurse)
   plain: (p: string) => directoryFile('apps/plain', false)(p) || p === 'shared/linked.yaml',
-  deep: (p: string) => directoryFile('apps/deep', true)(p) && !p.startsWith('apps/deep/skip/'),
+  deep: (p: string) => (directoryFile('apps/deep', true)(p) && !p.startsWith('apps/deep/skip/')) || directoryFile('shared/dir', true)(p),
   // kustomize: the overlay's folder, and every folder its references reach (a folder counts whole)
   web: below('apps/web/overlays/production', 'apps/web/base', 'bases/service', 'components/probes'),
   admin: below('apps/admin', 'bases/service', 'bases/extra base'),
