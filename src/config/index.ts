@@ -286,6 +286,8 @@ function checkCombinations(c: Config): void {
 
 /** What the root manifest's environment says about where it deploys. */
 export interface EnvironmentTarget {
+  /** The environment's name as the root declares it (ENVIRONMENT matches it in any letter case). */
+  name?: string;
   cluster?: { name?: string; region?: string };
   roleArn?: string;
 }
@@ -300,7 +302,8 @@ export function withEnvironmentTarget(c: Config, target: EnvironmentTarget | und
   if (!id.kubeConfig) id.clusterName ??= target?.cluster?.name;
   if (id.clusterName || id.clusterEndpoint) id.region ??= target?.cluster?.region;
   if (!id.accessKeyId) id.oidcRoleArn ??= target?.roleArn;
-  const merged = { ...c, identity: id };
+  // the declared spelling names the ledger, the lock and the messages: "Staging" is staging
+  const merged = { ...c, environment: target?.name ?? c.environment, identity: id };
   checkClusterAccess(merged);
   return merged;
 }

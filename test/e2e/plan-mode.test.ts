@@ -68,6 +68,11 @@ describe('plan mode on the native example', () => {
     const report = reportOf(reportFile);
     expect(report.plan.environment).toBe('production');
     expect(report.plan.baseSource).toBe('BASE_REVISION');
+    // another letter case is the same environment, under its declared name (its ledger and lock)
+    const upper = join(native, '..', 'upper.json');
+    const again = await runPipe(bitbucketEnv(native, head, { MODE: 'plan', ENVIRONMENT: 'PRODUCTION', BASE_REVISION: base, REPORT_FILE: upper }));
+    expect(again.exitCode, again.all).toBe(0);
+    expect(reportOf(upper).plan.environment).toBe('production');
     expect(report.plan.disabled).toEqual(['admin']);
     const names = report.plan.apps.map((a: { name: string }) => a.name).sort();
     expect(names).toEqual(['api', 'platform-config', 'web']);

@@ -64,6 +64,11 @@ describe('config', () => {
     expect(loadConfig({ ...base, TIMEOUT: '120' }).timeoutSeconds).toBe(120);
   });
 
+  it("names the environment as the root declares it, whatever ENVIRONMENT's letter case (one ledger, one lock)", () => {
+    expect(withEnvironmentTarget(loadConfig({ ...base, ENVIRONMENT: 'Staging' }), { name: 'staging' }).environment).toBe('staging');
+    expect(withEnvironmentTarget(loadConfig({ ...base, ENVIRONMENT: 'staging' }), undefined).environment).toBe('staging');
+  });
+
   it('defaults ENVIRONMENT to the Bitbucket deployment environment', () => {
     expect(loadConfig({ ...base, BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'production' }).environment).toBe('production');
     expect(loadConfig({ ...base, BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'production', ENVIRONMENT: 'staging' }).environment).toBe('staging');
