@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { Config } from '../config/index.js';
 import type { K8sObject } from '../render/model.js';
 import type { Logger } from '../report/logger.js';
-import { PipeError } from '../util/errors.js';
+import { PipeError, errorMessage } from '../util/errors.js';
 import { sleep } from '../util/retry.js';
 import { applyObject, readLive, type Live } from './apply-object.js';
 import { ANNOTATION, LABEL, MANAGED_BY, auditAnnotations, labelValue, type AuditContext } from './audit.js';
@@ -64,7 +64,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
   const previous = ctx.previous.get(app.name);
   const pruning = ctx.config.prune || app.prune;
   try {
-    if (p.change.status === 'unknown-base' && previous?.digest && previous.digest === p.rendered.digest) {
+    if (p.change.status === 'unknown-base' && previous?.digest && previous.digest === p.rendered.digest && !previous.failed) {
       await ctx.ledger.record(entry(ctx, p, previous.objects));
       return { result: done('unchanged', 'unchanged (digest)') };
     }
@@ -97,7 +97,23 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch((err) => failed(ctx, app.name, err, objects, started)) };
     return { result: await finish() };
   } catch (err) {
-    return { result: failed(ctx, app.name, err, objects, started) };
+    const result = failed(ctx, app.name, err, objects, started);
+    await markFailed(ctx, previous, objects);
+    return { result };
+  }
+}
+
+/**
+ * After a failed (or cancelled) attempt that changed objects, the ledger's entry says so, so the
+ * next run deploys the app even when git says nothing changed since the entry's commit (the
+ * change reverted). An app never deployed needs no mark: it is new at the next run anyway.
+ */
+async function markFailed(ctx: RunContext, previous: LedgerEntry | undefined, objects: ObjectResult[]): Promise<void> {
+  if (!previous || !objects.some((o) => o.action === 'created' || o.action === 'configured' || o.action === 'pruned')) return;
+  try {
+    await ctx.ledger.record({ ...previous, failed: { commit: ctx.audit.commit, at: new Date().toISOString() } });
+  } catch (err) {
+    ctx.logger.warn(`${previous.app}: could not note the failed attempt in the ledger (${errorMessage(err)}); deploy it again with APPS=${previous.app} FORCE=true if a revert follows`);
   }
 }
 

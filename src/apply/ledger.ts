@@ -19,6 +19,11 @@ export const LedgerEntry = z.object({
   repository: z.string().optional(),
   /** Inventory refs of the objects applied ("apps/v1 Deployment web/api"): what prune works from. */
   objects: z.array(z.string()).default([]),
+  /**
+   * A later attempt that failed after it had changed objects: the cluster is no longer what
+   * `commit` rendered, so the next run deploys the app whatever git says (a revert included).
+   */
+  failed: z.object({ commit: z.string(), at: z.string() }).optional(),
 });
 export type LedgerEntry = z.output<typeof LedgerEntry>;
 
@@ -55,7 +60,7 @@ export function encodeEntry(e: LedgerEntry): string {
 }
 
 export function toDeployedApp(e: LedgerEntry): DeployedApp {
-  return { app: e.app, commit: e.commit, digest: e.digest, deployedAt: e.deployedAt, buildNumber: e.buildNumber, triggerer: e.triggerer };
+  return { app: e.app, commit: e.commit, digest: e.digest, deployedAt: e.deployedAt, buildNumber: e.buildNumber, triggerer: e.triggerer, failed: e.failed };
 }
 
 export interface LedgerSnapshot {

@@ -115,6 +115,8 @@ function statusOf(app: App, base: AppBase, input: DecideInput, files: string[] |
       reasons.push(`root entry changed (${why})`);
     } else if (digest !== app.definitionDigest) reasons.push('root entry changed');
   }
+  const failed = input.deployed?.apps.get(app.name)?.failed;
+  if (failed) reasons.push(`its last deploy (${short(failed.commit)}, ${failed.at}) failed after changing objects: the cluster is not what ${at} rendered`);
   reasons.push(...(files ?? []));
   return { status: reasons.length ? 'changed' : 'unchanged', reasons };
 }

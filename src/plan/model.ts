@@ -27,6 +27,8 @@ export interface DeployedApp {
   deployedAt?: string;
   buildNumber?: string;
   triggerer?: string;
+  /** A later deploy of the app that failed after changing objects: the cluster differs from `commit`. */
+  failed?: { commit: string; at: string };
 }
 
 export interface DeployedState {

@@ -157,6 +157,28 @@ describe('deploy: failures', () => {
     expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['api', 'cache', 'db']);
   });
 
+  it('an attempt that fails after changing objects is noted in the ledger, so the next run deploys the app even after a revert', async () => {
+    const apps = [app('cache', { namespace: `fcache-${id}`, timeoutSeconds: 30 })];
+    const good = rendered('cache', [deployment('cache', undefined)]);
+    const before = (await ledger(admin, env)).cache!;
+    // the attempt changes a ConfigMap, then its rollout fails: the cluster is neither the old nor the new commit
+    const bad = rendered('cache', [configMap('cache-config', undefined, { v: 'bad' }), deployment('cache', undefined, { nodeSelector: { 'no-such-node': 'true' }, progressDeadlineSeconds: 2 })]);
+    const attempt = plan({ environment: env, apps, status: { cache: 'changed' } });
+    const failed = await deploy({ plan: attempt, rendered: new Map([['cache', bad]]), access, config: config(admin), logger: logger(), signal, pollMs: 200 });
+    expect(failed.apps[0]!.outcome).toBe('failed');
+    const noted = (await ledger(admin, env)).cache as unknown as { commit: string; failed?: { commit: string } };
+    expect(noted.commit).toBe(before.commit);
+    expect(noted.failed?.commit).toBe(attempt.head);
+    // what the next plan is given: the app's deployed commit, and the failed attempt after it
+    const state = await readDeployedState(access, { environment: env, ledgerNamespace: 'app-of-apps-pipe' });
+    expect(state.apps.get('cache')).toMatchObject({ commit: before.commit, failed: { commit: attempt.head } });
+
+    // the change reverted: deployed again (the plan says changed, see decide), and the mark is gone
+    const again = await deploy({ plan: plan({ environment: env, apps, status: { cache: 'changed' } }), rendered: new Map([['cache', good]]), access, config: config(admin), logger: logger(), signal });
+    expect(again.apps[0]!.outcome).toBe('deployed');
+    expect((await ledger(admin, env)).cache as unknown as { failed?: unknown }).not.toHaveProperty('failed');
+  });
+
   it('a field owned by another manager is a conflict naming manager and field; FORCE_CONFLICTS takes it over', async () => {
     const ns = `conflict-${id}`;
     await kubectl(admin, ['create', 'namespace', ns]);

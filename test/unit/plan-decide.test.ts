@@ -120,6 +120,13 @@ describe('decide', () => {
     expect(reasons(d, 'api')[0]).toContain('bad yaml');
   });
 
+  it('deploys an app whose last attempt failed after changing objects, even when its files did not change since', () => {
+    const deployed: DeployedState = { source: 'test', apps: new Map([['api', { app: 'api', commit: BASE, failed: { commit: 'f'.repeat(40), at: '2026-11-28T10:00:00Z' } }]]) };
+    const d = decide(input([api], { deployed }));
+    expect(status(d)).toEqual({ api: 'changed' });
+    expect(reasons(d, 'api')).toEqual([`its last deploy (ffffffffffff, 2026-11-28T10:00:00Z) failed after changing objects: the cluster is not what bbbbbbbbbbbb rendered`]);
+  });
+
   it('uses each app\'s deployed commit from the ledger', () => {
     const c1 = '1'.repeat(40);
     const c2 = '2'.repeat(40);
