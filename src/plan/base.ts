@@ -106,7 +106,7 @@ async function ledgerBases(head: string, deployed: DeployedState, apps: readonly
     if (commit) return { kind: 'commit', commit };
     return {
       kind: 'unknown',
-      reason: `its deployed commit ${short(d.commit)} is not in the clone${finder.searched()} (force-pushed away?): the rendered manifests will be compared with the deployed ones`,
+      reason: `its deployed commit ${short(d.commit)} is not in the clone${withGuess(finder.searched(), '(force-pushed away?)')}: the rendered manifests will be compared with the deployed ones`,
     };
   };
   const base = commits.size === 1 ? [...commits][0] : undefined;
@@ -246,6 +246,11 @@ class CommitFinder {
       return false;
     }
   }
+}
+
+/** A parenthesis after what was searched, unless the search already ends with one. */
+function withGuess(searched: string, guess: string): string {
+  return searched.endsWith(')') ? searched : `${searched} ${guess}`;
 }
 
 export function short(sha: string): string {

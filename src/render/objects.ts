@@ -76,6 +76,10 @@ function validate(v: Record<string, unknown>): { message: string; hint: string }
   const meta = v.metadata;
   if (!isObject(meta)) return { message: `${kind} has no metadata`, hint: 'add metadata with at least a name' };
   const name = meta.name;
+  if (name !== undefined && name !== null && typeof name !== 'string') {
+    // `name: y` or `name: 1.0` are not strings in YAML
+    return { message: `${kind} metadata.name is ${JSON.stringify(name)}, not a string`, hint: 'quote the name (name: "y")' };
+  }
   if (typeof name !== 'string' || !name) {
     if (!meta.generateName) return { message: `${kind} has no metadata.name`, hint: 'add metadata.name' };
     const annotations = isObject(meta.annotations) ? meta.annotations : {};

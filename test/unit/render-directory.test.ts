@@ -52,6 +52,12 @@ describe('directory apps', () => {
     expect((await render(files, plain())).warnings).toBeUndefined();
   });
 
+  it('says a name that YAML reads as a number or a boolean is not a string', async () => {
+    const err = await renderError({ 'apps/web/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 1.5\n' }, plain());
+    expect(err.located).toBe('apps/web/cm.yaml:1: app web: ConfigMap metadata.name is 1.5, not a string');
+    expect(err.hint).toBe('quote the name (name: "y")');
+  });
+
   it('reads subdirectories only with recurse', async () => {
     const files = { 'apps/web/top.yaml': cm('top'), 'apps/web/sub/deep/nested.yaml': cm('nested') };
     expect((await render(files, plain())).objects.map((o) => o.metadata.name)).toEqual(['top']);
