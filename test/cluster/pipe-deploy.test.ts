@@ -132,7 +132,7 @@ describe('the pipe deploys an App of Apps', () => {
     expect(strict.exitCode, strict.all).toBe(3);
   });
 
-  it('a failing rollout stops its dependents and leaves their ledger entries alone; fixed, the next run converges', async () => {
+  it('a failing rollout stops its dependents and leaves their ledger entries alone (its own notes the attempt); fixed, the next run converges', async () => {
     const ledgerBefore = await ledger(admin, env);
     repo.commit({
       'apps/api/templates/deployment.yaml': yamlDeployment('api', { nodeSelector: 'no-such-node: "x"', progressDeadlineSeconds: 2 }).replace('replicas: 1', 'replicas: {{ .Values.replicas }}'),
@@ -144,7 +144,10 @@ describe('the pipe deploys an App of Apps', () => {
     expect(r.all).toMatch(new RegExp(`api: FAILED after .*Deployment/${ns('api')}/api: rollout failed: ProgressDeadlineExceeded`));
     expect(r.all).toMatch(/web: skipped: dependency api failed/);
     const l = await ledger(admin, env);
-    expect(l.api).toEqual(ledgerBefore.api);
+    // api's attempt changed its Deployment before failing: its entry keeps the last deployed
+    // commit and notes the failed attempt (so a revert is deployed again); web was not touched
+    expect(l.api).toEqual({ ...ledgerBefore.api, failed: { commit: report().build.commit, at: expect.any(String) } });
+    expect(report().build.commit).not.toBe(ledgerBefore.api!.commit);
     expect(l.web).toEqual(ledgerBefore.web);
 
     repo.commit({ 'apps/api/templates/deployment.yaml': yamlDeployment('api').replace('replicas: 1', 'replicas: {{ .Values.replicas }}') });
