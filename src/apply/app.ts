@@ -98,13 +98,14 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     return { result: await finish() };
   } catch (err) {
     const result = failed(ctx, app.name, err, objects, started);
-    await markFailed(ctx, previous, objects);
+    // not after a cancel or a lost lock: another run may hold the lock and have written the entry since
+    if (result.outcome === 'failed' && !ctx.signal.aborted) await markFailed(ctx, previous, objects);
     return { result };
   }
 }
 
 /**
- * After a failed (or cancelled) attempt that changed objects, the ledger's entry says so, so the
+ * After a failed attempt that changed objects, the ledger's entry says so, so the
  * next run deploys the app even when git says nothing changed since the entry's commit (the
  * change reverted). An app never deployed needs no mark: it is new at the next run anyway.
  */
