@@ -10,13 +10,13 @@ import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
 import { checkReportFile } from './report/report-file.js';
 import { existsSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { combineErrors, ExitCode, InputError, PipeError } from './util/errors.js';
 import { ToolError } from './util/exec.js';
-import { Git, redactUserInfo, withoutUserInfo } from './util/git.js';
+import { Git, withoutUserInfo } from './util/git.js';
 import { PrivateDir } from './util/private-dir.js';
 import { toolPath } from './util/tools.js';
-import { GitTree, WorkTree } from './util/tree.js';
+import { GitTree, pathInRepo, WorkTree } from './util/tree.js';
 
 // Stages are loaded when the run reaches them: plan mode never loads identity or apply (the AWS
 // SDK), and the first log line does not wait for the modules of later stages.
@@ -74,7 +74,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
   // are changes too; the folder where Bitbucket keeps pipes' files and the report are not
   const uncommitted = git.workTreeChanges(pipeFilesIn(config)).catch((err: unknown) => {
     if (!(err instanceof ToolError)) throw err;
-    throw new PipeError(`cannot tell whether the work tree differs from the commit: git status failed: ${redactUserInfo(err.stderr.trim().split('\n').pop() ?? '')}`, {
+    throw new PipeError(`cannot tell whether the work tree differs from the commit: git status failed: ${err.lastLine}`, {
       hint: 'check that the clone is intact (git status in it), and that nothing else writes to it while the pipe runs',
       cause: err,
     });
@@ -172,12 +172,8 @@ async function workspaceRemotes(git: Git, workspace: string): Promise<string[]> 
 
 /** Paths in the clone that are the pipe's own or Bitbucket's, not the repository's: left out of "uncommitted". */
 function pipeFilesIn(config: Config): string[] {
-  const inside = (p: string | undefined) => {
-    if (!p) return undefined;
-    const rel = relative(config.workspace, p);
-    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : undefined;
-  };
-  return ['.bitbucket/pipelines/generated', inside(config.reportFile)].filter((p): p is string => Boolean(p));
+  const report = pathInRepo(config.workspace, config.reportFile);
+  return ['.bitbucket/pipelines/generated', ...(report ? [report] : [])];
 }
 
 /** A workspace git cannot read: missing, or not a clone. Any other git failure is reported as it is. */

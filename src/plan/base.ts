@@ -2,7 +2,8 @@ import type { BuildContext } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import { errorMessage, InputError } from '../util/errors.js';
 import { ToolError } from '../util/exec.js';
-import { redactUserInfo, type Git } from '../util/git.js';
+import { redactUserInfo } from '../report/mask.js';
+import type { Git } from '../util/git.js';
 import type { DeployedState } from './model.js';
 
 /** What one app is compared against. */
@@ -240,7 +241,7 @@ class CommitFinder {
       this.notes.push(`fetched more git history to find the base: ${what}`);
       return true;
     } catch (e) {
-      const detail = redactUserInfo(e instanceof ToolError ? (e.stderr.trim().split('\n').pop() ?? '') : errorMessage(e));
+      const detail = e instanceof ToolError ? e.lastLine : redactUserInfo(errorMessage(e));
       this.fetchFailure = detail;
       this.logger.debug(`git: could not ${what}: ${detail}`);
       return false;

@@ -1,9 +1,9 @@
 import type { App, DirectoryOptions } from '../root/model.js';
 import type { Git } from '../util/git.js';
-import type { Tree } from '../util/tree.js';
+import { pathInRepo, type Tree } from '../util/tree.js';
 import { readlink } from 'node:fs/promises';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
-import { isAbsolute, join, relative, sep } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { ancestors, basename, covers } from './paths.js';
 import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
 
@@ -81,7 +81,7 @@ export function gitManifestSearch(git: Git): ManifestSearch {
       const found = await Promise.all(
         (await entries()).links.map(async (path) => {
           const target = await readlink(join(git.dir, path)).catch(() => undefined);
-          const to = target === undefined ? undefined : isAbsolute(target) ? insideRepo(git.dir, target) : resolveRef(dirOf(path), target);
+          const to = target === undefined ? undefined : isAbsolute(target) ? pathInRepo(git.dir, target) : resolveRef(dirOf(path), target);
           return to === undefined ? undefined : { path, target: to };
         }),
       );
@@ -89,12 +89,6 @@ export function gitManifestSearch(git: Git): ManifestSearch {
     },
     submodules: async () => (await entries()).submodules,
   };
-}
-
-/** An absolute link target as a repository path; undefined outside the repository. */
-function insideRepo(root: string, target: string): string | undefined {
-  const rel = relative(root, target);
-  return rel === '' ? '' : rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel.split(sep).join('/');
 }
 
 /** Link hops followed from one changed file (a link to its own folder would lead on forever). */

@@ -44,3 +44,12 @@ export function resetSecrets(): void {
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/**
+ * Text (a tool's stderr, say) with the user info of every URL in it removed, up to the host: a
+ * token in a clone URL is no registered secret, so mask() would not know it.
+ */
+export function redactUserInfo(text: string): string {
+  // the user info ends at the last "@" before the host's path: a password may hold "@" itself
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s'"]*@/gi, '$1');
+}

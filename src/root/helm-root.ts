@@ -1,5 +1,5 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { dirname, join as joinFs, posix } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { join as joinFs, posix } from 'node:path';
 import { InputError, InputErrors, PipeError } from '../util/errors.js';
 import { runTool, ToolError } from '../util/exec.js';
 import { GitTree, WorkTree } from '../util/tree.js';
@@ -33,7 +33,7 @@ export async function renderHelmRoot(
     ? chartFiles.find((f) => [`values-${opts.environment}.yaml`, `values-${opts.environment}.yml`].includes(posix.relative(chartDir || '.', f)))
     : undefined;
 
-  const dir = await chartOnDisk(files, chartDir, chartFiles, opts.tmpDir);
+  const dir = await chartOnDisk(files, chartDir, opts.tmpDir);
   const helmHome = await mkdtemp(joinFs(opts.tmpDir, 'helm-home-'));
   const release = releaseName(chartDir);
   const argv = ['template', release, dir];
@@ -72,33 +72,21 @@ export async function renderHelmRoot(
  * The chart's directory on disk: the work tree itself, or a copy written out of git (byte for
  * byte: a vendored dependency in charts/ is a .tgz).
  */
-async function chartOnDisk(files: RepoFiles, chartDir: string, chartFiles: string[], tmpDir: string): Promise<string> {
-  if (files.tree instanceof WorkTree) return files.tree.resolve(chartDir);
-  if (files.tree instanceof GitTree) {
-    const dest = await mkdtemp(joinFs(tmpDir, 'root-chart-'));
-    try {
-      await files.tree.exportTo(dest, chartDir);
-    } catch (e) {
-      if (!(e instanceof ToolError)) throw e;
-      throw new PipeError(`the root chart ${chartDir || '.'} could not be written out of git at ${files.revisionName()}: ${e.stderr.trim().split('\n').pop() ?? ''}`, {
-        hint: 'check that git can check out that revision in the clone (filters such as git-lfs need their tool in the image)',
-        cause: e,
-      });
-    }
-    return joinFs(dest, chartDir);
+async function chartOnDisk(files: RepoFiles, chartDir: string, tmpDir: string): Promise<string> {
+  const tree = files.tree;
+  if (tree instanceof WorkTree) return tree.resolve(chartDir);
+  if (!(tree instanceof GitTree)) throw new Error('the root chart is read from the work tree or from git');
+  const dest = await mkdtemp(joinFs(tmpDir, 'root-chart-'));
+  try {
+    await tree.exportTo(dest, chartDir);
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    throw new PipeError(`the root chart ${chartDir || '.'} could not be written out of git at ${files.revisionName()}: ${e.lastLine}`, {
+      hint: 'check that git can check out that revision in the clone (filters such as git-lfs need their tool in the image)',
+      cause: e,
+    });
   }
-  // another Tree (tests): text files only
-  const dest = joinFs(await mkdtemp(joinFs(tmpDir, 'root-chart-')), posix.basename(chartDir) || 'root');
-  await mkdir(dest, { recursive: true });
-  await files.prefetch(chartFiles);
-  for (const f of chartFiles) {
-    const text = await files.read(f);
-    if (text === undefined) continue;
-    const target = joinFs(dest, posix.relative(chartDir || '.', f));
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, text);
-  }
-  return dest;
+  return joinFs(dest, chartDir);
 }
 
 async function chartNameOf(files: RepoFiles, chartDir: string): Promise<string> {

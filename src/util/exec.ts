@@ -1,5 +1,5 @@
 import type { Options } from 'execa';
-import { mask } from '../report/mask.js';
+import { mask, redactUserInfo } from '../report/mask.js';
 
 /** A failed external tool: one typed error with the command, exit code, stderr and duration. */
 export class ToolError extends Error {
@@ -14,6 +14,11 @@ export class ToolError extends Error {
     const why = timedOut ? 'timed out' : exitCode === undefined ? 'could not be started' : `exited with ${exitCode}`;
     super(mask(`${tool} ${argv.join(' ')} ${why} after ${durationMs} ms${stderr.trim() ? `: ${lastLines(stderr, 20)}` : ''}`));
     this.name = 'ToolError';
+  }
+
+  /** The tool's last line of stderr (its own summary of what went wrong), masked, URLs without user info: for a message. */
+  get lastLine(): string {
+    return mask(redactUserInfo(this.stderr.trim().split('\n').pop() ?? ''));
   }
 }
 

@@ -243,12 +243,6 @@ export class Git {
 }
 
 /** `scheme://user:secret@host/path` -> `scheme://host/path`; anything else as it is. */
-/** Text (git's stderr, say) with the user info of every URL in it removed, up to the host. */
-export function redactUserInfo(text: string): string {
-  // the user info ends at the last "@" before the host's path: a password may hold "@" itself
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s'"]*@/gi, '$1');
-}
-
 export function withoutUserInfo(url: string): string {
   if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url)) return url;
   try {

@@ -1,5 +1,5 @@
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join, posix, relative, sep } from 'node:path';
+import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import { InputError, type Location } from './errors.js';
 import type { Git } from './git.js';
 
@@ -28,6 +28,13 @@ export function assertInside(rootReal: string, real: string, path: string, where
     where,
     hint: 'replace the link with the files themselves; the pipe only reads files inside the repository',
   });
+}
+
+/** An absolute path as a repository path of `root` ("" for the root itself); undefined outside it. */
+export function pathInRepo(root: string, path: string): string | undefined {
+  const rel = relative(root, path);
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join('/');
 }
 
 /** A normalized repository path: segments of anything but "/" and "\\", none of them "." or "..". */

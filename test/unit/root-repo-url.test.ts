@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeRepoUrl, sameRepository } from '../../src/root/index.js';
-import { Git, redactUserInfo, withoutUserInfo } from '../../src/util/git.js';
+import { redactUserInfo } from '../../src/report/mask.js';
+import { Git, withoutUserInfo } from '../../src/util/git.js';
 
 describe('sameRepository', () => {
   const same: [string, string][] = [
