@@ -28,6 +28,8 @@ export interface RunContext {
   signal: AbortSignal;
   /** Aborted after the grace period: in-flight requests are cut. */
   hardSignal: AbortSignal;
+  /** Aborted when the environment lock was lost: another run may write the ledger now. */
+  lockLost: AbortSignal;
   environment: string;
   audit: Omit<AuditContext, 'app'>;
   ledger: LedgerWriter;
@@ -94,22 +96,28 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     }
     checkCancelled(ctx);
     const finish = () => pruneAndRecord(ctx, p, objects, pruning).then(() => (step('pruned and recorded'), done('deployed')));
-    if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch((err) => failed(ctx, app.name, err, objects, started)) };
+    const unfinished = async (err: unknown): Promise<AppResult> => {
+      const result = failed(ctx, app.name, err, objects, started);
+      await markFailed(ctx, previous, objects);
+      return result;
+    };
+    if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch(unfinished) };
     return { result: await finish() };
   } catch (err) {
     const result = failed(ctx, app.name, err, objects, started);
-    // not after a cancel or a lost lock: another run may hold the lock and have written the entry since
-    if (result.outcome === 'failed' && !ctx.signal.aborted) await markFailed(ctx, previous, objects);
+    await markFailed(ctx, previous, objects);
     return { result };
   }
 }
 
 /**
- * After a failed attempt that changed objects, the ledger's entry says so, so the
- * next run deploys the app even when git says nothing changed since the entry's commit (the
- * change reverted). An app never deployed needs no mark: it is new at the next run anyway.
+ * After an attempt that failed or was cancelled once it had changed objects, the ledger's entry
+ * says so, so the next run deploys the app even when git says nothing changed since the entry's
+ * commit (the change reverted). An app never deployed needs no mark: it is new at the next run
+ * anyway. Not once the lock is lost: another run may hold it and have written the entry since.
  */
 async function markFailed(ctx: RunContext, previous: LedgerEntry | undefined, objects: ObjectResult[]): Promise<void> {
+  if (ctx.lockLost.aborted) return;
   if (!previous || !objects.some((o) => o.action === 'created' || o.action === 'configured' || o.action === 'pruned')) return;
   try {
     await ctx.ledger.record({ ...previous, failed: { commit: ctx.audit.commit, at: new Date().toISOString() } });

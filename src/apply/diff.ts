@@ -100,7 +100,8 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
   if (changes.length) {
     result.apps = await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
-      const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard);
+      // diff mode holds no lock: it never writes the ledger
+      const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard, AbortSignal.abort());
       const limit = pLimit(o.config.concurrency);
       return Promise.all(
         o.plan.layers.flat().map((app) =>

@@ -54,7 +54,7 @@ function auditOf(o: EngineOptions): Omit<AuditContext, 'app'> {
   return { environment: environmentOf(o), commit: o.plan.head, buildNumber: b.buildNumber, repository: b.repoFullName, triggerer: b.triggerer };
 }
 
-export function context(o: EngineOptions, client: KubeClient, discovery: Discovery, prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, signal: AbortSignal, hardSignal: AbortSignal): RunContext {
+export function context(o: EngineOptions, client: KubeClient, discovery: Discovery, prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, signal: AbortSignal, hardSignal: AbortSignal, lockLost: AbortSignal): RunContext {
   const environment = environmentOf(o);
   return {
     client,
@@ -63,6 +63,7 @@ export function context(o: EngineOptions, client: KubeClient, discovery: Discove
     logger: o.logger,
     signal,
     hardSignal,
+    lockLost,
     environment,
     audit: auditOf(o),
     ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),

@@ -74,7 +74,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
       const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
-      const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])));
+      const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])), lock.lost);
       const moved = await movedSincePlan({ planned: o.deployed, now: snapshot.entries, apps: o.plan.layers.flat(), head: o.plan.head, workspace: o.config.workspace });
       const deferred: (() => Promise<AppResult>)[] = [];
       const results = await runLayers<AppResult>({

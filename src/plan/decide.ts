@@ -116,7 +116,7 @@ function statusOf(app: App, base: AppBase, input: DecideInput, files: string[] |
     } else if (digest !== app.definitionDigest) reasons.push('root entry changed');
   }
   const failed = input.deployed?.apps.get(app.name)?.failed;
-  if (failed) reasons.push(`its last deploy (${short(failed.commit)}, ${failed.at}) failed after changing objects: the cluster is not what ${at} rendered`);
+  if (failed) reasons.push(`its last deploy attempt (${short(failed.commit)}, ${failed.at}) changed objects and did not finish: the cluster is not what ${at} rendered`);
   reasons.push(...(files ?? []));
   return { status: reasons.length ? 'changed' : 'unchanged', reasons };
 }

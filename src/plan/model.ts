@@ -27,7 +27,7 @@ export interface DeployedApp {
   deployedAt?: string;
   buildNumber?: string;
   triggerer?: string;
-  /** A later deploy of the app that failed after changing objects: the cluster differs from `commit`. */
+  /** A later deploy of the app that failed or was cancelled after changing objects: the cluster differs from `commit`. */
   failed?: { commit: string; at: string };
 }
 

@@ -32,38 +32,88 @@ apps:
 });
 afterAll(() => repo.remove());
 
+function startPipe() {
+  return execa(process.execPath, ['--import', 'tsx', main], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      ...bitbucketEnv(repo.dir, repo.head(), { BITBUCKET_DEPLOYMENT_ENVIRONMENT: env, KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64') }),
+    },
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
+}
+
+/** Starts the pipe, waits until `ready(output)` holds, then sends SIGTERM. */
+async function cancelWhen(ready: (output: string) => boolean | Promise<boolean>) {
+  const proc = startPipe();
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    let checking = false;
+    proc.all!.on('data', async (chunk: Buffer) => {
+      output += chunk.toString();
+      if (checking) return;
+      checking = true;
+      try {
+        if (await ready(output)) resolve();
+      } finally {
+        checking = false;
+      }
+    });
+    proc.then((r) => reject(new Error(`pipe ended early: ${r.all}`)), reject);
+  });
+  const signalled = Date.now();
+  proc.kill('SIGTERM');
+  const r = await proc;
+  return { ...r, afterSignalMs: Date.now() - signalled };
+}
+
 describe('SIGTERM during a deploy', () => {
   it('stops waiting, starts nothing new, records only finished apps, releases the lock, exits 1', async () => {
-    const proc = execa(process.execPath, ['--import', 'tsx', main], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/root',
-        ...bitbucketEnv(repo.dir, repo.head(), { BITBUCKET_DEPLOYMENT_ENVIRONMENT: env, KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64') }),
-      },
-      extendEnv: false,
-      reject: false,
-      all: true,
+    const r = await cancelWhen(async (out) => {
+      if (!(/^slow: started/m.test(out) && /^quick: deployed/m.test(out))) return false;
+      await new Promise((res) => setTimeout(res, 1000));
+      return true;
     });
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      proc.all!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (/^slow: started/m.test(output) && /^quick: deployed/m.test(output)) resolve();
-      });
-      proc.then((r) => reject(new Error(`pipe ended early: ${r.all}`)), reject);
-    });
-    await new Promise((r) => setTimeout(r, 1000));
-    const signalled = Date.now();
-    proc.kill('SIGTERM');
-    const r = await proc;
-    expect(Date.now() - signalled).toBeLessThan(15_000);
+    expect(r.afterSignalMs).toBeLessThan(15_000);
     expect(r.exitCode, r.all).toBe(1);
     expect(r.all).toContain('Received SIGTERM');
     expect(r.all).toMatch(/slow: cancelled after/);
     expect(r.all).toMatch(/^slow\s+cancelled/m);
     expect(r.all).toMatch(/^next\s+skipped/m);
+    // slow was never deployed: no entry and no mark (it is new at the next run anyway)
     expect(Object.keys(await ledger(admin, env))).toEqual(['quick']);
     expect(await getJson(admin, ['configmap', '-n', `next-${id}`, 'next'])).toBeUndefined();
     expect(await getJson(admin, ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${env}`])).toBeUndefined();
+  });
+
+  it('a cancelled attempt that changed a deployed app marks its entry, so the revert pushed next is deployed', async () => {
+    const good = yamlDeployment('slow');
+    repo.commit({ 'apps/slow/deploy.yaml': good });
+    const first = await startPipe();
+    expect(first.exitCode, first.all).toBe(0);
+    const deployed = (await ledger(admin, env)).slow!;
+    expect(deployed.commit).toBe(repo.head());
+
+    // a change that never becomes healthy, cancelled once it is live and its rollout waits
+    repo.commit({ 'apps/slow/deploy.yaml': yamlDeployment('slow', { nodeSelector: 'no-such-node: "x"' }) });
+    const attempt = repo.head();
+    const liveSelector = async () =>
+      ((await getJson(admin, ['deployment', '-n', `slow-${id}`, 'slow'])) as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string> } } } } | undefined)?.spec?.template?.spec?.nodeSelector;
+    const r = await cancelWhen(async (out) => /^slow: started/m.test(out) && (await liveSelector()) !== undefined);
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.all).toMatch(/^slow\s+cancelled/m);
+    expect((await ledger(admin, env)).slow).toEqual({ ...deployed, failed: { commit: attempt, at: expect.any(String) } });
+
+    // the revert: git says nothing of slow changed since its recorded commit; the mark says the cluster differs
+    repo.commit({ 'apps/slow/deploy.yaml': good });
+    const revert = await startPipe();
+    expect(revert.exitCode, revert.all).toBe(0);
+    expect(revert.all).toMatch(new RegExp(`slow: started .*its last deploy attempt \\(${attempt.slice(0, 12)}, [^)]+\\) changed objects and did not finish`));
+    expect(await liveSelector()).toBeUndefined();
+    const after = (await ledger(admin, env)).slow!;
+    expect(after.commit).toBe(repo.head());
+    expect(after.failed).toBeUndefined();
   });
 });

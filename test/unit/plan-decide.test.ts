@@ -124,7 +124,7 @@ describe('decide', () => {
     const deployed: DeployedState = { source: 'test', apps: new Map([['api', { app: 'api', commit: BASE, failed: { commit: 'f'.repeat(40), at: '2026-11-28T10:00:00Z' } }]]) };
     const d = decide(input([api], { deployed }));
     expect(status(d)).toEqual({ api: 'changed' });
-    expect(reasons(d, 'api')).toEqual([`its last deploy (ffffffffffff, 2026-11-28T10:00:00Z) failed after changing objects: the cluster is not what bbbbbbbbbbbb rendered`]);
+    expect(reasons(d, 'api')).toEqual([`its last deploy attempt (ffffffffffff, 2026-11-28T10:00:00Z) changed objects and did not finish: the cluster is not what bbbbbbbbbbbb rendered`]);
   });
 
   it('uses each app\'s deployed commit from the ledger', () => {

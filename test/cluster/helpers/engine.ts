@@ -104,7 +104,7 @@ export async function getJson<T = K8sObject & { spec?: any; status?: any; data?:
 }
 
 /** The ledger entries of an environment, as kubectl sees them. */
-export async function ledger(kubeconfig: string, environment: string, namespace = 'app-of-apps-pipe'): Promise<Record<string, { commit: string; digest?: string; buildNumber?: string; objects: string[] }>> {
+export async function ledger(kubeconfig: string, environment: string, namespace = 'app-of-apps-pipe'): Promise<Record<string, { commit: string; digest?: string; buildNumber?: string; objects: string[]; failed?: { commit: string; at: string } }>> {
   const cm = await getJson(kubeconfig, ['configmap', '-n', namespace, `app-of-apps-ledger-${environment}`]);
   return Object.fromEntries(Object.values(cm?.data ?? {}).map((v) => {
     const e = JSON.parse(v) as { app: string; commit: string; objects: string[] };
