@@ -1,4 +1,4 @@
-import type { DeployedState } from '../plan/model.js';
+import type { DeployedState, Plan } from '../plan/model.js';
 import { formatDuration, summaryLine, summaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import { deployApp, type RunContext } from './app.js';
@@ -56,7 +56,11 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
   const result: DeployResult = { environment, commit: o.plan.head, apps: [], removed: [], ok: true, cancelled: false, durationMs: 0 };
   if (!changes.length && !(o.plan.removed.length && o.config.pruneRemovedApps)) {
     o.logger.info('Nothing to deploy.');
-    for (const app of o.plan.removed) result.removed.push(keptRemoved(app));
+    for (const app of o.plan.removed) {
+      const kept = keptRemoved(o.plan, app);
+      o.logger.warn(`${app}: ${kept.reason}`);
+      result.removed.push(kept);
+    }
     return { ...result, durationMs: Date.now() - started };
   }
   await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {
@@ -124,33 +128,44 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
   return result;
 }
 
-function keptRemoved(app: string): RemovedAppResult {
-  return { app, outcome: 'kept', objects: [], reason: 'removed from the root; its objects stay (set PRUNE_REMOVED_APPS=true to delete them)' };
+/** An app of the ledger not deployed any more: gone from the root, or disabled for the environment. */
+function gone(plan: Plan, app: string): { why: string; mark: { disabled?: true } } {
+  if (!plan.root.disabled.includes(app)) return { why: 'removed from the root', mark: {} };
+  return { why: `disabled${plan.environment ? ` for ${plan.environment}` : ''}`, mark: { disabled: true } };
 }
 
-/** Apps gone from the root: with PRUNE_REMOVED_APPS their objects are pruned (same ownership checks) and their ledger entries dropped. */
+function keptRemoved(plan: Plan, app: string): RemovedAppResult {
+  const { why, mark } = gone(plan, app);
+  return { app, outcome: 'kept', ...mark, objects: [], reason: `${why}; its objects stay (set PRUNE_REMOVED_APPS=true to delete them)` };
+}
+
+/**
+ * Apps gone from the root (or disabled for the environment): with PRUNE_REMOVED_APPS their
+ * objects are pruned (same ownership checks) and their ledger entries dropped.
+ */
 async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSnapshot, stop: AbortSignal): Promise<RemovedAppResult[]> {
   const out: RemovedAppResult[] = [];
   for (const app of o.plan.removed) {
     const entry = snapshot.entries.get(app);
     if (!o.config.pruneRemovedApps || !entry) {
-      out.push(keptRemoved(app));
+      out.push(keptRemoved(o.plan, app));
       continue;
     }
+    const { why, mark } = gone(o.plan, app);
     if (stop.aborted) {
-      out.push({ app, outcome: 'kept', objects: [], reason: 'not pruned: the run was cancelled' });
+      out.push({ app, outcome: 'kept', ...mark, objects: [], reason: 'not pruned: the run was cancelled' });
       continue;
     }
     try {
       const candidates = pruneCandidates(entry.objects, new Set(), ctx.protectedKeys(app));
       const objects = (await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal })).map(({ live: _l, ...r }) => r);
       await ctx.ledger.remove(app);
-      o.logger.info(`${app}: removed from the root; pruned ${objects.filter((r) => r.action === 'pruned').length} objects`);
-      out.push({ app, outcome: 'pruned', objects });
+      o.logger.info(`${app}: ${why}; pruned ${objects.filter((r) => r.action === 'pruned').length} objects`);
+      out.push({ app, outcome: 'pruned', ...mark, objects });
     } catch (err) {
       const error = appError(err);
-      logAppError(o.logger, `${app}: pruning the removed app failed: ${error.message}`, error);
-      out.push({ app, outcome: 'failed', objects: [], reason: error.message, error });
+      logAppError(o.logger, `${app}: ${why}; pruning its objects failed: ${error.message}`, error);
+      out.push({ app, outcome: 'failed', ...mark, objects: [], reason: error.message, error });
     }
   }
   return out;

@@ -49,6 +49,8 @@ export interface RemovedAppResult {
   app: string;
   /** pruned: its objects were deleted and its ledger entry dropped; kept: PRUNE_REMOVED_APPS is off. */
   outcome: 'pruned' | 'kept' | 'failed';
+  /** Still in the root, but disabled for the environment (otherwise gone from the root). */
+  disabled?: true;
   objects: ObjectResult[];
   reason?: string;
   error?: AppError;

@@ -236,7 +236,7 @@ function removedApps(input: DecideInput, notes: string[]): string[] {
   const removed = [...before].filter((n) => !now.has(n)).sort();
   const env = input.root.environment ? ` for environment ${input.root.environment.name}` : '';
   for (const n of removed) {
-    if (input.root.disabled.includes(n)) notes.push(`${n} is disabled${env}: reported as removed`);
+    if (input.root.disabled.includes(n)) notes.push(`${n} is disabled${env}: its deployed objects are handled as a removed app's (kept, or pruned with PRUNE_REMOVED_APPS)`);
   }
   return removed;
 }

@@ -30,7 +30,7 @@ export function summaryTable(result: DeployResult): string {
   ]);
   for (const r of result.removed) {
     const pruned = r.objects.filter((o) => o.action === 'pruned').length;
-    rows.push([r.app, `removed (${r.outcome})`, '0', '0', '0', String(pruned), '', r.reason ?? '']);
+    rows.push([r.app, `${r.disabled ? 'disabled' : 'removed'} (${r.outcome})`, '0', '0', '0', String(pruned), '', r.reason ?? '']);
   }
   return table(['APP', 'RESULT', 'CREATED', 'CONFIGURED', 'UNCHANGED', 'PRUNED', 'DURATION', 'NOTE'], rows);
 }

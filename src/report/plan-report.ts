@@ -102,7 +102,10 @@ export function printPlan(report: PlanReport, logger: Logger): void {
     logger.warn(`${u.name} cannot be rendered: ${u.reason} (${u.file}${u.line ? `:${u.line}` : ''}${source})`);
   }
   for (const a of report.apps) for (const n of a.notes ?? []) logger.info(`note: ${a.name}: ${n}`);
-  for (const r of report.removed) logger.warn(`${r} was removed from the root manifest; its objects stay until PRUNE_REMOVED_APPS=true`);
+  for (const r of report.removed) {
+    const why = report.disabled.includes(r) ? `is disabled${report.environment ? ` for ${report.environment}` : ''}` : 'was removed from the root manifest';
+    logger.warn(`${r} ${why}; its objects stay until PRUNE_REMOVED_APPS=true`);
+  }
   for (const n of report.notes) logger.info(`note: ${n}`);
   if (report.layers.length) logger.info(`Order: ${report.layers.map((l) => `[${l.join(', ')}]`).join(' -> ')}`);
 }

@@ -197,4 +197,26 @@ describe('the pipe deploys an App of Apps', () => {
     expect((await getJson(admin, ['configmap', '-n', ns('config'), 'settings']))!.data).toEqual({ level: 'debug' });
     repo.commit({ 'apps/config/sneaky.yaml': null, 'app-of-apps.yaml': root() });
   });
+
+  it('an app disabled for the environment is reported as disabled: kept, then pruned with PRUNE_REMOVED_APPS', async () => {
+    const converged = await pipe();
+    expect(converged.exitCode, converged.all).toBe(0);
+    expect(await getJson(admin, ['deployment', '-n', ns('admin'), 'admin-svc'])).toBeDefined();
+    repo.commit({ 'app-of-apps.yaml': root().replace(`    namespace: ${ns('admin')}\n`, `    namespace: ${ns('admin')}\n    environments: {${env}: {enabled: false}}\n`) });
+
+    const kept = await pipe();
+    expect(kept.exitCode, kept.all).toBe(0);
+    expect(kept.all).toContain('Nothing to deploy.');
+    expect(kept.all).toContain(`admin: disabled for ${env}; its objects stay (set PRUNE_REMOVED_APPS=true to delete them)`);
+    expect(report().result.removed).toEqual([expect.objectContaining({ app: 'admin', outcome: 'kept', disabled: true })]);
+    expect(await getJson(admin, ['deployment', '-n', ns('admin'), 'admin-svc'])).toBeDefined();
+
+    const pruned = await pipe({ PRUNE_REMOVED_APPS: 'true' });
+    expect(pruned.exitCode, pruned.all).toBe(0);
+    expect(pruned.all).toContain(`admin: disabled for ${env}; pruned 2 objects`);
+    expect(pruned.all).toMatch(/^admin\s+disabled \(pruned\)/m);
+    expect(report().result.removed).toEqual([expect.objectContaining({ app: 'admin', outcome: 'pruned', disabled: true })]);
+    expect(await getJson(admin, ['deployment', '-n', ns('admin'), 'admin-svc'])).toBeUndefined();
+    expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['api', 'config', 'web']);
+  });
 });

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { AppResult, DeployResult } from '../../src/apply/model.js';
 import { countObjects } from '../../src/apply/model.js';
 import { formatDuration, summaryLine, summaryTable } from '../../src/report/deploy-summary.js';
+import { memoryLogger } from '../../src/report/logger.js';
+import { printPlan, type PlanReport } from '../../src/report/plan-report.js';
 import { table } from '../../src/report/table.js';
 
 const app = (name: string, outcome: AppResult['outcome'], actions: AppResult['objects'][number]['action'][] = [], reason?: string): AppResult => {
@@ -19,7 +21,10 @@ describe('deploy summary', () => {
       app('web', 'deployed', ['created', 'configured', 'unchanged', 'unchanged', 'pruned', 'prune-skipped']),
       app('cache', 'unchanged', [], 'unchanged (digest)'),
     ],
-    removed: [{ app: 'legacy', outcome: 'pruned', objects: [{ id: 'ConfigMap/x/y', action: 'pruned' }] }],
+    removed: [
+      { app: 'legacy', outcome: 'pruned', objects: [{ id: 'ConfigMap/x/y', action: 'pruned' }] },
+      { app: 'admin', outcome: 'kept', disabled: true, objects: [], reason: 'disabled for production; its objects stay (set PRUNE_REMOVED_APPS=true to delete them)' },
+    ],
     ok: false,
     cancelled: false,
     durationMs: 75_000,
@@ -33,6 +38,29 @@ describe('deploy summary', () => {
     expect(lines[3]).toMatch(/^web\s+deployed\s+1\s+1\s+2\s+1\s+1\.2s$/);
     expect(lines[4]).toMatch(/^cache\s+unchanged \(digest\)/);
     expect(lines[5]).toMatch(/^legacy\s+removed \(pruned\)\s+0\s+0\s+0\s+1/);
+    expect(lines[6]).toMatch(/^admin\s+disabled \(kept\)\s+0\s+0\s+0\s+0\s+disabled for production; its objects stay/);
+  });
+
+  it('the plan tells an app gone from the root from one disabled for the environment', () => {
+    const report: PlanReport = {
+      environment: 'production',
+      root: { file: 'app-of-apps.yaml', format: 'native' },
+      head: 'c'.repeat(40),
+      base: 'b'.repeat(40),
+      baseSource: 'ledger',
+      apps: [],
+      layers: [],
+      disabled: ['admin'],
+      unsupported: [],
+      removed: ['admin', 'legacy'],
+      notes: [],
+    };
+    const logger = memoryLogger(false);
+    printPlan(report, logger);
+    expect(logger.lines.filter((l) => l.includes('PRUNE_REMOVED_APPS'))).toEqual([
+      expect.stringContaining('admin is disabled for production; its objects stay until PRUNE_REMOVED_APPS=true'),
+      expect.stringContaining('legacy was removed from the root manifest; its objects stay until PRUNE_REMOVED_APPS=true'),
+    ]);
   });
 
   it('one line totals and durations', () => {

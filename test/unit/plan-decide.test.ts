@@ -193,6 +193,6 @@ describe('decide', () => {
     const d = decide({ ...input([api]), root: r, only: ['web'], deployed });
     expect(d.changes.map((c) => c.status)).toEqual(['skipped']);
     expect(d.removed).toEqual(['web']);
-    expect(d.notes).toEqual(['APPS names web, which is disabled for environment prod: it is not deployed', 'web is disabled for environment prod: reported as removed']);
+    expect(d.notes).toEqual(['APPS names web, which is disabled for environment prod: it is not deployed', "web is disabled for environment prod: its deployed objects are handled as a removed app's (kept, or pruned with PRUNE_REMOVED_APPS)"]);
   });
 });
