@@ -18,6 +18,15 @@ import type { PreparedApp, Target } from './prepare.js';
 import { prune, pruneCandidates } from './prune.js';
 import { CancelledError, waitHealthy } from './wait.js';
 
+/**
+ * The lost-base shortcut: git cannot say what changed since the app's ledger entry (its commit is
+ * not in the clone), but the rendered digest equals the recorded one, and no attempt since left
+ * the cluster elsewhere (the `failed` mark).
+ */
+export function unchangedByDigest(p: PreparedApp, previous: LedgerEntry | undefined): boolean {
+  return p.change.status === 'unknown-base' && !!previous?.digest && previous.digest === p.rendered.digest && !previous.failed;
+}
+
 /** Everything an app's deploy needs from the run. */
 export interface RunContext {
   client: KubeClient;
@@ -66,8 +75,8 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
   const previous = ctx.previous.get(app.name);
   const pruning = ctx.config.prune || app.prune;
   try {
-    if (p.change.status === 'unknown-base' && previous?.digest && previous.digest === p.rendered.digest && !previous.failed) {
-      await ctx.ledger.record(entry(ctx, p, previous.objects));
+    if (unchangedByDigest(p, previous)) {
+      await ctx.ledger.record(entry(ctx, p, previous!.objects));
       return { result: done('unchanged', 'unchanged (digest)') };
     }
     if (pruning && p.targets.length === 0 && (previous?.objects.length ?? 0) > 0 && !app.allowEmpty) {

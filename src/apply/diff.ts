@@ -3,7 +3,7 @@ import { diffSummaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
 import { applyObject } from './apply-object.js';
-import type { RunContext } from './app.js';
+import { unchangedByDigest, type RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { unifiedDiff } from './diff-format.js';
 import { context, environmentOf, withSession, type EngineOptions } from './engine.js';
@@ -23,7 +23,7 @@ import { prune, pruneCandidates } from './prune.js';
 export async function diffApp(ctx: RunContext, p: PreparedApp): Promise<AppDiff> {
   const app = p.change.app;
   const previous = ctx.previous.get(app.name);
-  if (p.change.status === 'unknown-base' && previous?.digest && previous.digest === p.rendered.digest) {
+  if (unchangedByDigest(p, previous)) {
     return { app: app.name, changed: false, objects: [], reason: 'unchanged (digest)' };
   }
   const objects: ObjectDiff[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deploy, readDeployedState } from '../../src/apply/index.js';
+import { deploy, diff, readDeployedState } from '../../src/apply/index.js';
 import type { K8sObject } from '../../src/render/model.js';
 import { app, asAdmin, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
@@ -172,6 +172,14 @@ describe('deploy: failures', () => {
     // what the next plan is given: the app's deployed commit, and the failed attempt after it
     const state = await readDeployedState(access, { environment: env, ledgerNamespace: 'app-of-apps-pipe' });
     expect(state.apps.get('cache')).toMatchObject({ commit: before.commit, failed: { commit: attempt.head } });
+
+    // a clone without the entry's commit (unknown base): the good render's digest is the entry's,
+    // but the mark says the cluster differs, so neither diff nor deploy takes the digest shortcut
+    expect(good.digest).toBe(before.digest);
+    const lost = plan({ environment: env, apps, status: { cache: 'unknown-base' } });
+    const shown = await diff({ plan: lost, rendered: new Map([['cache', good]]), access, config: config(admin, { MODE: 'diff' }), logger: logger(), signal });
+    expect(shown.apps.map((a) => [a.app, a.changed, a.reason])).toEqual([['cache', true, undefined]]);
+    expect(shown.apps[0]!.objects.map((o) => [o.id, o.change])).toContainEqual([`Deployment/fcache-${id}/cache`, 'update']);
 
     // the change reverted: deployed again (the plan says changed, see decide), and the mark is gone
     const again = await deploy({ plan: plan({ environment: env, apps, status: { cache: 'changed' } }), rendered: new Map([['cache', good]]), access, config: config(admin), logger: logger(), signal });
