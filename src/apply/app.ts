@@ -6,7 +6,7 @@ import { PipeError, errorMessage } from '../util/errors.js';
 import { sleep } from '../util/retry.js';
 import { applyObject, readLive, type Live } from './apply-object.js';
 import { ANNOTATION, LABEL, MANAGED_BY, auditAnnotations, labelValue, type AuditContext } from './audit.js';
-import type { KubeClient } from './client.js';
+import { KubeApiError, type KubeClient } from './client.js';
 import type { Discovery } from './discovery.js';
 import { appError, ObjectError, objectError } from './errors.js';
 import { crdEstablished } from './health.js';
@@ -39,6 +39,12 @@ export interface RunContext {
   hardSignal: AbortSignal;
   /** Aborted when the environment lock was lost: another run may write the ledger now. */
   lockLost: AbortSignal;
+  /**
+   * Label values of the apps that keep their objects through this run: apps of the environment
+   * this run does not deploy. An object one of them deployed is not taken over by another app (an
+   * object of an app deployed in this run, or gone from the root, may move).
+   */
+  keeping: ReadonlySet<string>;
   environment: string;
   audit: Omit<AuditContext, 'app'>;
   ledger: LedgerWriter;
@@ -87,14 +93,25 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     const deadline = started + app.timeoutSeconds * 1000;
     const wait = ctx.config.wait && app.wait;
     const step = stepTimer(ctx, app.name);
+    const staged = stage(p.targets, (t) => t.object, (t) => t.wave);
+    // every object read and dry-run before the first is applied (those whose namespace or CRD this
+    // deploy creates: once these exist)
+    const live = new Map<Target, Live>();
+    const creates = new Set(staged.bootstrap.filter((t) => t.object.kind === 'Namespace').map((t) => t.object.metadata.name));
+    if (app.createNamespace && app.namespace) creates.add(app.namespace);
+    const later = await preflight(ctx, app.name, p.targets, live, creates);
+    step('read and dry-run');
     if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
 
-    const staged = stage(p.targets, (t) => t.object, (t) => t.wave);
-    await applyWave(ctx, [staged.bootstrap], objects);
+    await applyWave(ctx, [staged.bootstrap], objects, live);
     await waitForCrds(ctx, p.targets, staged.bootstrap, deadline, app.timeoutSeconds);
     step('namespaces and CRDs');
+    if (later.length) {
+      await preflight(ctx, app.name, later, live);
+      step(`read and dry-run ${later.length} objects of new namespaces or CRDs`);
+    }
     for (const [i, w] of staged.waves.entries()) {
-      await applyWave(ctx, w.batches, objects);
+      await applyWave(ctx, w.batches, objects, live);
       step(`wave ${w.wave} applied`);
       // Argo CD semantics: a wave is healthy before the next one starts.
       if (wait) {
@@ -159,14 +176,76 @@ function checkCancelled(ctx: RunContext): void {
   if (ctx.signal.aborted) throw new CancelledError();
 }
 
-/** Applies a wave's batches in order; the live objects of the whole wave are read first, in parallel. */
-async function applyWave(ctx: RunContext, batches: Target[][], objects: ObjectResult[]): Promise<void> {
+/**
+ * Before an object of the app is applied: each is read, and goes through a server-side dry run. A
+ * rejected object (an immutable field changed, an invalid value, a webhook's denial), or one that
+ * another app or environment deployed, fails the app with none of these objects applied, instead of
+ * after the objects before it went live (a Service's new selector live over the old Deployment's
+ * pods is an outage). With `creates` (the namespaces this deploy makes), objects that cannot be
+ * dry-run yet (their namespace or their CRD comes with this deploy) are returned for a second
+ * pass once those exist. The live objects go into `live`, for the apply's before-and-after.
+ */
+async function preflight(ctx: RunContext, app: string, targets: Target[], live: Map<Target, Live>, creates?: ReadonlySet<string>): Promise<Target[]> {
+  checkCancelled(ctx);
+  const later: Target[] = [];
+  const failed: unknown[] = []; // by target, in the app's order
+  const limit = pLimit(8);
+  await Promise.all(
+    targets.map((t, i) =>
+      limit(async () => {
+        if (creates && t.fromNewCrd) return void later.push(t);
+        try {
+          const l = await readLive(ctx.client, t, ctx.hardSignal);
+          const owner = otherOwner(ctx, app, l.object);
+          if (owner) {
+            throw new ObjectError(t.id, `is ${owner}`, {
+              hint: 'an object is deployed by one app of one environment: remove it from one of them (to move it between apps, remove it from the other app in the same commit, or deploy both with APPS and FORCE)',
+            });
+          }
+          await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
+          live.set(t, l);
+        } catch (err) {
+          if (creates && namespaceMissing(err) && creates.has(t.object.metadata.namespace ?? '')) later.push(t);
+          else failed[i] = err;
+        }
+      }),
+    ),
+  );
+  const failures = failed.filter((f) => f !== undefined);
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const first = failures.find((f): f is PipeError => f instanceof PipeError);
+    throw new PipeError(`${failures.length} objects were refused before any was applied`, { details: failures.map(errorMessage), hint: first?.hint, cause: failures[0] });
+  }
+  return later;
+}
+
+/** Who else deployed a live object, when that is another environment, or an app this run does not deploy. */
+function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): string | undefined {
+  const labels = live?.metadata.labels;
+  if (!live || labels?.[LABEL.managedBy] !== MANAGED_BY) return undefined;
+  const annotations = live.metadata.annotations ?? {};
+  const owner = annotations[ANNOTATION.app] ?? labels[LABEL.app] ?? '?';
+  const from = annotations[ANNOTATION.repository] && annotations[ANNOTATION.repository] !== ctx.audit.repository ? ` from repository ${annotations[ANNOTATION.repository]}` : '';
+  const env = labels[LABEL.environment];
+  if (env !== undefined && env !== labelValue(ctx.environment)) return `deployed by app ${owner} of environment ${annotations[ANNOTATION.environment] ?? env}${from}`;
+  const ownerLabel = labels[LABEL.app];
+  if (ownerLabel !== undefined && ownerLabel !== labelValue(app) && ctx.keeping.has(ownerLabel)) return `deployed by app ${owner}${from}, which this run does not deploy`;
+  return undefined;
+}
+
+function namespaceMissing(err: unknown): boolean {
+  const api = err instanceof ObjectError ? err.cause : undefined;
+  return api instanceof KubeApiError && api.status === 404 && /namespaces? "[^"]+" not found/.test(api.body.message ?? '');
+}
+
+/** Applies a wave's batches in order; live objects not read yet are read first, in parallel. */
+async function applyWave(ctx: RunContext, batches: Target[][], objects: ObjectResult[], live: Map<Target, Live>): Promise<void> {
   const targets = batches.flat();
   if (!targets.length) return;
   checkCancelled(ctx);
   const limit = pLimit(8);
-  const live = new Map<Target, Live>();
-  await settle(targets.map((t) => limit(async () => void live.set(t, await readLive(ctx.client, t, ctx.hardSignal)))));
+  await settle(targets.filter((t) => !live.has(t)).map((t) => limit(async () => void live.set(t, await readLive(ctx.client, t, ctx.hardSignal)))));
   for (const batch of batches) {
     checkCancelled(ctx);
     await settle(

@@ -4,7 +4,7 @@ import type { AppChange, DeployedState, Plan } from '../plan/model.js';
 import type { RenderedApp } from '../render/model.js';
 import type { Logger } from '../report/logger.js';
 import type { RunContext } from './app.js';
-import type { AuditContext } from './audit.js';
+import { labelValue, type AuditContext } from './audit.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
 import { Discovery } from './discovery.js';
@@ -64,6 +64,7 @@ export function context(o: EngineOptions, client: KubeClient, discovery: Discove
     signal,
     hardSignal,
     lockLost,
+    keeping: new Set(o.plan.apps.map((c) => c.app.name).filter((name) => !prepared.has(name)).map(labelValue)),
     environment,
     audit: auditOf(o),
     ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),

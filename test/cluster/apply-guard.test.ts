@@ -61,7 +61,8 @@ describe('environment lock', () => {
     await kubectl(admin, ['create', '-f', '-'], { input: JSON.stringify(lease) });
     const log = logger();
     const started = Date.now();
-    const result = await deploy({ plan: plan({ environment: `${env}-k`, apps }), rendered: objs, access, config: config(admin, { LOCK_TIMEOUT: '30' }), logger: log, signal });
+    // its own namespace: the objects of environment ${env} are not another environment's to take over
+    const result = await deploy({ plan: plan({ environment: `${env}-k`, apps: [app('one', { namespace: `${ns}-k` })] }), rendered: objs, access, config: config(admin, { LOCK_TIMEOUT: '30' }), logger: log, signal });
     expect(result.ok).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
     expect(log.lines.join('\n')).toContain('taking over the expired environment lock of build 9, commit deadbeef [killed]');
