@@ -99,7 +99,11 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       access = await establishAccess(config, logger, { signal });
       logger.info(`Cluster: ${access.describe}`);
       const { readDeployedState } = await stages.apply();
-      deployed = await readDeployedState(access, { environment: config.environment ?? 'default', ledgerNamespace: config.ledgerNamespace });
+      deployed = await readDeployedState(access, {
+        environment: config.environment ?? 'default',
+        ledgerNamespace: config.ledgerNamespace,
+        repository: { uuid: config.build.repoUuid, fullName: config.build.repoFullName },
+      });
     }
 
     const plan = await buildPlan({

@@ -326,6 +326,7 @@ function entry(ctx: RunContext, p: PreparedApp, objects: string[]): LedgerEntry 
     buildNumber: ctx.audit.buildNumber,
     triggerer: ctx.audit.triggerer,
     repository: ctx.audit.repository,
+    repositoryUuid: ctx.config.build.repoUuid,
     objects,
   };
 }

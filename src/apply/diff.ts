@@ -6,7 +6,7 @@ import { applyObject } from './apply-object.js';
 import { unchangedByDigest, type RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { unifiedDiff } from './diff-format.js';
-import { context, environmentOf, withSession, type EngineOptions } from './engine.js';
+import { context, environmentOf, repositoryOf, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, logAppError, ObjectError } from './errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
@@ -99,7 +99,7 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
   const result: DiffResult = { environment, commit: o.plan.head, apps: [], changed: false, ok: true, durationMs: 0 };
   if (changes.length) {
     result.apps = await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {
-      const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
+      const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, repositoryOf(o.config), o.signal);
       // diff mode holds no lock: it never writes the ledger
       const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard, AbortSignal.abort());
       const limit = pLimit(o.config.concurrency);

@@ -10,7 +10,7 @@ import { connect, type ClusterEndpoint } from './connection.js';
 import { Discovery } from './discovery.js';
 import { clusterError } from './errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
-import { LedgerWriter, type LedgerSnapshot } from './ledger.js';
+import { LedgerWriter, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { prepare, type PreparedApp } from './prepare.js';
 
 export interface EngineOptions {
@@ -40,13 +40,18 @@ function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot)
   const owners = new Map<string, Set<string>>();
   const own = (key: string, app: string) => owners.set(key, (owners.get(key) ?? new Set()).add(app));
   for (const [app, p] of prepared) for (const t of p.targets) own(itemKey(parseInventoryRef(t.ref)!), app);
-  for (const [app, e] of snapshot.entries) {
+  for (const [app, e] of [...snapshot.entries, ...snapshot.foreign]) {
     for (const ref of e.objects) {
       const item = parseInventoryRef(ref);
       if (item) own(itemKey(item), app);
     }
   }
   return (app) => new Set([...owners].filter(([, apps]) => [...apps].some((a) => a !== app)).map(([key]) => key));
+}
+
+/** The deploying repository, as the ledger tells its entries from another repository's. */
+export function repositoryOf(config: Pick<Config, 'build'>): RepositoryId {
+  return { uuid: config.build.repoUuid, fullName: config.build.repoFullName };
 }
 
 function auditOf(o: EngineOptions): Omit<AuditContext, 'app'> {
@@ -64,7 +69,8 @@ export function context(o: EngineOptions, client: KubeClient, discovery: Discove
     signal,
     hardSignal,
     lockLost,
-    keeping: new Set(o.plan.apps.map((c) => c.app.name).filter((name) => !prepared.has(name)).map(labelValue)),
+    // another repository's apps in this environment keep theirs too
+    keeping: new Set([...o.plan.apps.map((c) => c.app.name).filter((name) => !prepared.has(name)), ...snapshot.foreign.keys()].map(labelValue)),
     environment,
     audit: auditOf(o),
     ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),

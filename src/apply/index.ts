@@ -4,10 +4,11 @@ import type { Logger } from '../report/logger.js';
 import { deployApp, type RunContext } from './app.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
-import { context, environmentOf, unbounded, withSession, type EngineOptions } from './engine.js';
+import { context, environmentOf, repositoryOf, unbounded, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, clusterError, logAppError } from './errors.js';
-import { deployedState, readLedger, type LedgerSnapshot } from './ledger.js';
+import { InputError } from '../util/errors.js';
+import { deployedState, readLedger, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
 import { countObjects, type AppResult, type DeployResult, type RemovedAppResult } from './model.js';
 import { lockName } from './names.js';
@@ -21,10 +22,10 @@ export type { EngineOptions } from './engine.js';
 export { diffPlan as diff } from './diff.js';
 
 /** What the ledger of an environment says is deployed (empty when there is no ledger yet). */
-export async function readDeployedState(access: ClusterEndpoint, opts: { environment: string; ledgerNamespace: string; context?: string }): Promise<DeployedState> {
+export async function readDeployedState(access: ClusterEndpoint, opts: { environment: string; ledgerNamespace: string; repository?: RepositoryId; context?: string }): Promise<DeployedState> {
   const client = new KubeClient(await connect(access, { context: opts.context }));
   try {
-    return deployedState(await readLedger(client, opts.ledgerNamespace, opts.environment));
+    return deployedState(await readLedger(client, opts.ledgerNamespace, opts.environment, opts.repository));
   } catch (err) {
     throw clusterError(err, access.server);
   } finally {
@@ -75,8 +76,9 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       signal: o.signal,
     });
     try {
-      const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, o.signal);
+      const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, repositoryOf(o.config), o.signal);
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
+      checkSharedLedger(snapshot, prepared, environment);
       const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
       const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])), lock.lost);
       const moved = await movedSincePlan({ planned: o.deployed, now: snapshot.entries, apps: o.plan.layers.flat(), head: o.plan.head, workspace: o.config.workspace });
@@ -126,6 +128,22 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
   o.logger.info(`\n${summaryTable(result)}`);
   o.logger.info(summaryLine(result));
   return result;
+}
+
+/**
+ * Two repositories may deploy apps to one environment's ledger, each keeping to its own entries,
+ * but not apps of the same name: each would take the other's entry for its own deploy.
+ */
+function checkSharedLedger(snapshot: LedgerSnapshot, prepared: Map<string, unknown>, environment: string): void {
+  const clashes = [...prepared.keys()].flatMap((app) => {
+    const e = snapshot.foreign.get(app);
+    return e ? [`app ${app} is in the ledger from repository ${e.repository ?? e.repositoryUuid ?? '?'} (commit ${e.commit.slice(0, 12)}${e.buildNumber ? `, build ${e.buildNumber}` : ''})`] : [];
+  });
+  if (!clashes.length) return;
+  throw new InputError(`${snapshot.source} of environment ${environment} holds apps of the same name from another repository; nothing was applied`, {
+    details: clashes,
+    hint: 'give each repository its own ledger and lock (LEDGER_NAMESPACE) or environment name, or rename the apps; if this repository was renamed or moved, remove the stale entries from the ledger ConfigMap',
+  });
 }
 
 /** An app of the ledger not deployed any more: gone from the root, or disabled for the environment. */

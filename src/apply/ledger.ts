@@ -17,6 +17,8 @@ export const LedgerEntry = z.object({
   buildNumber: z.string().optional(),
   triggerer: z.string().optional(),
   repository: z.string().optional(),
+  /** BITBUCKET_REPO_UUID of the deploying repository: stays when the repository is renamed or moved. */
+  repositoryUuid: z.string().optional(),
   /** Inventory refs of the objects applied ("apps/v1 Deployment web/api"): what prune works from. */
   objects: z.array(z.string()).default([]),
   /**
@@ -66,18 +68,43 @@ export function toDeployedApp(e: LedgerEntry): DeployedApp {
 export interface LedgerSnapshot {
   /** "ledger ConfigMap ns/name" */
   source: string;
+  /** The entries of this repository's apps (all of them when the repository is not known). */
   entries: Map<string, LedgerEntry>;
+  /** Entries another repository wrote to the same environment's ledger: neither this run's base, nor removed, nor pruned. */
+  foreign: Map<string, LedgerEntry>;
   problems: string[];
+}
+
+/** Which repository is deploying (Bitbucket's BITBUCKET_REPO_UUID and BITBUCKET_REPO_FULL_NAME); unknown when run elsewhere. */
+export interface RepositoryId {
+  uuid?: string;
+  fullName?: string;
+}
+
+/** Whether another repository wrote an entry: by UUID when both have one, else by full name; unknown counts as this one. */
+export function fromOtherRepository(e: Pick<LedgerEntry, 'repository' | 'repositoryUuid'>, repo: RepositoryId | undefined): boolean {
+  if (e.repositoryUuid && repo?.uuid) return e.repositoryUuid.toLowerCase() !== repo.uuid.toLowerCase();
+  if (e.repository && repo?.fullName) return e.repository.toLowerCase() !== repo.fullName.toLowerCase();
+  return false;
+}
+
+/** Splits decoded entries into this repository's and the others'. */
+export function splitByRepository(entries: Map<string, LedgerEntry>, repo: RepositoryId | undefined): Pick<LedgerSnapshot, 'entries' | 'foreign'> {
+  const mine = new Map<string, LedgerEntry>();
+  const foreign = new Map<string, LedgerEntry>();
+  for (const [app, e] of entries) (fromOtherRepository(e, repo) ? foreign : mine).set(app, e);
+  return { entries: mine, foreign };
 }
 
 const cmPath = (namespace: string, name?: string) => `/api/v1/namespaces/${namespace}/configmaps${name ? `/${name}` : ''}`;
 
-export async function readLedger(client: KubeClient, namespace: string, environment: string | undefined, signal?: AbortSignal): Promise<LedgerSnapshot> {
+export async function readLedger(client: KubeClient, namespace: string, environment: string | undefined, repo: RepositoryId | undefined, signal?: AbortSignal): Promise<LedgerSnapshot> {
   const name = ledgerName(environment);
   const source = `ledger ConfigMap ${namespace}/${name}`;
   try {
     const cm = await client.get<ConfigMap>(cmPath(namespace, name), { signal });
-    return { source, ...decodeLedger(cm?.data) };
+    const { entries, problems } = decodeLedger(cm?.data);
+    return { source, ...splitByRepository(entries, repo), problems };
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 403) {
       throw new PipeError(`cannot read the deploy ledger (${source}): ${err.body.message ?? 'forbidden'}`, {

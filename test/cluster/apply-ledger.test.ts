@@ -22,13 +22,13 @@ describe('ledger', () => {
       ]);
       // Apps finishing together share a write.
       expect(a.writes + b.writes).toBeLessThan(30);
-      const snapshot = await readLedger(clients[0]!, 'app-of-apps-pipe', env);
+      const snapshot = await readLedger(clients[0]!, 'app-of-apps-pipe', env, undefined);
       expect(snapshot.problems).toEqual([]);
       expect(snapshot.entries.size).toBe(30);
       expect(snapshot.entries.get('b-14')?.commit).toBe('b'.repeat(40));
 
       await Promise.all([a.remove('a-0'), b.record(entry('a-1', 'c'.repeat(40)))]);
-      const after = await readLedger(clients[1]!, 'app-of-apps-pipe', env);
+      const after = await readLedger(clients[1]!, 'app-of-apps-pipe', env, undefined);
       expect(after.entries.has('a-0')).toBe(false);
       expect(after.entries.get('a-1')?.commit).toBe('c'.repeat(40));
       expect(after.entries.size).toBe(29);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { itemId, itemKey, inventoryRef, parseInventoryRef } from '../../src/apply/inventory.js';
-import { decodeLedger, deployedState, encodeEntry, type LedgerEntry } from '../../src/apply/ledger.js';
+import { decodeLedger, deployedState, encodeEntry, fromOtherRepository, splitByRepository, type LedgerEntry } from '../../src/apply/ledger.js';
 import { leaseFree, microTime } from '../../src/apply/lock.js';
 import { environmentSlug, ledgerKey, ledgerName, lockName } from '../../src/apply/names.js';
 
@@ -32,8 +32,21 @@ describe('ledger encoding', () => {
     expect(problems[1]).toContain('partial');
   });
 
+  it("tells another repository's entries by UUID when both have one, else by full name; unknown is this repository", () => {
+    const here = { uuid: '{AAAA}', fullName: 'acme/platform-apps' };
+    expect(fromOtherRepository({ repositoryUuid: '{aaaa}', repository: 'acme/old-name' }, here)).toBe(false); // renamed: same UUID
+    expect(fromOtherRepository({ repositoryUuid: '{bbbb}', repository: 'acme/platform-apps' }, here)).toBe(true);
+    expect(fromOtherRepository({ repository: 'Acme/Platform-Apps' }, here)).toBe(false);
+    expect(fromOtherRepository({ repository: 'acme/payments-apps' }, here)).toBe(true);
+    expect(fromOtherRepository({ repository: 'acme/payments-apps' }, { uuid: '{AAAA}' })).toBe(false);
+    expect(fromOtherRepository({}, here)).toBe(false);
+    expect(fromOtherRepository({ repository: 'acme/payments-apps', repositoryUuid: '{bbbb}' }, undefined)).toBe(false);
+    const split = splitByRepository(new Map([['web', entry('web', { repository: 'acme/platform-apps' })], ['pay', entry('pay', { repository: 'acme/payments-apps' })]]), here);
+    expect([[...split.entries.keys()], [...split.foreign.keys()]]).toEqual([['web'], ['pay']]);
+  });
+
   it('gives the plan its DeployedState', () => {
-    const state = deployedState({ source: 'ledger ConfigMap ns/x', entries: new Map([['web', entry('web')]]), problems: [] });
+    const state = deployedState({ source: 'ledger ConfigMap ns/x', entries: new Map([['web', entry('web')]]), foreign: new Map(), problems: [] });
     expect(state.source).toBe('ledger ConfigMap ns/x');
     expect(state.apps.get('web')).toEqual({ app: 'web', commit: 'c'.repeat(40), digest: 'sha256:abc', deployedAt: '2025-01-01T00:00:00.000Z', buildNumber: '7', triggerer: undefined });
     expect(decodeLedger(undefined).entries.size).toBe(0);
