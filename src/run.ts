@@ -4,7 +4,8 @@ import { isTrue } from './config/booleans.js';
 import { loadConfig, misspeltVariables, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
 import { changesToDeploy, type DeployedState, type Plan } from './plan/model.js';
-import type { RenderedApp, RenderError } from './render/model.js';
+import type { ClusterFacts } from './apply/capabilities.js';
+import type { ClusterCapabilities, RenderedApp, RenderError } from './render/model.js';
 import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
@@ -129,7 +130,13 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     }
 
     const toDeploy = changesToDeploy(plan).map((c) => c.app);
-    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal });
+    // Helm charts (helm apps, kustomize helmCharts) render for the target cluster, as helm install would
+    const charts = toDeploy.some((a) => a.type !== 'directory');
+    const cluster = access && charts ? await readClusterFacts(access, config, logger, signal) : undefined;
+    if (config.mode === 'plan' && charts) {
+      plan.notes.push("plan mode has no cluster: Helm charts (helm apps, kustomize helmCharts) were rendered for helm's built-in Kubernetes version and API versions (.Capabilities); deploy and diff render them for the cluster's");
+    }
+    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal, capabilities: cluster?.capabilities });
     const { planReport, printPlan } = await stages.planReport();
     const { writeReport } = await stages.jsonReport();
     const report = planReport(plan, rendered, errors);
@@ -147,7 +154,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       await writeReport(config, { mode: config.mode, plan: report, durationMs: Date.now() - started });
       throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
     }
-    return await applyStage(config, plan, deployed, rendered, report, access!, logger, signal, started);
+    return await applyStage(config, plan, deployed, rendered, report, { access: access!, served: cluster?.served }, logger, signal, started);
   } finally {
     await access?.dispose();
   }
@@ -209,11 +216,21 @@ function plannedLine(plan: Plan, ms: number): string {
   return `Planned in ${(ms / 1000).toFixed(1)} s: ${count} of ${plan.apps.length} apps to deploy, compared with ${against}${count ? '; rendering them' : ''}`;
 }
 
+/** The cluster's version and API versions, for Helm's .Capabilities; the discovery behind them serves the apply too. */
+async function readClusterFacts(access: ClusterAccess, config: Config, logger: Logger, signal: AbortSignal): Promise<ClusterFacts> {
+  const { readCapabilities } = await stages.apply();
+  const facts = await readCapabilities(access, { context: config.identity.kubeContext, signal });
+  const { kubeVersion, apiVersions } = facts.capabilities;
+  if (kubeVersion) logger.info(`Helm charts render for the cluster: Kubernetes ${kubeVersion}, ${apiVersions.length} API versions and kinds`);
+  else logger.warn("the API server reports no version helm can read (GET /version): Helm charts render with helm's built-in Kubernetes version, and the cluster's API versions");
+  return facts;
+}
+
 /** Renders every app to deploy; one app's error does not hide another's. */
 async function renderAll(
   apps: import('./root/model.js').App[],
   config: Config,
-  t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal },
+  t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal; capabilities?: ClusterCapabilities },
 ): Promise<{ rendered: Map<string, RenderedApp>; errors: RenderError[] }> {
   const { RenderError, renderApps } = await stages.render();
   const results = await renderApps(apps, {
@@ -221,6 +238,7 @@ async function renderAll(
     tmpDir: t.tmp,
     kubectlBin: t.kubectlBin,
     helmBin: t.helmBin,
+    capabilities: t.capabilities,
     concurrency: config.concurrency,
     signal: t.signal,
   });
@@ -239,7 +257,7 @@ async function applyStage(
   deployed: DeployedState | undefined,
   rendered: Map<string, RenderedApp>,
   report: ReturnType<typeof planReport>,
-  access: ClusterAccess,
+  cluster: { access: ClusterAccess; served?: ClusterFacts['served'] },
   logger: Logger,
   signal: AbortSignal,
   started: number,
@@ -247,7 +265,7 @@ async function applyStage(
   const apply = await stages.apply();
   const { writeReport } = await stages.jsonReport();
   if (config.mode === 'diff') {
-    const result = await apply.diff({ plan, rendered, access, config, logger, signal });
+    const result = await apply.diff({ plan, rendered, ...cluster, config, logger, signal });
     await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });
     const changed = result.apps.filter((a) => a.changed).map((a) => a.app);
     if (!result.ok) {
@@ -266,7 +284,7 @@ async function applyStage(
     logger.success(line);
     return ExitCode.ok;
   }
-  const result = await apply.deploy({ plan, deployed, rendered, access, config, logger, signal });
+  const result = await apply.deploy({ plan, deployed, rendered, ...cluster, config, logger, signal });
   await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (result.ok) {

@@ -33,6 +33,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Accept header (default application/json): aggregated discovery asks for its own media type. */
+  accept?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -100,7 +102,7 @@ export class KubeClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const auth = await this.connection.authorization(refresh);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.defaults.userAgent ?? 'app-of-apps-pipe' };
+    const headers: Record<string, string> = { Accept: opts.accept ?? 'application/json', 'User-Agent': this.defaults.userAgent ?? 'app-of-apps-pipe' };
     if (auth) headers.Authorization = auth;
     if (payload) {
       headers['Content-Type'] = opts.contentType ?? 'application/json';

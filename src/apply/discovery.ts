@@ -16,6 +16,31 @@ const ResourceList = z.object({
   resources: z.array(z.object({ name: z.string(), kind: z.string(), namespaced: z.boolean() })),
 });
 
+/** Aggregated discovery (Kubernetes 1.26+; GA in 1.30): every group, version and resource in one answer. */
+const GroupDiscoveryList = z.object({
+  kind: z.literal('APIGroupDiscoveryList'),
+  items: z.array(
+    z.object({
+      metadata: z.object({ name: z.string().optional() }).optional(),
+      versions: z
+        .array(
+          z.object({
+            version: z.string(),
+            resources: z.array(z.object({ resource: z.string(), responseKind: z.object({ kind: z.string() }).nullish(), scope: z.string() })).nullish(),
+          }),
+        )
+        .nullish(),
+    }),
+  ),
+});
+const AGGREGATED =
+  'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json';
+const ApiVersions = z.object({ versions: z.array(z.string()) });
+const ApiGroupList = z.object({ groups: z.array(z.object({ versions: z.array(z.object({ groupVersion: z.string() })) })) });
+
+/** Every group/version the server serves (`v1`, `apps/v1`), each with its kinds: what `Discovery.all` answers. */
+export type ServedResources = Map<string, Map<string, ResourceInfo>>;
+
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const i = apiVersion.indexOf('/');
   return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
@@ -39,10 +64,45 @@ export function objectPath(info: ResourceInfo, o: Pick<K8sObject, 'metadata'>): 
 export class Discovery {
   private readonly cache = new Map<string, Promise<Map<string, ResourceInfo> | undefined>>();
 
-  constructor(private readonly client: KubeClient) {}
+  /** `known`: what an earlier `all()` of the run found, so the engine does not ask again. */
+  constructor(
+    private readonly client: KubeClient,
+    known?: ServedResources,
+  ) {
+    for (const [apiVersion, kinds] of known ?? []) this.cache.set(apiVersion, Promise.resolve(kinds));
+  }
 
   async find(apiVersion: string, kind: string, signal?: AbortSignal): Promise<ResourceInfo | undefined> {
     return (await this.groupVersion(apiVersion, signal))?.get(kind);
+  }
+
+  /**
+   * Everything the server serves, as `helm install` sees it: one aggregated discovery request each
+   * for /api and /apis; from older servers, the group list and then each group/version (one that
+   * does not answer, an aggregated API that is down, is listed without kinds, as helm tolerates it).
+   */
+  async all(signal?: AbortSignal): Promise<ServedResources> {
+    const [core, groups] = await Promise.all(['/api', '/apis'].map((path) => this.client.request('GET', path, { accept: AGGREGATED, signal }).then((r) => r.body)));
+    const aggregated = [core, groups].map((body) => GroupDiscoveryList.safeParse(body));
+    const served: ServedResources = new Map();
+    if (aggregated.every((a) => a.success)) {
+      for (const item of aggregated.flatMap((a) => a.data!.items)) {
+        const group = item.metadata?.name ?? '';
+        for (const v of item.versions ?? []) {
+          const kinds = new Map<string, ResourceInfo>();
+          for (const r of v.resources ?? []) {
+            if (r.responseKind?.kind) kinds.set(r.responseKind.kind, { group, version: v.version, kind: r.responseKind.kind, resource: r.resource, namespaced: r.scope === 'Namespaced' });
+          }
+          served.set(group ? `${group}/${v.version}` : v.version, kinds);
+        }
+      }
+    } else {
+      const apiVersions = [...ApiVersions.parse(core).versions, ...ApiGroupList.parse(groups).groups.flatMap((g) => g.versions.map((v) => v.groupVersion))];
+      const loaded = await Promise.all(apiVersions.map((gv) => this.groupVersion(gv, signal).catch(() => undefined)));
+      apiVersions.forEach((gv, i) => served.set(gv, loaded[i] ?? new Map()));
+    }
+    for (const [apiVersion, kinds] of served) if (kinds.size) this.cache.set(apiVersion, Promise.resolve(kinds));
+    return served;
   }
 
   /** Forget a group/version (a CRD was just established, or its versions changed). */

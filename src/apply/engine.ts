@@ -7,7 +7,7 @@ import type { RunContext } from './app.js';
 import { labelValue, type AuditContext } from './audit.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
-import { Discovery } from './discovery.js';
+import { Discovery, type ServedResources } from './discovery.js';
 import { clusterError } from './errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import { LedgerWriter, type LedgerSnapshot, type RepositoryId } from './ledger.js';
@@ -31,6 +31,8 @@ export interface EngineOptions {
    * then are not overwritten blindly (see stale.ts); without it that check is skipped.
    */
   deployed?: DeployedState;
+  /** What the server serves, if the run discovered it already (to render Helm charts for it). */
+  served?: ServedResources;
 }
 
 export const environmentOf = (o: EngineOptions) => o.plan.environment ?? o.config.environment ?? 'default';
@@ -112,7 +114,7 @@ export async function withSession<T>(o: EngineOptions, changes: AppChange[], fn:
     const client = new KubeClient(await connect(o.access, { context: o.config.identity.kubeContext }));
     const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
     try {
-      const discovery = new Discovery(client);
+      const discovery = new Discovery(client, o.served);
       const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });
       return await fn({ client, discovery, prepared, hard });
     } finally {

@@ -20,6 +20,7 @@ export type { AppDiff, AppResult, DeployResult, DiffResult, ObjectResult, Remove
 export type { ClusterEndpoint } from './connection.js';
 export type { EngineOptions } from './engine.js';
 export { diffPlan as diff } from './diff.js';
+export { readCapabilities, type ClusterFacts } from './capabilities.js';
 
 /** What the ledger of an environment says is deployed (empty when there is no ledger yet). */
 export async function readDeployedState(access: ClusterEndpoint, opts: { environment: string; ledgerNamespace: string; repository?: RepositoryId; context?: string }): Promise<DeployedState> {

@@ -5,6 +5,7 @@ import type { App } from '../root/model.js';
 import { InputError } from '../util/errors.js';
 import { repoPath, type WorkTree } from '../util/tree.js';
 import { isObject, parseManifests, type Sourced } from './parse.js';
+import type { ClusterCapabilities } from './model.js';
 import type { Helm } from './tools.js';
 
 interface Dependency {
@@ -24,7 +25,7 @@ interface ChartInfo {
  * vendored are put into a copy of the chart in the temp dir, the way `helm dependency build`
  * would, but without writing into the repository.
  */
-export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp: string; signal?: AbortSignal }): Promise<Sourced[]> {
+export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp: string; capabilities?: ClusterCapabilities; signal?: AbortSignal }): Promise<Sourced[]> {
   const { app, tree, tmp } = a;
   const chartDir = await tree.resolve(app.path);
   const chart = await readChart(chartDir, app.path);
@@ -65,6 +66,7 @@ export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp:
       namespace: app.namespace,
       valueFiles,
       parameters: app.helm?.parameters ?? [],
+      capabilities: a.capabilities,
     },
     a.signal,
   );

@@ -9,12 +9,12 @@ import { mask } from '../report/mask.js';
 import { renderDirectory } from './directory.js';
 import { renderHelm } from './helm.js';
 import { renderKustomize } from './kustomize.js';
-import { RenderError, type RenderedApp } from './model.js';
+import { RenderError, type ClusterCapabilities, type RenderedApp } from './model.js';
 import { digestObjects, finalizeObjects } from './objects.js';
 import type { Sourced } from './parse.js';
 import { Helm, Kustomize, writeKustomizeHelmCommand } from './tools.js';
 
-export { RenderError, objectId, type K8sObject, type RenderedApp } from './model.js';
+export { RenderError, objectId, type ClusterCapabilities, type K8sObject, type RenderedApp } from './model.js';
 
 export interface RenderOptions {
   /** The repository's work tree at the commit being deployed. */
@@ -23,6 +23,8 @@ export interface RenderOptions {
   tmpDir: string;
   kubectlBin: string;
   helmBin: string;
+  /** The target cluster's version and API versions for Helm charts; helm's defaults without (plan mode). */
+  capabilities?: ClusterCapabilities;
   signal?: AbortSignal;
 }
 
@@ -48,7 +50,7 @@ class Renderer {
   }
 
   async render(app: App): Promise<RenderedApp> {
-    const { signal } = this.opts;
+    const { signal, capabilities } = this.opts;
     try {
       signal?.throwIfAborted();
       let sourced: Sourced[];
@@ -60,8 +62,8 @@ class Renderer {
         try {
           sourced =
             app.type === 'helm'
-              ? await renderHelm({ app, tree: this.tree, helm: this.helm, tmp, signal })
-              : await renderKustomize({ app, tree: this.tree, kustomize: await this.kustomizeTool(), tmp, signal });
+              ? await renderHelm({ app, tree: this.tree, helm: this.helm, tmp, capabilities, signal })
+              : await renderKustomize({ app, tree: this.tree, kustomize: await this.kustomizeTool(), tmp, capabilities, signal });
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }

@@ -1,6 +1,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { App, KustomizeOptions } from '../root/model.js';
+import type { ClusterCapabilities } from './model.js';
 import { InputError } from '../util/errors.js';
 import { ToolError } from '../util/exec.js';
 import type { WorkTree } from '../util/tree.js';
@@ -19,6 +20,7 @@ export async function renderKustomize(a: {
   tree: WorkTree;
   kustomize: Kustomize;
   tmp: string;
+  capabilities?: ClusterCapabilities;
   signal?: AbortSignal;
 }): Promise<Sourced[]> {
   const { app, tree } = a;
@@ -37,7 +39,7 @@ export async function renderKustomize(a: {
   }
   let out: string;
   try {
-    out = await a.kustomize.build(target, a.signal);
+    out = await a.kustomize.build(target, a.capabilities, a.signal);
   } catch (e) {
     throw pullRefused(e, app, tree.root) ?? e;
   }

@@ -44,3 +44,14 @@ export class RenderError extends PipeError {
     this.app = app;
   }
 }
+
+/**
+ * What helm's `.Capabilities` say about the target cluster (deploy and diff modes), as
+ * `helm install` would see it; without them (plan mode) helm uses its built-in defaults.
+ */
+export interface ClusterCapabilities {
+  /** The API server's version (`--kube-version`); undefined when it is no version helm can read. */
+  kubeVersion?: string;
+  /** Every group/version and group/version/Kind the server serves (`--api-versions`). */
+  apiVersions: string[];
+}

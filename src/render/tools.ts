@@ -1,6 +1,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../util/exec.js';
+import type { ClusterCapabilities } from './model.js';
 
 /** A render that takes longer than this is stuck (a chart looping, a tool waiting on the network). */
 const RENDER_TIMEOUT_MS = 5 * 60_000;
@@ -31,18 +32,28 @@ export class Helm {
 
   /** `helm template`: hooks stay, helm tests are skipped (a deploy has no place to run them). */
   async template(
-    a: { release: string; chart: string; namespace: string; valueFiles: string[]; parameters: HelmParameter[] },
+    a: { release: string; chart: string; namespace: string; valueFiles: string[]; parameters: HelmParameter[]; capabilities?: ClusterCapabilities },
     signal?: AbortSignal,
   ): Promise<string> {
     // every value joined to its flag, and the release and chart after "--": nothing a root entry
     // writes (a parameter named --post-renderer, a release name -x) can be read as another flag
     const argv = ['template', '--namespace', a.namespace, '--include-crds', '--skip-tests'];
+    argv.push(...capabilityFlags(a.capabilities, '--kube-version', '--api-versions'));
     for (const f of a.valueFiles) argv.push(`--values=${f}`);
     for (const p of a.parameters) argv.push(`${p.forceString ? '--set-string' : '--set'}=${p.name}=${escapeSetValue(p.value)}`);
     argv.push('--', a.release, a.chart);
     const r = await runTool(this.bin, argv, { env: this.env, timeoutMs: RENDER_TIMEOUT_MS, signal });
     return r.stdout;
   }
+}
+
+/**
+ * The cluster's version and API versions as flags, one flag per API version: a comma-joined list
+ * of a cluster with many CRDs could pass the kernel's 128 KiB limit for one argument.
+ */
+function capabilityFlags(c: ClusterCapabilities | undefined, kubeVersionFlag: string, apiVersionsFlag: string): string[] {
+  if (!c) return [];
+  return [...(c.kubeVersion ? [`${kubeVersionFlag}=${c.kubeVersion}`] : []), ...c.apiVersions.map((v) => `${apiVersionsFlag}=${v}`)];
 }
 
 /** Like Argo CD: commas in a --set value are literal unless the value is a {a,b} list. */
@@ -59,8 +70,10 @@ export class Kustomize {
     private readonly tmpDir: string,
   ) {}
 
-  async build(dir: string, signal?: AbortSignal): Promise<string> {
+  async build(dir: string, capabilities?: ClusterCapabilities, signal?: AbortSignal): Promise<string> {
     const argv = ['kustomize', dir, '--enable-helm', '--helm-command', this.helmCommand];
+    // helmCharts render for the cluster too, as Argo CD does it (--helm-kube-version, --helm-api-versions)
+    argv.push(...capabilityFlags(capabilities, '--helm-kube-version', '--helm-api-versions'));
     // kustomize puts its helm home under TMPDIR: keep it inside the run's private temp dir
     const r = await runTool(this.kubectlBin, argv, { env: { TMPDIR: this.tmpDir }, timeoutMs: RENDER_TIMEOUT_MS, signal });
     return r.stdout;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { objectId, RenderError, renderApp } from '../../src/render/index.js';
 import type { App } from '../../src/root/model.js';
 import { runTool } from '../../src/util/exec.js';
+import { helmKubeVersion } from '../../src/apply/capabilities.js';
 import { app, makeWorkspace, rejection, tools } from './render-support.js';
 
 async function listAll(dir: string): Promise<string[]> {
@@ -73,6 +74,40 @@ describe('helm apps', () => {
     expect(err.located).toBe('app-of-apps.yaml:3: app web: helm refused a parameter of app web');
     expect(err.details.join('\n')).toContain('failed parsing --set data');
     expect(err.hint).toMatch(/^fix the parameter names of the app/);
+  });
+
+  it("renders for the cluster's version and API versions: an EKS version string, thousands of CRD kinds, values that look like flags", async () => {
+    const ws = await makeWorkspace({
+      'apps/caps/Chart.yaml': chartYaml('caps'),
+      'apps/caps/templates/cm.yaml': [
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata: { name: caps }',
+        'data:',
+        '  version: {{ .Capabilities.KubeVersion.Version | quote }}',
+        '  minor: {{ .Capabilities.KubeVersion.Minor | quote }}',
+        '  new: {{ semverCompare ">=1.31-0" .Capabilities.KubeVersion.Version | quote }}',
+        '  widget: {{ .Capabilities.APIVersions.Has "example.com/v1/Widget" | quote }}',
+        '  last: {{ .Capabilities.APIVersions.Has "crd2999.example.org/v1beta1/Kind2999" | quote }}',
+        '  flag: {{ .Capabilities.APIVersions.Has "--post-renderer=x" | quote }}',
+        '',
+      ].join('\n'),
+    });
+    // about 300 KB of API versions: more than one argument may hold (128 KiB), so one flag each
+    const crds = Array.from({ length: 3000 }, (_, i) => [`crd${i}.example.org/v1beta1`, `crd${i}.example.org/v1beta1/Kind${i}`]).flat();
+    const capabilities = { kubeVersion: 'v1.30.4-eks-a737599', apiVersions: ['v1', 'v1/ConfigMap', 'example.com/v1', 'example.com/v1/Widget', '--post-renderer=x', ...crds] };
+    const r = await renderApp(app({ name: 'caps', path: 'apps/caps', type: 'helm', namespace: 'caps' }), { ...ws, ...tools, capabilities });
+    expect(r.objects[0]!.data).toEqual({ version: 'v1.30.4-eks-a737599', minor: '30', new: 'false', widget: 'true', last: 'true', flag: 'true' });
+    const defaults = await renderApp(app({ name: 'caps', path: 'apps/caps', type: 'helm', namespace: 'caps' }), { ...ws, ...tools });
+    expect(defaults.objects[0]!.data).toMatchObject({ new: 'true', widget: 'false', last: 'false' });
+  });
+
+  it("tells helm the server's gitVersion, as helm install would, or major.minor when that is no semver", () => {
+    expect(helmKubeVersion({ gitVersion: 'v1.33.13', major: '1', minor: '33' })).toBe('v1.33.13');
+    expect(helmKubeVersion({ gitVersion: 'v1.30.4-eks-a737599', major: '1', minor: '30+' })).toBe('v1.30.4-eks-a737599');
+    expect(helmKubeVersion({ gitVersion: 'v1.30.4+k3s1', major: '1', minor: '30' })).toBe('v1.30.4+k3s1');
+    expect(helmKubeVersion({ gitVersion: 'v1.28', major: '1', minor: '28+' })).toBe('v1.28.0');
+    expect(helmKubeVersion({ gitVersion: 'unknown' })).toBeUndefined();
   });
 
   it('names the app and the file when a values file is missing', async () => {
