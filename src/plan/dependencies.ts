@@ -5,7 +5,7 @@ import { readlink } from 'node:fs/promises';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
 import { isAbsolute, join } from 'node:path';
 import { ancestors, basename, covers } from './paths.js';
-import { CHART_FILES, KUSTOMIZATION_FILES } from '../util/source-files.js';
+import { CHART_FILES, isRemote, KUSTOMIZATION_FILES } from '../util/source-files.js';
 
 /** A repository path (file or folder: everything below it counts) an app reads, and what it is to the app. */
 export interface DependencyPath {
@@ -332,10 +332,6 @@ function resolveRef(dir: string, ref: string): string | undefined {
     } else if (seg !== '' && seg !== '.') parts.push(seg);
   }
   return parts.join('/');
-}
-
-function isRemote(ref: string): boolean {
-  return (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) && !ref.startsWith('file://')) || ref.startsWith('git@') || ref.includes('?ref=') || /^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\//i.test(ref);
 }
 
 /** What a reference is to the app, from the top-level field it is listed under. */

@@ -7,7 +7,8 @@ import { ToolError } from '../util/exec.js';
 import type { WorkTree } from '../util/tree.js';
 import { parseManifests, type Sourced } from './parse.js';
 import { PULL_REFUSED, type Kustomize } from './tools.js';
-import { KUSTOMIZATION_FILES } from '../util/source-files.js';
+import { isRemote, KUSTOMIZATION_FILES } from '../util/source-files.js';
+import { mask } from '../report/mask.js';
 
 
 /**
@@ -41,7 +42,7 @@ export async function renderKustomize(a: {
   try {
     out = await a.kustomize.build(target, a.capabilities, a.signal);
   } catch (e) {
-    throw pullRefused(e, app, tree.root) ?? e;
+    throw pullRefused(e, app, tree.root) ?? remoteFetchFailed(e, app, tree.root) ?? e;
   }
   return parseManifests(out, app.path, { sourceComments: () => app.path }).objects;
 }
@@ -89,4 +90,39 @@ function pullRefused(e: unknown, app: App, repoRoot: string): InputError | undef
     where: app.origin,
     hint: `vendor it with \`${pull.filter(Boolean).join(' ')}\` and commit ${vendorDir}/ (the pipe renders without network)`,
   });
+}
+
+/** kustomize's words for a fetch that never reached the remote (DNS, no route, refused, git failed). */
+const FETCH_FAILED = /failed to run '[^']*\bgit |Could not resolve host|no such host|dial tcp|unable to access|Could not read from remote repository|network is unreachable|connection (refused|timed out)|i\/o timeout/i;
+
+/**
+ * kustomize could not fetch a remote resource (`https://github.com/org/repo//path?ref=v1`,
+ * `github.com/org/repo/path?ref=v1`, `git@github.com:org/repo.git//path`): say which, from which
+ * kustomization, and that it needs the network, instead of blaming the kustomization.
+ */
+function remoteFetchFailed(e: unknown, app: App, repoRoot: string): InputError | undefined {
+  if (!(e instanceof ToolError) || !FETCH_FAILED.test(e.stderr)) return undefined;
+  const refs = [...e.stderr.matchAll(/accumulating \w+ from '([^']+)'/g)].filter((m) => isRemote(m[1]!));
+  const failed = refs.at(-1);
+  if (!failed) return undefined;
+  const ref = failed[1]!;
+  // the kustomization that lists it: the last folder kustomize recursed into before it, else the app's
+  const dirs = [...e.stderr.slice(0, failed.index).matchAll(/recursed accumulation of path '([^']+)'/g)].map((m) => relative(repoRoot, m[1]!).split(sep).join('/'));
+  const inRepo = dirs.filter((d) => d !== '..' && !d.startsWith('../')).at(-1);
+  const dir = inRepo === undefined ? app.path || '.' : inRepo || '.';
+  return new InputError(`the kustomization in ${dir} uses the remote resource ${ref}, which needs network access, and kustomize could not fetch it`, {
+    where: { file: dir },
+    details: fetchDetails(mask(e.stderr)),
+    hint:
+      `vendor it: copy the files of ${ref} into the repository and list their path in resources instead of the URL ` +
+      '(or give the runner network access to it); the pipe never watches remote content for changes, so a new commit at the remote deploys nothing until this repository changes',
+  });
+}
+
+/** The git command kustomize ran and what it answered (the reason is at the end of a long first line). */
+function fetchDetails(stderr: string): string[] {
+  const run = /failed to run '([^']+)': ([\s\S]*)/.exec(stderr);
+  if (!run) return stderr.trim().split('\n').slice(-5);
+  const answer = run[2]!.split('\n').map((l) => l.trim()).filter((l) => l && !/^:? ?exit status \d+$/.test(l));
+  return [`kustomize ran: ${run[1]}`, ...answer].slice(0, 6);
 }

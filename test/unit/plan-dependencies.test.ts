@@ -3,6 +3,7 @@ import { decide } from '../../src/plan/decide.js';
 import { analyzeDependencies, gitManifestSearch } from '../../src/plan/dependencies.js';
 import type { App } from '../../src/root/model.js';
 import { Git } from '../../src/util/git.js';
+import { isRemote } from '../../src/util/source-files.js';
 import { WorkTree } from '../../src/util/tree.js';
 import { TestRepo } from '../support/repo.js';
 import { app, root } from './plan-support.js';
@@ -153,6 +154,13 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
     const { analysis } = await changedApps(['apps/r/local.yaml']);
     // (a remote written as host/org/repo without a scheme or ?ref= is not recognised)
     expect(analysis.notes).toEqual(['apps/r/kustomization.yaml uses the remote resource https://github.com/org/repo//deploy?ref=v1, which is not watched for changes']);
+  });
+
+  it('tells remote kustomize references (fetched by kustomize) from paths in the repository', () => {
+    for (const ref of ['https://github.com/org/repo//path?ref=v1', 'github.com/org/repo/path?ref=v1', 'git@github.com:org/repo.git//path', 'ssh://git@bitbucket.org/org/repo.git', 'github.com/org/repo/path']) {
+      expect(isRemote(ref), ref).toBe(true);
+    }
+    for (const ref of ['../../bases/web', 'deploy.yaml', 'file://../base', 'overlays/prod.v2/x']) expect(isRemote(ref), ref).toBe(false);
   });
 
   it('reads references in any YAML style, and not in comments', async () => {

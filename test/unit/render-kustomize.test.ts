@@ -93,6 +93,33 @@ describe('kustomize apps', () => {
     expect(await listAll(ws.workspace)).toEqual(before);
   });
 
+  it('names a remote resource kustomize could not fetch, in the app or in a base it reaches, and says to vendor it', async () => {
+    // .invalid never resolves: the fetch fails the same way with or without a network
+    const ws = await makeWorkspace({
+      ...repo,
+      'apps/remote/kustomization.yaml': 'resources:\n  - config.yaml\n  - https://git.invalid/org/repo//base?ref=v1\n',
+      'apps/remote/config.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n',
+      'apps/ssh/kustomization.yaml': 'resources: [../../bases/shared]\nnamePrefix: ssh-\n',
+      'bases/shared/kustomization.yaml': 'resources:\n  - git@git.invalid:org/repo.git//base\n',
+    });
+    const results = await renderApps(
+      [app({ name: 'remote', path: 'apps/remote', type: 'kustomize' }), app({ name: 'ssh', path: 'apps/ssh', type: 'kustomize', kustomize: { namePrefix: 'x-' } })],
+      { ...ws, ...tools, concurrency: 2 },
+    );
+    const remote = results.get('remote') as RenderError;
+    expect(remote.exitCode).toBe(2);
+    expect(remote.located).toBe(
+      'apps/remote: app remote: the kustomization in apps/remote uses the remote resource https://git.invalid/org/repo//base?ref=v1, which needs network access, and kustomize could not fetch it',
+    );
+    expect(remote.hint).toMatch(/^vendor it: copy the files of https:\/\/git.invalid\/org\/repo\/\/base\?ref=v1 into the repository and list their path in resources .*never watches remote content for changes/);
+    expect(remote.details[0]).toMatch(/^kustomize ran: \S*git fetch --depth=1 https:\/\/git.invalid\/org\/repo v1$/);
+    expect(remote.details.slice(1).join('\n')).toMatch(/Could not resolve host: git.invalid/);
+    // through a local base, and through the wrapper that carries the app's own options
+    const ssh = results.get('ssh') as RenderError;
+    expect(ssh.exitCode).toBe(2);
+    expect(ssh.message).toBe('app ssh: the kustomization in bases/shared uses the remote resource git@git.invalid:org/repo.git//base, which needs network access, and kustomize could not fetch it');
+  });
+
   it("reports kustomize's own message for a broken kustomization, and a missing kustomization", async () => {
     const ws = await makeWorkspace({ ...repo, 'apps/broken/kustomization.yaml': 'resources: [missing.yaml]\n', 'apps/none/a.yaml': 'x: 1\n' });
     const results = await renderApps(
