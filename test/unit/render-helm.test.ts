@@ -102,6 +102,26 @@ describe('helm apps', () => {
     expect(defaults.objects[0]!.data).toMatchObject({ new: 'true', widget: 'false', last: 'false' });
   });
 
+  it('lookup finds nothing, also when rendering for a cluster: a value a chart keeps in a Secret is generated anew (as documented)', async () => {
+    const ws = await makeWorkspace({
+      'apps/db/Chart.yaml': chartYaml('db'),
+      'apps/db/templates/secret.yaml': [
+        '{{- $old := lookup "v1" "Secret" .Release.Namespace "db" }}',
+        'apiVersion: v1',
+        'kind: Secret',
+        'metadata: { name: db }',
+        'stringData:',
+        '  password: {{ if $old }}{{ index $old.data "password" | b64dec }}{{ else }}generated{{ end }}',
+        '',
+      ].join('\n'),
+    });
+    const db = app({ name: 'db', path: 'apps/db', type: 'helm', namespace: 'db' });
+    for (const capabilities of [undefined, { kubeVersion: 'v1.33.13', apiVersions: ['v1', 'v1/Secret'] }]) {
+      const r = await renderApp(db, { ...ws, ...tools, capabilities });
+      expect(r.objects[0]!.stringData).toEqual({ password: 'generated' });
+    }
+  });
+
   it("tells helm the server's gitVersion, as helm install would, or major.minor when that is no semver", () => {
     expect(helmKubeVersion({ gitVersion: 'v1.33.13', major: '1', minor: '33' })).toBe('v1.33.13');
     expect(helmKubeVersion({ gitVersion: 'v1.30.4-eks-a737599', major: '1', minor: '30+' })).toBe('v1.30.4-eks-a737599');
