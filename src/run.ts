@@ -29,6 +29,7 @@ const stages = {
   apply: () => import('./apply/index.js'),
   planReport: () => import('./report/plan-report.js'),
   jsonReport: () => import('./report/json-report.js'),
+  deploySummary: () => import('./report/deploy-summary.js'),
 };
 
 export interface RunOptions {
@@ -264,6 +265,7 @@ async function applyStage(
 ): Promise<number> {
   const apply = await stages.apply();
   const { writeReport } = await stages.jsonReport();
+  const { successLine } = await stages.deploySummary();
   if (config.mode === 'diff') {
     const result = await apply.diff({ plan, rendered, ...cluster, config, logger, signal });
     await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });
@@ -288,8 +290,7 @@ async function applyStage(
   await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (result.ok) {
-    const done = result.apps.filter((a) => a.outcome === 'deployed').length;
-    logger.success(done ? `Deployed ${done} app(s) to ${result.environment} in ${seconds}s` : `Nothing to deploy to ${result.environment}: every app is up to date`);
+    logger.success(successLine(result, seconds));
     return ExitCode.ok;
   }
   const failed = result.apps.filter((a) => a.outcome === 'failed').map((a) => a.app);

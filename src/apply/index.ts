@@ -10,7 +10,7 @@ import { appError, clusterError, logAppError } from './errors.js';
 import { InputError } from '../util/errors.js';
 import { deployedState, readLedger, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
-import { countObjects, type AppResult, type DeployResult, type RemovedAppResult } from './model.js';
+import { countObjects, type AppResult, type DeployResult, type ObjectResult, type RemovedAppResult } from './model.js';
 import { lockName } from './names.js';
 import { prune, pruneCandidates } from './prune.js';
 import { runLayers } from './schedule.js';
@@ -34,9 +34,15 @@ export async function readDeployedState(access: ClusterEndpoint, opts: { environ
   }
 }
 
+/** Objects prune left in place, each with the reason (an opt-out or keep annotation, another owner). */
+function logNotPruned(logger: Logger, app: string, objects: ObjectResult[]): void {
+  for (const o of objects) if (o.action === 'prune-skipped') logger.info(`${app}: not pruned: ${o.id}: ${o.note ?? ''}`);
+}
+
 function logAppResult(logger: Logger, r: AppResult): void {
   const c = r.counts;
   const took = formatDuration(r.durationMs);
+  logNotPruned(logger, r.app, r.objects);
   if (r.outcome === 'deployed') logger.info(`${r.app}: deployed in ${took} (${c.created} created, ${c.configured} configured, ${c.unchanged} unchanged, ${c.pruned} pruned)`);
   else if (r.outcome === 'unchanged') logger.info(`${r.app}: ${r.reason ?? 'unchanged'}, nothing applied`);
   else if (r.outcome === 'skipped') logger.warn(`${r.app}: skipped: ${r.reason ?? ''}`);
@@ -177,10 +183,13 @@ async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSna
     }
     try {
       const candidates = pruneCandidates(entry.objects, new Set(), ctx.protectedKeys(app));
-      const objects = (await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal })).map(({ live: _l, ...r }) => r);
+      const objects = (await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, appRemoved: true })).map(({ live: _l, ...r }) => r);
       await ctx.ledger.remove(app);
-      o.logger.info(`${app}: ${why}; pruned ${objects.filter((r) => r.action === 'pruned').length} objects`);
-      out.push({ app, outcome: 'pruned', ...mark, objects });
+      logNotPruned(o.logger, app, objects);
+      const kept = objects.filter((r) => r.action === 'prune-skipped');
+      const note = kept.length ? `${kept.length} object(s) not pruned: ${[...new Set(kept.map((r) => r.note))].join('; ')}` : undefined;
+      o.logger.info(`${app}: ${why}; pruned ${objects.filter((r) => r.action === 'pruned').length} objects${note ? `; ${note}` : ''}`);
+      out.push({ app, outcome: 'pruned', ...mark, objects, ...(note ? { reason: note } : {}) });
     } catch (err) {
       const error = appError(err);
       logAppError(o.logger, `${app}: ${why}; pruning its objects failed: ${error.message}`, error);

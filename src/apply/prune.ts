@@ -28,10 +28,26 @@ export function pruneCandidates(previous: string[], current: Set<string>, protec
   return out.sort((a, b) => kindRank(b.kind) - kindRank(a.kind) || itemId(a).localeCompare(itemId(b)));
 }
 
-/** The per-object opt-out: app-of-apps.io/prune: "false", or Argo CD's sync-options Prune=false. */
-export function optedOut(o: Pick<K8sObject, 'metadata'>): boolean {
+const SYNC_OPTIONS = 'argocd.argoproj.io/sync-options';
+const RESOURCE_POLICY = 'helm.sh/resource-policy';
+
+const syncOption = (a: Record<string, string>, option: string) => (a[SYNC_OPTIONS] ?? '').split(',').some((o) => o.trim() === option);
+
+/**
+ * Why an object must not be deleted, naming the annotation, or undefined when it may be:
+ * - app-of-apps.io/prune: "false", or Argo CD's sync-options Prune=false: never pruned;
+ * - helm.sh/resource-policy: keep: never deleted, as Helm skips it on upgrade and uninstall
+ *   (compared trimmed and in lower case, as Helm does);
+ * - Argo CD's sync-options Delete=false: kept when its app is deleted (`appRemoved`: the app is
+ *   gone from the root or disabled), not when the app merely stopped rendering it.
+ */
+export function keptBy(o: Pick<K8sObject, 'metadata'>, appRemoved: boolean): string | undefined {
   const a = o.metadata.annotations ?? {};
-  return a[ANNOTATION.prune] === 'false' || /(^|,)\s*Prune=false\s*(,|$)/.test(a['argocd.argoproj.io/sync-options'] ?? '');
+  if (a[ANNOTATION.prune] === 'false') return `opted out (${ANNOTATION.prune}: "false")`;
+  if (syncOption(a, 'Prune=false')) return `opted out (${SYNC_OPTIONS}: Prune=false)`;
+  if (a[RESOURCE_POLICY]?.trim().toLowerCase() === 'keep') return `kept (${RESOURCE_POLICY}: keep)`;
+  if (appRemoved && syncOption(a, 'Delete=false')) return `kept (${SYNC_OPTIONS}: Delete=false)`;
+  return undefined;
 }
 
 export interface PruneOptions {
@@ -40,6 +56,8 @@ export interface PruneOptions {
   signal?: AbortSignal;
   /** Only decide; delete nothing (diff mode). */
   dryRun?: boolean;
+  /** The app itself is being deleted (removed from the root, or disabled): Delete=false keeps objects too. */
+  appRemoved?: boolean;
 }
 
 export interface Pruned extends ObjectResult {
@@ -49,7 +67,7 @@ export interface Pruned extends ObjectResult {
 /**
  * Deletes the candidates this app still owns: the live object must carry this app's and this
  * environment's labels (so objects of other apps, other tools or other environments are never
- * touched) and must not opt out. The delete is conditional on the uid that was checked.
+ * touched) and must not be kept by an annotation (see keptBy). The delete is conditional on the uid that was checked.
  */
 export async function prune(client: KubeClient, discovery: Discovery, items: InventoryItem[], o: PruneOptions): Promise<Pruned[]> {
   const results: Pruned[] = [];
@@ -78,7 +96,8 @@ async function pruneOne(client: KubeClient, discovery: Discovery, item: Inventor
     const labelled = live.metadata.labels?.[LABEL.app];
     return { id, action: 'prune-skipped', note: labelled ? `labelled for app ${labelled}, not ${o.app}` : 'not labelled as this app\'s' };
   }
-  if (optedOut(live)) return { id, action: 'prune-skipped', note: `opted out (${ANNOTATION.prune}: "false")` };
+  const kept = keptBy(live, o.appRemoved ?? false);
+  if (kept) return { id, action: 'prune-skipped', note: kept };
   if (live.metadata.deletionTimestamp) return { id, action: 'pruned', note: 'already being deleted', live };
   if (!o.dryRun) {
     try {

@@ -45,6 +45,19 @@ export function summaryLine(result: DeployResult): string {
   return `${parts.join(', ') || 'nothing to deploy'} in ${formatDuration(result.durationMs)}`;
 }
 
+/**
+ * The last line of a successful deploy: the apps deployed and the removed (or disabled) apps
+ * whose objects were pruned; "up to date" only when the run changed nothing.
+ */
+export function successLine(result: DeployResult, seconds: string): string {
+  const done = result.apps.filter((a) => a.outcome === 'deployed').length;
+  const pruned = result.removed.filter((r) => r.outcome === 'pruned').length;
+  const took = `${seconds}s`;
+  if (done) return `Deployed ${done} app(s) to ${result.environment} in ${took}${pruned ? `; pruned ${pruned} removed app(s)` : ''}`;
+  if (pruned) return `Pruned ${pruned} removed app(s) in ${result.environment} in ${took}; every other app is up to date`;
+  return `Nothing to deploy to ${result.environment}: every app is up to date`;
+}
+
 /** The diff mode summary: one row per app with its object changes. */
 export function diffSummaryTable(result: DiffResult): string {
   const rows = result.apps.map((a) => {

@@ -111,3 +111,67 @@ describe('prune', () => {
     expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['beta', 'delta', 'epsilon', 'zeta']);
   });
 });
+
+describe('objects kept by annotation', () => {
+  const id = uid();
+  const env = `keep-${id}`;
+  const ns = `keep-${id}`;
+  const eta = app('eta', { namespace: ns, prune: true });
+  const helmKeep = { annotations: { 'helm.sh/resource-policy': 'keep' } };
+  const deleteFalse = { annotations: { 'argocd.argoproj.io/sync-options': 'ServerSideApply=true,Delete=false' } };
+  const run = (objects: K8sObject[] | undefined, vars: Record<string, string> = {}) =>
+    deploy({
+      plan: plan({ environment: env, apps: objects ? [eta] : [], removed: objects ? [] : ['eta'] }),
+      rendered: new Map(objects ? [['eta', rendered('eta', objects)]] : []),
+      access,
+      config: config(admin, vars),
+      logger: logger(),
+      signal,
+    });
+  const exists = async (name: string) => (await getJson(admin, ['configmap', '-n', ns, name])) !== undefined;
+
+  it('helm.sh/resource-policy: keep is never pruned; Delete=false keeps an object only when its app is removed', async () => {
+    const first = await run([
+      configMap('helm-keep-1', undefined, { a: '1' }, helmKeep),
+      configMap('delete-false-1', undefined, { a: '1' }, deleteFalse),
+      configMap('plain-1', undefined),
+      configMap('helm-keep-2', undefined, { a: '1' }, helmKeep),
+      configMap('delete-false-2', undefined, { a: '1' }, deleteFalse),
+      configMap('plain-2', undefined),
+    ]);
+    expect(first.ok).toBe(true);
+
+    // PRUNE: the app stops rendering the first three
+    const dropped = await run([
+      configMap('helm-keep-2', undefined, { a: '1' }, helmKeep),
+      configMap('delete-false-2', undefined, { a: '1' }, deleteFalse),
+      configMap('plain-2', undefined),
+    ]);
+    expect(dropped.ok).toBe(true);
+    const byId = (objects: { id: string }[]) => Object.fromEntries(objects.map((o) => [o.id, o]));
+    expect(byId(dropped.apps[0]!.objects)).toMatchObject({
+      [`ConfigMap/${ns}/helm-keep-1`]: { action: 'prune-skipped', note: 'kept (helm.sh/resource-policy: keep)' },
+      [`ConfigMap/${ns}/delete-false-1`]: { action: 'pruned' },
+      [`ConfigMap/${ns}/plain-1`]: { action: 'pruned' },
+    });
+    expect(await exists('helm-keep-1')).toBe(true);
+    expect(await exists('delete-false-1')).toBe(false);
+    expect(await exists('plain-1')).toBe(false);
+
+    // PRUNE_REMOVED_APPS: the app is gone from the root
+    const removed = await run(undefined, { PRUNE_REMOVED_APPS: 'true' });
+    expect(removed.ok).toBe(true);
+    expect(removed.removed[0]).toMatchObject({ app: 'eta', outcome: 'pruned' });
+    expect(removed.removed[0]!.reason).toMatch(/^2 object\(s\) not pruned: .*kept \(argocd\.argoproj\.io\/sync-options: Delete=false\)/);
+    expect(removed.removed[0]!.reason).toContain('kept (helm.sh/resource-policy: keep)');
+    expect(byId(removed.removed[0]!.objects)).toEqual({
+      [`ConfigMap/${ns}/helm-keep-2`]: { id: `ConfigMap/${ns}/helm-keep-2`, action: 'prune-skipped', note: 'kept (helm.sh/resource-policy: keep)' },
+      [`ConfigMap/${ns}/delete-false-2`]: { id: `ConfigMap/${ns}/delete-false-2`, action: 'prune-skipped', note: 'kept (argocd.argoproj.io/sync-options: Delete=false)' },
+      [`ConfigMap/${ns}/plain-2`]: { id: `ConfigMap/${ns}/plain-2`, action: 'pruned' },
+    });
+    expect(await exists('helm-keep-2')).toBe(true);
+    expect(await exists('delete-false-2')).toBe(true);
+    expect(await exists('plain-2')).toBe(false);
+    expect(await ledger(admin, env)).toEqual({});
+  });
+});

@@ -214,6 +214,7 @@ describe('the pipe deploys an App of Apps', () => {
     const pruned = await pipe({ PRUNE_REMOVED_APPS: 'true' });
     expect(pruned.exitCode, pruned.all).toBe(0);
     expect(pruned.all).toContain(`admin: disabled for ${env}; pruned 2 objects`);
+    expect(pruned.all).toMatch(new RegExp(`✔ Pruned 1 removed app\\(s\\) in ${env} in [\\d.]+s; every other app is up to date`));
     expect(pruned.all).toMatch(/^admin\s+disabled \(pruned\)/m);
     expect(report().result.removed).toEqual([expect.objectContaining({ app: 'admin', outcome: 'pruned', disabled: true })]);
     expect(await getJson(admin, ['deployment', '-n', ns('admin'), 'admin-svc'])).toBeUndefined();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assess, badConditions, crdEstablished, podProblem, waitsFor } from '../../src/apply/health.js';
-import { optedOut, pruneCandidates } from '../../src/apply/prune.js';
+import { keptBy, pruneCandidates } from '../../src/apply/prune.js';
 
 const deploy = (spec: Record<string, unknown>, status: Record<string, unknown>, generation = 2) =>
   ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api', namespace: 'web', generation }, spec: { replicas: 2, ...spec }, status }) as never;
@@ -82,10 +82,22 @@ describe('prune decisions', () => {
     expect(pruneCandidates(['v1 ConfigMap web/a'], new Set([':ConfigMap/web/a']), new Set())).toEqual([]);
   });
 
-  it('per-object opt-out', () => {
-    expect(optedOut({ metadata: { name: 'x', annotations: { 'app-of-apps.io/prune': 'false' } } })).toBe(true);
-    expect(optedOut({ metadata: { name: 'x', annotations: { 'argocd.argoproj.io/sync-options': 'ServerSideApply=true,Prune=false' } } })).toBe(true);
-    expect(optedOut({ metadata: { name: 'x', annotations: { 'app-of-apps.io/prune': 'true' } } })).toBe(false);
-    expect(optedOut({ metadata: { name: 'x' } })).toBe(false);
+  it('per-object opt-out, and the annotations that keep an object, each named', () => {
+    const o = (annotations?: Record<string, string>) => ({ metadata: { name: 'x', ...(annotations ? { annotations } : {}) } });
+    for (const removed of [false, true]) {
+      expect(keptBy(o({ 'app-of-apps.io/prune': 'false' }), removed)).toBe('opted out (app-of-apps.io/prune: "false")');
+      expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'ServerSideApply=true,Prune=false' }), removed)).toBe('opted out (argocd.argoproj.io/sync-options: Prune=false)');
+      // Helm keeps such objects whenever an operation would delete them: on prune and on app removal
+      expect(keptBy(o({ 'helm.sh/resource-policy': 'keep' }), removed)).toBe('kept (helm.sh/resource-policy: keep)');
+      expect(keptBy(o({ 'helm.sh/resource-policy': ' Keep ' }), removed)).toBe('kept (helm.sh/resource-policy: keep)');
+      expect(keptBy(o({ 'app-of-apps.io/prune': 'true' }), removed)).toBeUndefined();
+      expect(keptBy(o({ 'helm.sh/resource-policy': 'delete' }), removed)).toBeUndefined();
+      expect(keptBy(o(), removed)).toBeUndefined();
+    }
+    // Argo CD's Delete=false keeps an object when its app is deleted, not when the app stops rendering it
+    const deleteFalse = o({ 'argocd.argoproj.io/sync-options': 'Delete=false, ServerSideApply=true' });
+    expect(keptBy(deleteFalse, true)).toBe('kept (argocd.argoproj.io/sync-options: Delete=false)');
+    expect(keptBy(deleteFalse, false)).toBeUndefined();
+    expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'Prune=true' }), true)).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AppResult, DeployResult } from '../../src/apply/model.js';
 import { countObjects } from '../../src/apply/model.js';
-import { formatDuration, summaryLine, summaryTable } from '../../src/report/deploy-summary.js';
+import { formatDuration, successLine, summaryLine, summaryTable } from '../../src/report/deploy-summary.js';
 import { memoryLogger } from '../../src/report/logger.js';
 import { printPlan, type PlanReport } from '../../src/report/plan-report.js';
 import { table } from '../../src/report/table.js';
@@ -67,6 +67,16 @@ describe('deploy summary', () => {
     expect(summaryLine(result)).toBe('1 deployed, 1 unchanged, 1 failed, 1 skipped, 1 removed app(s) pruned in 1m15s');
     expect(formatDuration(950)).toBe('0.9s');
     expect(formatDuration(125_000)).toBe('2m05s');
+  });
+
+  it('the last line of a successful run says what it did: apps deployed and removed apps pruned', () => {
+    const ok = (apps: AppResult[], removed: DeployResult['removed']): DeployResult => ({ ...result, apps, removed, ok: true });
+    const legacy = { app: 'legacy', outcome: 'pruned' as const, objects: [{ id: 'ConfigMap/x/y', action: 'pruned' as const }] };
+    const kept = { app: 'old', outcome: 'kept' as const, objects: [], reason: 'removed from the root; its objects stay' };
+    expect(successLine(ok([], [legacy]), '2.0')).toBe('Pruned 1 removed app(s) in production in 2.0s; every other app is up to date');
+    expect(successLine(ok([app('web', 'deployed')], [legacy, kept]), '2.0')).toBe('Deployed 1 app(s) to production in 2.0s; pruned 1 removed app(s)');
+    expect(successLine(ok([app('web', 'deployed'), app('cache', 'unchanged')], []), '2.0')).toBe('Deployed 1 app(s) to production in 2.0s');
+    expect(successLine(ok([app('cache', 'unchanged')], [kept]), '2.0')).toBe('Nothing to deploy to production: every app is up to date');
   });
 });
 
