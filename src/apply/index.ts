@@ -93,7 +93,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       const results = await runLayers<AppResult>({
         layers: o.plan.layers,
         dependsOn: (app) => prepared.get(app)?.change.app.dependsOn ?? [],
-        wave: (app) => prepared.get(app)?.change.app.syncWave ?? 0,
+        wave: (app) => o.plan.waves[app] ?? 0,
         concurrency: o.config.concurrency,
         signal: stop,
         run: async (app) => {

@@ -116,6 +116,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
     base: bases.base,
     apps: decision.changes.sort((a, b) => rank.get(a.app.name)! - rank.get(b.app.name)!),
     layers: graph.layers(deploy),
+    waves: Object.fromEntries([...deploy].map((name) => [name, graph.wave(name)])),
     removed: decision.removed,
     notes: [...bases.notes, ...graph.notes, ...decision.notes, ...analysis.notes],
   };

@@ -53,6 +53,11 @@ export interface Plan {
    * (inside one layer apps may run in parallel). Contains only apps to deploy.
    */
   layers: string[][];
+  /**
+   * The sync wave each app of `layers` is deployed in: its own, or a dependency's higher one. A
+   * failure in a wave stops the apps of higher waves (as Argo CD halts a sync).
+   */
+  waves: Record<string, number>;
   /** Apps that were deployed before but are no longer in the root manifest. */
   removed: string[];
   /** Notes for the user (deepened the clone, fell back to digests, ...). */

@@ -10,6 +10,8 @@ export interface DependencyGraph {
    * (directly, or through apps that are not deployed) and after every deployed app of a lower wave.
    */
   layers(deploy: ReadonlySet<string>): string[][];
+  /** The wave an app is deployed in: its own sync wave, or a dependency's higher one. */
+  wave(app: string): number;
   notes: string[];
 }
 
@@ -73,7 +75,7 @@ export function dependencyGraph(root: Pick<Root, 'apps' | 'disabled' | 'unsuppor
       .flatMap((w) => byWave.get(w)!.filter((row) => row?.length))
       .map((row) => row.sort());
   };
-  return { order, layers, notes };
+  return { order, layers, wave: (name) => wave.get(name)!, notes };
 }
 
 /** Kahn's algorithm; a cycle left over is an input error naming it. */

@@ -60,7 +60,7 @@ export interface App {
    */
   allowEmpty?: boolean;
   dependsOn: string[];
-  /** Argo CD sync wave of the app itself (orders apps inside a dependency layer). */
+  /** Argo CD sync wave of the app itself (orders apps; a failure stops higher waves). */
   syncWave: number;
   /** Extra repository-relative globs whose change makes the app "changed". */
   watch: string[];

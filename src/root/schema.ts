@@ -123,7 +123,7 @@ export const app = z.strictObject({
   ...behaviour,
   overlays: z.record(envName, relPath).optional().describe('Per environment: the path to deploy instead of path (a kustomize overlay).'),
   dependsOn: z.array(appName).optional().describe('Apps deployed (and ready) before this one.'),
-  syncWave: z.int().optional().describe('Orders apps inside one dependency layer, lowest first (default 0).'),
+  syncWave: z.int().optional().describe('Orders apps, lowest wave first (default 0); once an app fails, apps of higher waves are skipped.'),
   watch: z.array(z.string().min(1)).optional().describe('Extra repository globs whose change makes the app changed.'),
   helm: helm.optional(),
   kustomize: kustomize.optional(),

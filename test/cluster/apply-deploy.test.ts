@@ -226,3 +226,30 @@ describe('deploy: failures', () => {
     expect((await getJson(admin, [`widgets.${group}`, '-n', ns, 'w1']))!.spec.size).toBe(3);
   });
 });
+
+describe('deploy: sync waves of apps', () => {
+  it('a failed app stops the apps of higher waves, as Argo CD halts a sync; its own wave goes on', async () => {
+    const id = uid();
+    const env = `waves-${id}`;
+    const apps = [
+      app('db', { namespace: `wdb-${id}`, syncWave: -1, timeoutSeconds: 30 }),
+      app('queue', { namespace: `wq-${id}`, syncWave: -1 }),
+      app('api', { namespace: `wapi-${id}`, syncWave: 0 }),
+    ];
+    const objs = new Map([
+      ['db', rendered('db', [deployment('db', undefined, { nodeSelector: { 'no-such-node': 'true' }, progressDeadlineSeconds: 2 })])],
+      ['queue', rendered('queue', [configMap('queue', undefined)])],
+      ['api', rendered('api', [configMap('api', undefined)])],
+    ]);
+    const log = logger();
+    const result = await deploy({ plan: plan({ environment: env, apps }), rendered: objs, access, config: config(admin), logger: log, signal, pollMs: 200 });
+    expect(result.ok).toBe(false);
+    const byApp = Object.fromEntries(result.apps.map((a) => [a.app, a]));
+    expect(byApp.db!.outcome).toBe('failed');
+    expect(byApp.queue!.outcome).toBe('deployed');
+    expect(byApp.api).toMatchObject({ outcome: 'skipped', reason: 'wave -1 app db failed' });
+    expect(log.lines).toContain('WARNING: api: skipped: wave -1 app db failed');
+    expect(await getJson(admin, ['configmap', '-n', `wapi-${id}`, 'api'])).toBeUndefined();
+    expect(Object.keys(await ledger(admin, env))).toEqual(['queue']);
+  });
+});

@@ -70,6 +70,30 @@ describe('runLayers', () => {
     expect(h.started).toEqual(['early', 'mid', 'late']);
   });
 
+  it('a failure in a wave stops every higher wave (as Argo CD halts a sync); the same wave goes on', async () => {
+    const h = harness({ fail: ['db'], waves: { db: -1, cache: -1, queue: -1, api: 0, web: 1 }, deps: { queue: ['cache'] }, concurrency: 8 });
+    const results = await h.go([['cache', 'db'], ['queue'], ['api'], ['web']]);
+    expect(results.get('db')!.outcome).toBe('failed');
+    expect(results.get('cache')!.outcome).toBe('deployed');
+    expect(results.get('queue')!.outcome).toBe('deployed');
+    expect(results.get('api')).toEqual({ app: 'api', outcome: 'skipped', reason: 'wave -1 app db failed' });
+    expect(results.get('web')).toEqual({ app: 'web', outcome: 'skipped', reason: 'wave -1 app db failed' });
+    expect(h.started.sort()).toEqual(['cache', 'db', 'queue']);
+  });
+
+  it('a dependent is skipped for its dependency, other apps of higher waves for the wave; inside one layer too', async () => {
+    const h = harness({ fail: ['db'], waves: { db: 0, api: 1, late: 2, other: 1 }, deps: { api: ['db'] }, concurrency: 8 });
+    const results = await h.go([['db'], ['api', 'other'], ['late']]);
+    expect(results.get('api')!.reason).toBe('dependency db failed');
+    expect(results.get('other')!.reason).toBe('wave 0 app db failed');
+    expect(results.get('late')!.reason).toBe('wave 0 app db failed');
+    const one = harness({ fail: ['early'], waves: { early: -1, late: 1, mid: 0 } });
+    const layer = await one.go([['late', 'mid', 'early']]);
+    expect(layer.get('mid')!.reason).toBe('wave -1 app early failed');
+    expect(layer.get('late')!.reason).toBe('wave -1 app early failed');
+    expect(one.started).toEqual(['early']);
+  });
+
   it('after an abort no app starts: the rest are cancelled, dependents of cancelled apps skipped', async () => {
     const h = harness({ abortAfter: 'a', deps: { c: ['b'] }, concurrency: 1 });
     const results = await h.go([['a', 'b'], ['c']]);

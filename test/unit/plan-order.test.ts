@@ -37,6 +37,8 @@ describe('dependencyGraph', () => {
     const g = dependencyGraph(root([app('api', { syncWave: 0, dependsOn: ['db'] }), app('db', { syncWave: 5 }), app('web', { syncWave: 1 })]));
     expect(g.layers(all(['api', 'db', 'web']))).toEqual([['web'], ['db'], ['api']]);
     expect(g.notes).toEqual(['api (wave 0) depends on db (wave 5): deployed in wave 5']);
+    // the wave a failure is judged by: the one the app is deployed in
+    expect(['api', 'db', 'web'].map(g.wave)).toEqual([5, 5, 1]);
   });
 
   it('reports a cycle with the path and the manifest line of an app in it', () => {

@@ -70,6 +70,7 @@ export function plan(p: PlanInput): Plan {
     baseSource: 'ledger',
     apps: changes,
     layers: layersOf(p.apps.filter((a) => (p.status?.[a.name] ?? 'new') !== 'unchanged')),
+    waves: Object.fromEntries(p.apps.map((a) => [a.name, a.syncWave])),
     removed: p.removed ?? [],
     notes: [],
   };
