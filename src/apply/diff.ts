@@ -9,8 +9,9 @@ import { unifiedDiff } from './diff-format.js';
 import { context, environmentOf, repositoryOf, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, logAppError, ObjectError } from './errors.js';
+import { PipeError } from '../util/errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
-import type { AppDiff, DiffResult, ObjectDiff } from './model.js';
+import type { AppDiff, AppError, DiffResult, ObjectDiff } from './model.js';
 import type { PreparedApp, Target } from './prepare.js';
 import { readLedger } from './ledger.js';
 import { prune, pruneCandidates } from './prune.js';
@@ -18,16 +19,17 @@ import { prune, pruneCandidates } from './prune.js';
 /**
  * What deploying one app would change, applying nothing: each object through a server-side
  * dry run (so defaults, webhooks and field ownership are the server's), compared with the live
- * object; plus the namespace CreateNamespace would make and what prune would delete.
+ * object; plus the namespace CreateNamespace would make and what prune would delete. `creates`:
+ * the namespaces this deploy would create (see namespacesCreated).
  */
-export async function diffApp(ctx: RunContext, p: PreparedApp): Promise<AppDiff> {
+export async function diffApp(ctx: RunContext, p: PreparedApp, creates: ReadonlySet<string> = new Set()): Promise<AppDiff> {
   const app = p.change.app;
   const previous = ctx.previous.get(app.name);
   if (unchangedByDigest(p, previous)) {
     return { app: app.name, changed: false, objects: [], reason: 'unchanged (digest)' };
   }
   const objects: ObjectDiff[] = [];
-  const problems: string[] = [];
+  const problems: Error[] = [];
   if (app.createNamespace && app.namespace && !(await namespaceExists(ctx, app.namespace))) {
     const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace } };
     objects.push({ id: `Namespace/${app.namespace}`, change: 'create', diff: unifiedDiff(`Namespace/${app.namespace}`, undefined, ns), note: 'CreateNamespace' });
@@ -37,9 +39,9 @@ export async function diffApp(ctx: RunContext, p: PreparedApp): Promise<AppDiff>
     p.targets.map((t) =>
       limit(async () => {
         try {
-          objects.push(await diffObject(ctx, t));
+          objects.push(await diffObject(ctx, t, creates));
         } catch (err) {
-          problems.push((err as Error).message);
+          problems.push(err instanceof Error ? err : new Error(String(err)));
         }
       }),
     ),
@@ -56,13 +58,28 @@ export async function diffApp(ctx: RunContext, p: PreparedApp): Promise<AppDiff>
   objects.sort((a, b) => a.id.localeCompare(b.id));
   const changed = objects.some((o) => o.change !== 'none');
   if (!problems.length) return { app: app.name, changed, objects };
-  return {
-    app: app.name,
-    changed,
-    objects,
-    reason: problems[0],
-    error: { message: `${problems.length} object(s) could not be diffed`, details: problems },
-  };
+  return { app: app.name, changed, objects, reason: problems[0]!.message, error: diffError(problems) };
+}
+
+/** The failures of an app's objects as one error: one object's as deploy would report it, or a list, with what to do. */
+function diffError(problems: Error[]): AppError {
+  if (problems.length === 1) return appError(problems[0]);
+  const hints = [...new Set(problems.map((e) => (e instanceof PipeError ? e.hint : undefined)).filter((h): h is string => !!h))];
+  return { message: `${problems.length} object(s) could not be diffed`, details: problems.map((e) => e.message), hint: hints.length ? hints.join('; ') : undefined };
+}
+
+/**
+ * The namespaces a deploy of these apps would create: an app's CreateNamespace, and Namespace
+ * objects rendered by any of them. An object in another missing namespace fails as it would in
+ * the deploy.
+ */
+export function namespacesCreated(apps: Iterable<PreparedApp>): Set<string> {
+  const out = new Set<string>();
+  for (const p of apps) {
+    if (p.change.app.createNamespace && p.change.app.namespace) out.add(p.change.app.namespace);
+    for (const t of p.targets) if (t.object.kind === 'Namespace' && t.object.apiVersion === 'v1') out.add(t.object.metadata.name);
+  }
+  return out;
 }
 
 async function namespaceExists(ctx: RunContext, name: string): Promise<boolean> {
@@ -73,7 +90,7 @@ async function namespaceExists(ctx: RunContext, name: string): Promise<boolean> 
   }
 }
 
-async function diffObject(ctx: RunContext, t: Target): Promise<ObjectDiff> {
+async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<string>): Promise<ObjectDiff> {
   if (t.fromNewCrd) {
     return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object), note: 'its CRD is created by this deploy: not dry-run' };
   }
@@ -82,10 +99,12 @@ async function diffObject(ctx: RunContext, t: Target): Promise<ObjectDiff> {
     const diff = unifiedDiff(t.id, r.before, r.after);
     return { id: t.id, change: !r.before ? 'create' : diff ? 'update' : 'none', diff };
   } catch (err) {
-    // The namespace does not exist yet (CreateNamespace or a Namespace in this deploy makes it): show the object as rendered.
+    // The namespace does not exist yet and this deploy creates it (CreateNamespace, or a rendered
+    // Namespace): show the object as rendered. Otherwise the deploy would fail just so: say so.
     const api = err instanceof ObjectError ? (err.cause as KubeApiError | undefined) : undefined;
-    if (api instanceof KubeApiError && api.status === 404 && /namespaces? "[^"]+" not found/.test(api.body.message ?? '')) {
-      return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: 'its namespace does not exist yet: not dry-run' };
+    const missing = api instanceof KubeApiError && api.status === 404 ? /namespaces? "([^"]+)" not found/.exec(api.body.message ?? '')?.[1] : undefined;
+    if (missing && creates.has(missing)) {
+      return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: `its namespace ${missing} is created by this deploy: not dry-run` };
     }
     throw err;
   }
@@ -103,11 +122,12 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
       // diff mode holds no lock: it never writes the ledger
       const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard, AbortSignal.abort());
       const limit = pLimit(o.config.concurrency);
+      const creates = namespacesCreated(prepared.values());
       return Promise.all(
         o.plan.layers.flat().map((app) =>
           limit(async (): Promise<AppDiff> => {
             try {
-              return await diffApp(ctx, prepared.get(app)!);
+              return await diffApp(ctx, prepared.get(app)!, creates);
             } catch (err) {
               return { app, changed: false, objects: [], error: appError(err) };
             }

@@ -184,6 +184,40 @@ describe('diff mode and cancellation', () => {
     expect(same.changed).toBe(false);
   });
 
+  it('an object in a missing namespace is shown as a create only when the deploy creates the namespace; otherwise the diff fails as the deploy would', async () => {
+    const nsApps = [
+      app('namespaces', { namespace: `${ns}-obj`, createNamespace: false }),
+      app('by-object', { namespace: `${ns}-obj`, createNamespace: false, dependsOn: ['namespaces'] }),
+      app('by-create', { namespace: `${ns}-cn`, createNamespace: true }),
+      app('nowhere', { namespace: `${ns}-missing`, createNamespace: false }),
+    ];
+    const objs = new Map([
+      ['namespaces', rendered('namespaces', [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${ns}-obj` } }])],
+      ['by-object', rendered('by-object', [configMap('cfg', undefined)])],
+      ['by-create', rendered('by-create', [configMap('cfg', undefined)])],
+      ['nowhere', rendered('nowhere', [configMap('cfg', undefined)])],
+    ]);
+    const log = logger();
+    const result = await diff({ plan: plan({ environment: `${env}-ns`, apps: nsApps }), rendered: objs, access, config: config(admin, { MODE: 'diff' }), logger: log, signal });
+    const byApp = Object.fromEntries(result.apps.map((a) => [a.app, a]));
+    expect(byApp['by-object']!.objects).toEqual([expect.objectContaining({ id: `ConfigMap/${ns}-obj/cfg`, change: 'create', note: `its namespace ${ns}-obj is created by this deploy: not dry-run` })]);
+    expect(byApp['by-create']!.objects.map((o) => [o.id, o.change, o.note])).toEqual([
+      [`ConfigMap/${ns}-cn/cfg`, 'create', `its namespace ${ns}-cn is created by this deploy: not dry-run`],
+      [`Namespace/${ns}-cn`, 'create', 'CreateNamespace'],
+    ]);
+    expect(byApp['by-create']!.error).toBeUndefined();
+    // nothing creates this namespace: the deploy would fail on it, and so does the diff, with the same advice
+    expect(byApp.nowhere!.objects).toEqual([]);
+    expect(byApp.nowhere!.error).toEqual({
+      message: `ConfigMap/${ns}-missing/cfg: server-side dry run failed: namespaces "${ns}-missing" not found`,
+      details: [],
+      hint: 'create the namespace first: set createNamespace for the app, or render a Namespace object',
+    });
+    expect(result.ok).toBe(false);
+    expect(log.lines).toContain(`ERROR: nowhere: could not diff: ConfigMap/${ns}-missing/cfg: server-side dry run failed: namespaces "${ns}-missing" not found`);
+    for (const n of ['obj', 'cn', 'missing']) expect(await getJson(admin, ['namespace', `${ns}-${n}`])).toBeUndefined();
+  });
+
   it('SIGTERM: no new app starts, the running one stops, nothing is recorded, the lock is released', async () => {
     const cenv = `cancel-${id}`;
     const capps = [app('stuck', { namespace: `${ns}-c`, timeoutSeconds: 120 }), app('after', { namespace: `${ns}-c`, dependsOn: ['stuck'] })];
