@@ -42,15 +42,56 @@ export function objectError(id: string, verb: string, err: unknown, opts: { forc
   }
   if (err.status === 422 || err.status === 400) {
     const immutable = /field is immutable|may not change once set|are forbidden/.test(msg);
-    return new ObjectError(id, `${verb} rejected as invalid: ${msg}`, {
-      details: causes.map((c) => `${c.field ?? ''} ${c.message ?? ''}`.trim()),
+    // Each cause as "field: reason"; the API's own message repeats them after "<Kind> "<name>" is invalid: "
+    const problems = causes.length ? causes.map((c) => [c.field, withoutDumpedValues(c.message ?? c.reason ?? '')].filter(Boolean).join(': ')) : [withoutDumpedValues(msg)];
+    const fields = [...new Set(causes.map((c) => c.field).filter(Boolean))];
+    return new ObjectError(id, `${verb} rejected as invalid: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, {
+      details: problems.length > 1 ? problems : [],
       hint: immutable
-        ? 'this field cannot change on a live object: give the object a new name (a Job per version, say), or delete it once and deploy again'
+        ? `${fields.length ? fields.join(', ') : 'this field'} cannot change on a live object: revert the change, or delete the object so the next deploy re-creates it (or give it a new name, a Job per version, say)`
         : 'fix the manifest',
       cause: err,
     });
   }
   return new ObjectError(id, `${verb} failed: ${err.message}`, { cause: err });
+}
+
+const LONGEST_VALUE = 64;
+
+/**
+ * The API server's validation messages embed the rejected value ("Invalid value: <value>: <why>"),
+ * for a Job's or Deployment's template a Go dump of the whole pod template, kilobytes long. A value
+ * longer than LONGEST_VALUE characters is left out, keeping the field and the reason.
+ */
+export function withoutDumpedValues(text: string): string {
+  const marker = 'Invalid value: ';
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, from)) {
+    const start = at + marker.length;
+    const end = valueEnd(text, start);
+    out += text.slice(from, end - start > LONGEST_VALUE ? at : end);
+    // a dropped value takes its ": " with it, so "Invalid value: X: field is immutable" reads "field is immutable"
+    from = end - start > LONGEST_VALUE ? (text.startsWith(': ', end) ? end + 2 : end) : end;
+  }
+  return out + text.slice(from);
+}
+
+/** Where a value printed by the API server (a quoted string, a number, a Go %#v dump) ends: at ": " outside quotes and brackets. */
+function valueEnd(text: string, start: number): number {
+  let depth = 0;
+  let quote = '';
+  for (let i = start; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = '';
+    } else if (ch === '"' || ch === '`') quote = ch;
+    else if ('({['.includes(ch)) depth++;
+    else if (')}]'.includes(ch)) depth = Math.max(0, depth - 1);
+    else if (depth === 0 && ch === ':' && text[i + 1] === ' ') return i;
+  }
+  return text.length;
 }
 
 /**
