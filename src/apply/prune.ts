@@ -67,20 +67,36 @@ export interface Pruned extends ObjectResult {
 /**
  * Deletes the candidates this app still owns: the live object must carry this app's and this
  * environment's labels (so objects of other apps, other tools or other environments are never
- * touched) and must not be kept by an annotation (see keptBy). The delete is conditional on the uid that was checked.
+ * touched) and must not be kept by an annotation (see keptBy). A Namespace holding an object kept
+ * that way is kept too: deleting it would delete what the annotation keeps. The delete is
+ * conditional on the uid that was checked.
  */
 export async function prune(client: KubeClient, discovery: Discovery, items: InventoryItem[], o: PruneOptions): Promise<Pruned[]> {
   const results: Pruned[] = [];
   const limit = pLimit(8);
   const ranks = [...new Set(items.map((i) => kindRank(i.kind)))];
+  // Namespaces come last (reverse kind order): by then every object kept inside one is known
+  const holding = new Map<string, string>();
   for (const rank of ranks) {
     const batch = items.filter((i) => kindRank(i.kind) === rank);
-    results.push(...(await Promise.all(batch.map((item) => limit(() => pruneOne(client, discovery, item, o))))).filter((r): r is Pruned => r !== undefined));
+    const pruneOrKeep = (item: InventoryItem): Promise<(Pruned & { keptBy?: true }) | undefined> => {
+      const held = item.kind === 'Namespace' && !item.namespace ? holding.get(item.name) : undefined;
+      if (held) return Promise.resolve({ id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${held}` });
+      return limit(() => pruneOne(client, discovery, item, o));
+    };
+    for (const [i, r] of (await Promise.all(batch.map(pruneOrKeep))).entries()) {
+      if (!r) continue;
+      const { keptBy: byAnnotation, ...result } = r;
+      results.push(result);
+      const ns = batch[i]!.namespace;
+      if (byAnnotation && ns && !holding.has(ns)) holding.set(ns, `${r.id}, which is ${r.note}`);
+    }
   }
   return results;
 }
 
-async function pruneOne(client: KubeClient, discovery: Discovery, item: InventoryItem, o: PruneOptions): Promise<Pruned | undefined> {
+/** keptBy: kept by an annotation (keptBy), not for another reason such as another owner. */
+async function pruneOne(client: KubeClient, discovery: Discovery, item: InventoryItem, o: PruneOptions): Promise<(Pruned & { keptBy?: true }) | undefined> {
   const id = itemId(item);
   const info = await discovery.find(item.apiVersion, item.kind, o.signal);
   if (!info) return { id, action: 'prune-skipped', note: `${item.apiVersion} ${item.kind} is no longer served by the cluster` };
@@ -97,7 +113,7 @@ async function pruneOne(client: KubeClient, discovery: Discovery, item: Inventor
     return { id, action: 'prune-skipped', note: labelled ? `labelled for app ${labelled}, not ${o.app}` : 'not labelled as this app\'s' };
   }
   const kept = keptBy(live, o.appRemoved ?? false);
-  if (kept) return { id, action: 'prune-skipped', note: kept };
+  if (kept) return { id, action: 'prune-skipped', note: kept, keptBy: true };
   if (live.metadata.deletionTimestamp) return { id, action: 'pruned', note: 'already being deleted', live };
   if (!o.dryRun) {
     try {

@@ -138,6 +138,9 @@ describe('objects kept by annotation', () => {
       configMap('helm-keep-2', undefined, { a: '1' }, helmKeep),
       configMap('delete-false-2', undefined, { a: '1' }, deleteFalse),
       configMap('plain-2', undefined),
+      // a namespace of the app's own with a kept object inside: deleting it would delete that object
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${ns}-own` } },
+      configMap('helm-keep-inside', `${ns}-own`, { a: '1' }, helmKeep),
     ]);
     expect(first.ok).toBe(true);
 
@@ -146,6 +149,8 @@ describe('objects kept by annotation', () => {
       configMap('helm-keep-2', undefined, { a: '1' }, helmKeep),
       configMap('delete-false-2', undefined, { a: '1' }, deleteFalse),
       configMap('plain-2', undefined),
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${ns}-own` } },
+      configMap('helm-keep-inside', `${ns}-own`, { a: '1' }, helmKeep),
     ]);
     expect(dropped.ok).toBe(true);
     const byId = (objects: { id: string }[]) => Object.fromEntries(objects.map((o) => [o.id, o]));
@@ -162,16 +167,20 @@ describe('objects kept by annotation', () => {
     const removed = await run(undefined, { PRUNE_REMOVED_APPS: 'true' });
     expect(removed.ok).toBe(true);
     expect(removed.removed[0]).toMatchObject({ app: 'eta', outcome: 'pruned' });
-    expect(removed.removed[0]!.reason).toMatch(/^2 object\(s\) not pruned: .*kept \(argocd\.argoproj\.io\/sync-options: Delete=false\)/);
+    expect(removed.removed[0]!.reason).toMatch(/^4 object\(s\) not pruned: .*kept \(argocd\.argoproj\.io\/sync-options: Delete=false\)/);
     expect(removed.removed[0]!.reason).toContain('kept (helm.sh/resource-policy: keep)');
     expect(byId(removed.removed[0]!.objects)).toEqual({
       [`ConfigMap/${ns}/helm-keep-2`]: { id: `ConfigMap/${ns}/helm-keep-2`, action: 'prune-skipped', note: 'kept (helm.sh/resource-policy: keep)' },
       [`ConfigMap/${ns}/delete-false-2`]: { id: `ConfigMap/${ns}/delete-false-2`, action: 'prune-skipped', note: 'kept (argocd.argoproj.io/sync-options: Delete=false)' },
       [`ConfigMap/${ns}/plain-2`]: { id: `ConfigMap/${ns}/plain-2`, action: 'pruned' },
+      [`ConfigMap/${ns}-own/helm-keep-inside`]: { id: `ConfigMap/${ns}-own/helm-keep-inside`, action: 'prune-skipped', note: 'kept (helm.sh/resource-policy: keep)' },
+      [`Namespace/${ns}-own`]: { id: `Namespace/${ns}-own`, action: 'prune-skipped', note: `kept: it holds ConfigMap/${ns}-own/helm-keep-inside, which is kept (helm.sh/resource-policy: keep)` },
     });
     expect(await exists('helm-keep-2')).toBe(true);
     expect(await exists('delete-false-2')).toBe(true);
     expect(await exists('plain-2')).toBe(false);
+    expect((await getJson(admin, ['namespace', `${ns}-own`]))?.metadata.deletionTimestamp).toBeUndefined();
+    expect(await getJson(admin, ['configmap', '-n', `${ns}-own`, 'helm-keep-inside'])).toBeDefined();
     expect(await ledger(admin, env)).toEqual({});
   });
 });
