@@ -205,7 +205,8 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
           await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
           live.set(t, l);
         } catch (err) {
-          if (creates && namespaceMissing(err) && creates.has(t.object.metadata.namespace ?? '')) later.push(t);
+          const missing = missingNamespace(err);
+          if (creates && missing && creates.has(missing)) later.push(t);
           else failed[i] = err;
         }
       }),
@@ -234,9 +235,10 @@ function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): 
   return undefined;
 }
 
-function namespaceMissing(err: unknown): boolean {
+/** The namespace an object's request failed for because it does not exist (yet). */
+export function missingNamespace(err: unknown): string | undefined {
   const api = err instanceof ObjectError ? err.cause : undefined;
-  return api instanceof KubeApiError && api.status === 404 && /namespaces? "[^"]+" not found/.test(api.body.message ?? '');
+  return api instanceof KubeApiError && api.status === 404 ? /namespaces? "([^"]+)" not found/.exec(api.body.message ?? '')?.[1] : undefined;
 }
 
 /** Applies a wave's batches in order; live objects not read yet are read first, in parallel. */

@@ -3,12 +3,11 @@ import { diffSummaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
 import { applyObject } from './apply-object.js';
-import { unchangedByDigest, type RunContext } from './app.js';
-import { KubeApiError } from './client.js';
+import { missingNamespace, unchangedByDigest, type RunContext } from './app.js';
 import { unifiedDiff } from './diff-format.js';
 import { context, environmentOf, repositoryOf, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
-import { appError, logAppError, ObjectError } from './errors.js';
+import { appError, logAppError } from './errors.js';
 import { PipeError } from '../util/errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { AppDiff, AppError, DiffResult, ObjectDiff } from './model.js';
@@ -101,8 +100,7 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
   } catch (err) {
     // The namespace does not exist yet and this deploy creates it (CreateNamespace, or a rendered
     // Namespace): show the object as rendered. Otherwise the deploy would fail just so: say so.
-    const api = err instanceof ObjectError ? (err.cause as KubeApiError | undefined) : undefined;
-    const missing = api instanceof KubeApiError && api.status === 404 ? /namespaces? "([^"]+)" not found/.exec(api.body.message ?? '')?.[1] : undefined;
+    const missing = missingNamespace(err);
     if (missing && creates.has(missing)) {
       return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: `its namespace ${missing} is created by this deploy: not dry-run` };
     }
