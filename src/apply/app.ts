@@ -52,6 +52,8 @@ export interface RunContext {
   previous: Map<string, LedgerEntry>;
   /** Objects other apps render now or recorded as theirs: never pruned by this app. */
   protectedKeys: (app: string) => Set<string>;
+  /** Namespaces holding objects other apps own (one such object's id and app, for the note): never pruned by this app. */
+  occupiedNamespaces: (app: string) => Map<string, string>;
   pollMs?: number;
 }
 
@@ -345,7 +347,7 @@ async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectRe
   const inventory = p.targets.map((t) => t.ref);
   if (pruning && candidates.length) {
     checkCancelled(ctx);
-    const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal });
+    const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, occupied: ctx.occupiedNamespaces(app) });
     objects.push(...results.map(({ live: _live, ...r }) => r));
   } else {
     const keep = new Set(candidates.map(itemKey));

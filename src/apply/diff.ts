@@ -48,7 +48,7 @@ export async function diffApp(ctx: RunContext, p: PreparedApp, creates: Readonly
   if (ctx.config.prune || app.prune) {
     const current = new Set(p.targets.map((t) => itemKey(parseInventoryRef(t.ref)!)));
     const candidates = pruneCandidates(previous?.objects ?? [], current, ctx.protectedKeys(app.name));
-    const decided = await prune(ctx.client, ctx.discovery, candidates, { app: app.name, environment: ctx.environment, signal: ctx.hardSignal, dryRun: true });
+    const decided = await prune(ctx.client, ctx.discovery, candidates, { app: app.name, environment: ctx.environment, signal: ctx.hardSignal, dryRun: true, occupied: ctx.occupiedNamespaces(app.name) });
     for (const d of decided) {
       if (d.action === 'pruned') objects.push({ id: d.id, change: 'delete', diff: unifiedDiff(d.id, d.live, undefined), note: 'prune' });
       else objects.push({ id: d.id, change: 'none', diff: '', note: `not pruned: ${d.note ?? ''}` });

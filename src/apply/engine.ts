@@ -9,7 +9,7 @@ import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
 import { Discovery, type ServedResources } from './discovery.js';
 import { clusterError } from './errors.js';
-import { itemKey, parseInventoryRef } from './inventory.js';
+import { itemId, itemKey, parseInventoryRef, type InventoryItem } from './inventory.js';
 import { LedgerWriter, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { prepare, type PreparedApp } from './prepare.js';
 
@@ -37,18 +37,36 @@ export interface EngineOptions {
 
 export const environmentOf = (o: EngineOptions) => o.plan.environment ?? o.config.environment ?? 'default';
 
-/** Objects each app owns (rendered now, or in its ledger inventory): other apps never prune them. */
-function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot): (app: string) => Set<string> {
-  const owners = new Map<string, Set<string>>();
-  const own = (key: string, app: string) => owners.set(key, (owners.get(key) ?? new Set()).add(app));
-  for (const [app, p] of prepared) for (const t of p.targets) own(itemKey(parseInventoryRef(t.ref)!), app);
+/**
+ * Objects each app owns (rendered now, or in its ledger inventory): other apps never prune them,
+ * nor the namespaces they are in (deleting a namespace deletes everything in it).
+ */
+function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot): Pick<RunContext, 'protectedKeys' | 'occupiedNamespaces'> {
+  const owners = new Map<string, { item: InventoryItem; apps: Set<string> }>();
+  const own = (item: InventoryItem, app: string) => {
+    const key = itemKey(item);
+    const o = owners.get(key) ?? { item, apps: new Set<string>() };
+    owners.set(key, o);
+    o.apps.add(app);
+  };
+  for (const [app, p] of prepared) for (const t of p.targets) own(parseInventoryRef(t.ref)!, app);
   for (const [app, e] of [...snapshot.entries, ...snapshot.foreign]) {
     for (const ref of e.objects) {
       const item = parseInventoryRef(ref);
-      if (item) own(itemKey(item), app);
+      if (item) own(item, app);
     }
   }
-  return (app) => new Set([...owners].filter(([, apps]) => [...apps].some((a) => a !== app)).map(([key]) => key));
+  const others = (app: string) => [...owners].filter(([, o]) => [...o.apps].some((a) => a !== app));
+  return {
+    protectedKeys: (app) => new Set(others(app).map(([key]) => key)),
+    occupiedNamespaces: (app) => {
+      const held = new Map<string, string>();
+      for (const [, o] of others(app)) {
+        if (o.item.namespace && !held.has(o.item.namespace)) held.set(o.item.namespace, `${itemId(o.item)} of app ${[...o.apps].find((a) => a !== app)}`);
+      }
+      return held;
+    },
+  };
 }
 
 /** The deploying repository, as the ledger tells its entries from another repository's. */
@@ -77,7 +95,7 @@ export function context(o: EngineOptions, client: KubeClient, discovery: Discove
     audit: auditOf(o),
     ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),
     previous: snapshot.entries,
-    protectedKeys: ownership(prepared, snapshot),
+    ...ownership(prepared, snapshot),
     pollMs: o.pollMs,
   };
 }

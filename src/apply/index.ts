@@ -183,7 +183,7 @@ async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSna
     }
     try {
       const candidates = pruneCandidates(entry.objects, new Set(), ctx.protectedKeys(app));
-      const objects = (await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, appRemoved: true })).map(({ live: _l, ...r }) => r);
+      const objects = (await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, appRemoved: true, occupied: ctx.occupiedNamespaces(app) })).map(({ live: _l, ...r }) => r);
       await ctx.ledger.remove(app);
       logNotPruned(o.logger, app, objects);
       const kept = objects.filter((r) => r.action === 'prune-skipped');

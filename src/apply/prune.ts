@@ -58,6 +58,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** The app itself is being deleted (removed from the root, or disabled): Delete=false keeps objects too. */
   appRemoved?: boolean;
+  /** Namespaces holding objects of other apps (namespace -> one of them): kept, as deleting one deletes its objects. */
+  occupied?: ReadonlyMap<string, string>;
 }
 
 export interface Pruned extends ObjectResult {
@@ -68,8 +70,8 @@ export interface Pruned extends ObjectResult {
  * Deletes the candidates this app still owns: the live object must carry this app's and this
  * environment's labels (so objects of other apps, other tools or other environments are never
  * touched) and must not be kept by an annotation (see keptBy). A Namespace holding an object kept
- * that way is kept too: deleting it would delete what the annotation keeps. The delete is
- * conditional on the uid that was checked.
+ * that way, or an object of another app (`occupied`), is kept too: deleting it would delete them.
+ * The delete is conditional on the uid that was checked.
  */
 export async function prune(client: KubeClient, discovery: Discovery, items: InventoryItem[], o: PruneOptions): Promise<Pruned[]> {
   const results: Pruned[] = [];
@@ -80,7 +82,7 @@ export async function prune(client: KubeClient, discovery: Discovery, items: Inv
   for (const rank of ranks) {
     const batch = items.filter((i) => kindRank(i.kind) === rank);
     const pruneOrKeep = (item: InventoryItem): Promise<(Pruned & { keptBy?: true }) | undefined> => {
-      const held = item.kind === 'Namespace' && !item.namespace ? holding.get(item.name) : undefined;
+      const held = item.kind === 'Namespace' && !item.namespace ? (holding.get(item.name) ?? o.occupied?.get(item.name)) : undefined;
       if (held) return Promise.resolve({ id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${held}` });
       return limit(() => pruneOne(client, discovery, item, o));
     };

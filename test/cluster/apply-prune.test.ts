@@ -184,3 +184,31 @@ describe('objects kept by annotation', () => {
     expect(await ledger(admin, env)).toEqual({});
   });
 });
+
+describe('prune never deletes a namespace that holds objects of other apps', () => {
+  const id = uid();
+  const env = `prune-ns-${id}`;
+  const shared = `shared-${id}`;
+  const apps = [app('platform', { namespace: `platform-${id}`, prune: true }), app('tenant', { namespace: shared, createNamespace: false, dependsOn: ['platform'] })];
+  const namespace = (name: string): K8sObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  const run = (objs: Record<string, K8sObject[]>, status: Record<string, 'changed' | 'unchanged'> = {}) =>
+    deploy({
+      plan: plan({ environment: env, apps, status }),
+      rendered: new Map(Object.entries(objs).map(([k, v]) => [k, rendered(k, v)])),
+      access,
+      config: config(admin),
+      logger: logger(),
+      signal,
+    });
+
+  it("the app that rendered the Namespace stops rendering it: the Namespace stays while another app's objects are in it", async () => {
+    const first = await run({ platform: [namespace(shared), configMap('platform-cfg', undefined)], tenant: [configMap('tenant-cfg', undefined)] });
+    expect(first.ok, JSON.stringify(first.apps)).toBe(true);
+
+    const second = await run({ platform: [configMap('platform-cfg', undefined)] }, { platform: 'changed', tenant: 'unchanged' });
+    expect(second.ok, JSON.stringify(second.apps)).toBe(true);
+    expect(second.apps[0]!.objects).toContainEqual({ id: `Namespace/${shared}`, action: 'prune-skipped', note: `kept: it holds ConfigMap/${shared}/tenant-cfg of app tenant` });
+    expect((await getJson(admin, ['namespace', shared]))?.metadata.deletionTimestamp).toBeUndefined();
+    expect(await getJson(admin, ['configmap', '-n', shared, 'tenant-cfg'])).toBeDefined();
+  });
+});
