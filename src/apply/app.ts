@@ -10,6 +10,7 @@ import { KubeApiError, type KubeClient } from './client.js';
 import type { Discovery } from './discovery.js';
 import { appError, ObjectError, objectError } from './errors.js';
 import { crdEstablished } from './health.js';
+import { dryRunHook, runHooks, type HookTiming } from './hook-run.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { LedgerEntry, LedgerWriter } from './ledger.js';
 import { countObjects, type AppResult, type ObjectResult } from './model.js';
@@ -93,49 +94,87 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
       });
     }
     const deadline = started + app.timeoutSeconds * 1000;
+    const timing: HookTiming = { deadline, timeoutSeconds: app.timeoutSeconds };
     const wait = ctx.config.wait && app.wait;
     const step = stepTimer(ctx, app.name);
     const staged = stage(p.targets, (t) => t.object, (t) => t.wave);
-    // every object read and dry-run before the first is applied (those whose namespace or CRD this
-    // deploy creates: once these exist)
+    for (const s of p.skipped) objects.push({ id: s.id, action: 'skipped', note: s.reason });
+    // every object and hook read and dry-run before the first is applied (those whose namespace or
+    // CRD this deploy creates: once these exist)
     const live = new Map<Target, Live>();
     const creates = new Set(staged.bootstrap.filter((t) => t.object.kind === 'Namespace').map((t) => t.object.metadata.name));
     if (app.createNamespace && app.namespace) creates.add(app.namespace);
-    const later = await preflight(ctx, app.name, p.targets, live, creates);
+    const later = await preflight(ctx, app.name, [...p.targets, ...p.hooks], live, creates);
     step('read and dry-run');
     if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
 
     await applyWave(ctx, [staged.bootstrap], objects, live);
-    await waitForCrds(ctx, p.targets, staged.bootstrap, deadline, app.timeoutSeconds);
+    await waitForCrds(ctx, [...p.targets, ...p.hooks], staged.bootstrap, deadline, app.timeoutSeconds);
     step('namespaces and CRDs');
     if (later.length) {
       await preflight(ctx, app.name, later, live);
       step(`read and dry-run ${later.length} objects of new namespaces or CRDs`);
     }
-    for (const [i, w] of staged.waves.entries()) {
-      await applyWave(ctx, w.batches, objects, live);
-      step(`wave ${w.wave} applied`);
+    await runHooks(ctx, app.name, 'PreSync', p.hooks, objects, timing);
+    // Sync hooks go with the wave of their weight, after its objects and before its health wait.
+    const syncHooks = p.hooks.filter((t) => t.hook!.phases.includes('Sync'));
+    const waves = [...new Set([...staged.waves.map((w) => w.wave), ...syncHooks.map((t) => t.wave)])].sort((a, b) => a - b);
+    for (const [i, n] of waves.entries()) {
+      const w = staged.waves.find((x) => x.wave === n);
+      if (w) await applyWave(ctx, w.batches, objects, live);
+      await runHooks(ctx, app.name, 'Sync', syncHooks.filter((t) => t.wave === n), objects, timing);
+      step(`wave ${n} applied`);
       // Argo CD semantics: a wave is healthy before the next one starts.
-      if (wait) {
+      if (wait && w) {
         await waitHealthy(ctx.client, w.batches.flat(), { deadline, signal: ctx.signal, pollMs: ctx.pollMs, timeoutSeconds: app.timeoutSeconds });
-        step(`wave ${w.wave} healthy`);
+        step(`wave ${n} healthy`);
       }
-      if (i < staged.waves.length - 1) checkCancelled(ctx);
+      if (i < waves.length - 1) checkCancelled(ctx);
     }
     checkCancelled(ctx);
-    const finish = () => pruneAndRecord(ctx, p, objects, pruning).then(() => (step('pruned and recorded'), done('deployed')));
+    const postSync = async () => {
+      if (!p.hooks.some((t) => t.hook!.phases.includes('PostSync'))) return;
+      // PostSync hooks run once the app is healthy, which is what they are for, even with WAIT=false
+      if (!wait) await waitHealthy(ctx.client, p.targets, { deadline, signal: ctx.signal, pollMs: ctx.pollMs, timeoutSeconds: app.timeoutSeconds });
+      checkCancelled(ctx);
+      await runHooks(ctx, app.name, 'PostSync', p.hooks, objects, timing);
+    };
+    const finish = () => pruneAndRecord(ctx, p, objects, pruning, postSync).then(() => (step('pruned and recorded'), done('deployed')));
     const unfinished = async (err: unknown): Promise<AppResult> => {
-      const result = failed(ctx, app.name, err, objects, started);
+      const syncFail = await runSyncFail(ctx, p, err, objects);
+      const result = withSyncFail(failed(ctx, app.name, err, objects, started), syncFail);
       await markFailed(ctx, previous, objects);
       return result;
     };
     if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch(unfinished) };
     return { result: await finish() };
   } catch (err) {
-    const result = failed(ctx, app.name, err, objects, started);
+    const syncFail = await runSyncFail(ctx, p, err, objects);
+    const result = withSyncFail(failed(ctx, app.name, err, objects, started), syncFail);
     await markFailed(ctx, previous, objects);
     return { result };
   }
+}
+
+/**
+ * SyncFail hooks, when the app failed (not when it was cancelled): run with a timeout of their
+ * own (the app's may be what ran out). Their own failure is returned, to go with the app's error.
+ */
+async function runSyncFail(ctx: RunContext, p: PreparedApp, err: unknown, objects: ObjectResult[]): Promise<string | undefined> {
+  const hooks = p.hooks.filter((t) => t.hook!.phases.includes('SyncFail'));
+  if (!hooks.length || err instanceof CancelledError || ctx.signal.aborted) return undefined;
+  const timeoutSeconds = p.change.app.timeoutSeconds;
+  try {
+    await runHooks(ctx, p.change.app.name, 'SyncFail', hooks, objects, { deadline: Date.now() + timeoutSeconds * 1000, timeoutSeconds });
+    return undefined;
+  } catch (e) {
+    return `SyncFail hook: ${errorMessage(e)}`;
+  }
+}
+
+function withSyncFail(result: AppResult, syncFail: string | undefined): AppResult {
+  if (!syncFail || !result.error) return result;
+  return { ...result, error: { ...result.error, details: [...result.error.details, syncFail] } };
 }
 
 /**
@@ -146,7 +185,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
  */
 async function markFailed(ctx: RunContext, previous: LedgerEntry | undefined, objects: ObjectResult[]): Promise<void> {
   if (ctx.lockLost.aborted) return;
-  if (!previous || !objects.some((o) => o.action === 'created' || o.action === 'configured' || o.action === 'pruned')) return;
+  if (!previous || !objects.some((o) => o.action === 'created' || o.action === 'configured' || o.action === 'pruned' || o.action === 'deleted')) return;
   try {
     await ctx.ledger.record({ ...previous, failed: { commit: ctx.audit.commit, at: new Date().toISOString() } });
   } catch (err) {
@@ -204,7 +243,8 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
               hint: 'an object is deployed by one app of one environment: remove it from one of them (to move it between apps, remove it from the other app in the same commit, or deploy both with APPS and FORCE)',
             });
           }
-          await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
+          if (t.hook) await dryRunHook(ctx, t, l);
+          else await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
           live.set(t, l);
         } catch (err) {
           const missing = missingNamespace(err);
@@ -336,13 +376,15 @@ function entry(ctx: RunContext, p: PreparedApp, objects: string[]): LedgerEntry 
 }
 
 /**
- * Prune (when on) what the app no longer renders, then record the app. Without prune, objects
+ * Prune (when on) what the app no longer renders, run `beforeRecord` (PostSync hooks: after the
+ * prune, as Argo CD prunes in the Sync phase), then record the app. Without prune, objects
  * it no longer renders stay in its inventory, so turning prune on later still removes them.
  */
-async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectResult[], pruning: boolean): Promise<void> {
+async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectResult[], pruning: boolean, beforeRecord: () => Promise<void>): Promise<void> {
   const app = p.change.app.name;
   const previous = ctx.previous.get(app)?.objects ?? [];
-  const current = new Set(p.targets.map((t) => itemKey(parseInventoryRef(t.ref)!)));
+  // hooks are never pruned, and leave the inventory of an app that recorded one as an object before
+  const current = new Set([...p.targets, ...p.hooks].map((t) => itemKey(parseInventoryRef(t.ref)!)));
   const candidates = pruneCandidates(previous, current, ctx.protectedKeys(app));
   const inventory = p.targets.map((t) => t.ref);
   if (pruning && candidates.length) {
@@ -356,5 +398,6 @@ async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectRe
       return item !== undefined && keep.has(itemKey(item));
     }));
   }
+  await beforeRecord();
   await ctx.ledger.record(entry(ctx, p, inventory));
 }

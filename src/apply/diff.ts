@@ -2,9 +2,10 @@ import pLimit from 'p-limit';
 import { diffSummaryTable } from '../report/deploy-summary.js';
 import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
-import { applyObject } from './apply-object.js';
+import { applyObject, readLive } from './apply-object.js';
 import { missingNamespace, unchangedByDigest, type RunContext } from './app.js';
 import { unifiedDiff } from './diff-format.js';
+import { dryRunHook } from './hook-run.js';
 import { context, environmentOf, repositoryOf, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, logAppError } from './errors.js';
@@ -33,12 +34,13 @@ export async function diffApp(ctx: RunContext, p: PreparedApp, creates: Readonly
     const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace } };
     objects.push({ id: `Namespace/${app.namespace}`, change: 'create', diff: unifiedDiff(`Namespace/${app.namespace}`, undefined, ns), note: 'CreateNamespace' });
   }
+  for (const s of p.skipped) objects.push({ id: s.id, change: 'none', diff: '', note: s.reason });
   const limit = pLimit(8);
   await Promise.all(
-    p.targets.map((t) =>
+    [...p.targets, ...p.hooks].map((t) =>
       limit(async () => {
         try {
-          objects.push(await diffObject(ctx, t, creates));
+          objects.push(await (t.hook ? diffHook(ctx, t, creates) : diffObject(ctx, t, creates)));
         } catch (err) {
           problems.push(err instanceof Error ? err : new Error(String(err)));
         }
@@ -46,7 +48,7 @@ export async function diffApp(ctx: RunContext, p: PreparedApp, creates: Readonly
     ),
   );
   if (ctx.config.prune || app.prune) {
-    const current = new Set(p.targets.map((t) => itemKey(parseInventoryRef(t.ref)!)));
+    const current = new Set([...p.targets, ...p.hooks].map((t) => itemKey(parseInventoryRef(t.ref)!)));
     const candidates = pruneCandidates(previous?.objects ?? [], current, ctx.protectedKeys(app.name));
     const decided = await prune(ctx.client, ctx.discovery, candidates, { app: app.name, environment: ctx.environment, signal: ctx.hardSignal, dryRun: true, occupied: ctx.occupiedNamespaces(app.name) });
     for (const d of decided) {
@@ -106,6 +108,27 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
     }
     throw err;
   }
+}
+
+/**
+ * A hook is not compared with the live one (a previous run): the deploy would run it, so it is
+ * shown as a create, as rendered, once it passed the same dry run as the deploy's preflight.
+ */
+async function diffHook(ctx: RunContext, t: Target, creates: ReadonlySet<string>): Promise<ObjectDiff> {
+  const h = t.hook!;
+  const live = await readLive(ctx.client, t, ctx.hardSignal);
+  let note = `${h.phases.join(',')} hook: would run${live.object && h.policies.includes('BeforeHookCreation') ? ' (replacing the live one: BeforeHookCreation)' : ''}`;
+  if (t.fromNewCrd) note += '; its CRD is created by this deploy: not dry-run';
+  else {
+    try {
+      await dryRunHook(ctx, t, live);
+    } catch (err) {
+      const missing = missingNamespace(err);
+      if (!missing || !creates.has(missing)) throw err;
+      note += `; its namespace ${missing} is created by this deploy: not dry-run`;
+    }
+  }
+  return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object), note };
 }
 
 /** MODE=diff: what a deploy would change, through server-side dry runs; applies and records nothing, takes no lock. */

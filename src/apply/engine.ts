@@ -49,7 +49,7 @@ function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot)
     owners.set(key, o);
     o.apps.add(app);
   };
-  for (const [app, p] of prepared) for (const t of p.targets) own(parseInventoryRef(t.ref)!, app);
+  for (const [app, p] of prepared) for (const t of [...p.targets, ...p.hooks]) own(parseInventoryRef(t.ref)!, app);
   for (const [app, e] of [...snapshot.entries, ...snapshot.foreign]) {
     for (const ref of e.objects) {
       const item = parseInventoryRef(ref);

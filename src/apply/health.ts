@@ -110,6 +110,21 @@ export function assess(o: Live): Health {
   }
 }
 
+/**
+ * A hook's health: a hook is done when it finished, not when it runs, so a Pod must have
+ * Succeeded (Ready is not enough); a Job must be Complete; other kinds as assess says.
+ */
+export function hookHealth(o: Live): Health {
+  if (o.kind === 'Pod' && !o.apiVersion.includes('/')) {
+    const phase = o.status?.phase as string | undefined;
+    if (phase === 'Succeeded') return READY;
+    if (phase === 'Failed') return { state: 'failed', message: `pod failed: ${o.status?.reason ?? ''} ${o.status?.message ?? ''}`.trim() };
+    return progressing(`pod is ${phase ?? 'Pending'}, not completed`);
+  }
+  if (o.kind === 'Job' && o.spec?.suspend && condition(o, 'Complete')?.status !== 'True') return progressing('the Job is suspended');
+  return assess(o);
+}
+
 /** A CRD is usable once Established (and its names accepted). */
 export function crdEstablished(o: Live): Health {
   const names = condition(o, 'NamesAccepted');

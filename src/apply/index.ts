@@ -39,11 +39,18 @@ function logNotPruned(logger: Logger, app: string, objects: ObjectResult[]): voi
   for (const o of objects) if (o.action === 'prune-skipped') logger.info(`${app}: not pruned: ${o.id}: ${o.note ?? ''}`);
 }
 
+/** "; 2 hooks run": hooks count among the objects created, and are named here. */
+function hooksRun(objects: ObjectResult[]): string {
+  const run = new Set(objects.filter((o) => o.hook && o.action !== 'deleted').map((o) => `${o.hook} ${o.id}`)).size;
+  return run ? `; ${run} hook(s) run` : '';
+}
+
 function logAppResult(logger: Logger, r: AppResult): void {
   const c = r.counts;
   const took = formatDuration(r.durationMs);
   logNotPruned(logger, r.app, r.objects);
-  if (r.outcome === 'deployed') logger.info(`${r.app}: deployed in ${took} (${c.created} created, ${c.configured} configured, ${c.unchanged} unchanged, ${c.pruned} pruned)`);
+  for (const o of r.objects) if (o.action === 'skipped') logger.info(`${r.app}: ${o.id}: ${o.note ?? 'not run'}`);
+  if (r.outcome === 'deployed') logger.info(`${r.app}: deployed in ${took} (${c.created} created, ${c.configured} configured, ${c.unchanged} unchanged, ${c.pruned} pruned${hooksRun(r.objects)})`);
   else if (r.outcome === 'unchanged') logger.info(`${r.app}: ${r.reason ?? 'unchanged'}, nothing applied`);
   else if (r.outcome === 'skipped') logger.warn(`${r.app}: skipped: ${r.reason ?? ''}`);
   else if (r.outcome === 'cancelled') logger.warn(`${r.app}: cancelled after ${took}; not recorded`);
@@ -104,7 +111,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
             return r;
           }
           const p = prepared.get(app)!;
-          o.logger.info(`${app}: started (${p.targets.length} objects; ${p.change.status}${p.change.reasons.length ? `: ${p.change.reasons.slice(0, 3).join('; ')}` : ''})`);
+          o.logger.info(`${app}: started (${p.targets.length} objects${p.hooks.length ? `, ${p.hooks.length} hook(s)` : ''}; ${p.change.status}${p.change.reasons.length ? `: ${p.change.reasons.slice(0, 3).join('; ')}` : ''})`);
           const run = await deployApp(ctx, p);
           if (run.deferred) deferred.push(async () => run.deferred!());
           else logAppResult(o.logger, run.result);

@@ -3,14 +3,21 @@
  * partial failure, so the summary table and the JSON report are built from one structure.
  */
 
-/** How one object ended: the server's answer, not a guess (resourceVersion and content compared). */
-export type ObjectAction = 'created' | 'configured' | 'unchanged' | 'pruned' | 'prune-skipped';
+import type { HookPhase } from './hooks.js';
+
+/**
+ * How one object ended: the server's answer, not a guess (resourceVersion and content compared).
+ * `deleted`: a hook removed by its delete policy; `skipped`: a hook that does not run on a deploy.
+ */
+export type ObjectAction = 'created' | 'configured' | 'unchanged' | 'pruned' | 'prune-skipped' | 'deleted' | 'skipped';
 
 export interface ObjectResult {
   /** Kind/namespace/name (Kind/name when cluster-scoped). */
   id: string;
   action: ObjectAction;
-  /** Why a prune was skipped ("opted out", "labelled for app web", ...). */
+  /** The phase, when the object is a resource hook (a hook run in two phases appears in each). */
+  hook?: HookPhase;
+  /** Why a prune was skipped ("opted out", "labelled for app web", ...), a hook's annotation or delete policy. */
   note?: string;
 }
 
@@ -98,6 +105,6 @@ export interface DiffResult {
 
 export function countObjects(objects: ObjectResult[]): ObjectCounts {
   const counts: ObjectCounts = { created: 0, configured: 0, unchanged: 0, pruned: 0 };
-  for (const o of objects) if (o.action !== 'prune-skipped') counts[o.action]++;
+  for (const o of objects) if (o.action in counts) counts[o.action as keyof ObjectCounts]++;
   return counts;
 }

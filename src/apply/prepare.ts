@@ -5,6 +5,7 @@ import { InputError } from '../util/errors.js';
 import { stamp, type AuditContext } from './audit.js';
 import type { Discovery, ResourceInfo } from './discovery.js';
 import { checkGuardrails, type Touch } from './guardrails.js';
+import { classifyHook, type Hook } from './hooks.js';
 import { inventoryRef } from './inventory.js';
 import { syncWave } from './order.js';
 
@@ -19,12 +20,19 @@ export interface Target {
   wave: number;
   /** Its kind comes from a CRD applied in this run: wait for the CRD before applying it. */
   fromNewCrd: boolean;
+  /** A resource hook (see hooks.ts): run at its phase, never in the app's inventory. */
+  hook?: Hook;
 }
 
 export interface PreparedApp {
   change: AppChange;
   rendered: RenderedApp;
+  /** The app's ordinary objects: what is applied in waves, recorded as its inventory and pruned. */
   targets: Target[];
+  /** Its resource hooks, in the order rendered (the engine runs them by phase, weight and kind). */
+  hooks: Target[];
+  /** Hooks that never run on a deploy (Skip, Helm's delete, rollback and test hooks), with why. */
+  skipped: { id: string; reason: string }[];
 }
 
 /** Kinds defined by CRDs rendered in this run, keyed "group/version:Kind". */
@@ -75,7 +83,20 @@ export async function prepare(opts: {
       continue;
     }
     const targets: Target[] = [];
+    const hooks: Target[] = [];
+    const skipped: PreparedApp['skipped'] = [];
     for (const raw of rendered.objects) {
+      let kind: ReturnType<typeof classifyHook>;
+      try {
+        kind = classifyHook(raw, `app ${app.name}: ${objectId(raw)}`);
+      } catch (err) {
+        problems.push((err as Error).message);
+        continue;
+      }
+      if (kind.kind === 'skipped') {
+        skipped.push({ id: objectId({ ...raw, metadata: { ...raw.metadata, namespace: raw.metadata.namespace ?? app.namespace } }), reason: kind.reason });
+        continue;
+      }
       const known = await opts.discovery.find(raw.apiVersion, raw.kind, opts.signal);
       const info = known ?? newKinds.get(`${raw.apiVersion}:${raw.kind}`);
       if (!info) {
@@ -95,7 +116,9 @@ export async function prepare(opts: {
       }
       owner.set(key, app.name);
       try {
-        targets.push({ app: app.name, id, ref: inventoryRef(object), object, info, wave: syncWave(raw, app.name, id), fromNewCrd: !known });
+        const base = { app: app.name, id, ref: inventoryRef(object), object, info, fromNewCrd: !known };
+        if (kind.kind === 'hook') hooks.push({ ...base, wave: kind.hook.weight, hook: kind.hook });
+        else targets.push({ ...base, wave: syncWave(raw, app.name, id) });
       } catch (err) {
         problems.push((err as Error).message);
       }
@@ -104,7 +127,7 @@ export async function prepare(opts: {
     if (app.createNamespace && app.namespace) {
       touches.push({ app: app.name, id: `Namespace/${app.namespace}`, kind: 'Namespace', group: '', name: app.namespace });
     }
-    prepared.set(app.name, { change, rendered, targets });
+    prepared.set(app.name, { change, rendered, targets, hooks, skipped });
   }
   if (problems.length) {
     throw new InputError(`${problems.length === 1 ? 'a rendered object cannot' : `${problems.length} rendered objects cannot`} be applied; nothing was applied`, {

@@ -5,7 +5,7 @@ import { sleep } from '../util/retry.js';
 import type { KubeClient } from './client.js';
 import { objectPath, resourcePath, type ResourceInfo } from './discovery.js';
 import { ObjectError } from './errors.js';
-import { assess, badConditions, podProblem, waitsFor, type Health } from './health.js';
+import { assess, badConditions, hookHealth, podProblem, waitsFor, type Health } from './health.js';
 import type { Target } from './prepare.js';
 
 export class CancelledError extends PipeError {
@@ -21,6 +21,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
   pollMs?: number;
   timeoutSeconds: number;
+  /** The targets are hooks of this phase: each must finish (hookHealth), and messages say so. */
+  hookPhase?: string;
 }
 
 const POD: ResourceInfo = { group: '', version: 'v1', kind: 'Pod', resource: 'pods', namespaced: true };
@@ -44,15 +46,16 @@ export async function waitHealthy(client: KubeClient, targets: Target[], o: Wait
       pending.map((t) =>
         limit(async () => {
           const live = await client.get<K8sObject>(objectPath(t.info, t.object), { signal: o.signal });
-          last.set(t, { live, health: live ? assess(live) : { state: 'progressing', message: 'not found' } });
+          last.set(t, { live, health: live ? (o.hookPhase ? hookHealth(live) : assess(live)) : { state: 'progressing', message: 'not found' } });
         }),
       ),
     );
     const failed = pending.filter((t) => last.get(t)!.health.state === 'failed');
     pending = pending.filter((t) => last.get(t)!.health.state === 'progressing');
-    if (failed.length) throw await rolloutError(client, failed, last, 'failed', o.signal);
+    const what = o.hookPhase ? `${o.hookPhase} hook` : 'rollout';
+    if (failed.length) throw await rolloutError(client, failed, last, `${what} failed`, o.signal, o.hookPhase);
     if (!pending.length) return;
-    if (Date.now() >= o.deadline) throw await rolloutError(client, pending, last, `not ready within TIMEOUT (${o.timeoutSeconds}s)`, o.signal);
+    if (Date.now() >= o.deadline) throw await rolloutError(client, pending, last, `${what} not ${o.hookPhase ? 'complete' : 'ready'} within TIMEOUT (${o.timeoutSeconds}s)`, o.signal, o.hookPhase);
     const delay = Date.now() - started < 10_000 ? first : Math.min(2_000, first * 4);
     await sleep(Math.min(delay, Math.max(0, o.deadline - Date.now())));
   }
@@ -64,6 +67,7 @@ async function rolloutError(
   last: Map<Target, { live?: K8sObject; health: Health }>,
   why: string,
   signal?: AbortSignal,
+  hookPhase?: string,
 ): Promise<ObjectError> {
   const details: string[] = [];
   for (const t of targets) {
@@ -76,9 +80,11 @@ async function rolloutError(
   const head = last.get(first)!.health;
   const reason = head.state === 'ready' ? '' : `: ${head.message}`;
   const others = targets.length > 1 ? ` (and ${targets.length - 1} more)` : '';
-  return new ObjectError(first.id, `rollout ${why}${reason}${others}`, {
+  return new ObjectError(first.id, `${why}${reason}${others}`, {
     details,
-    hint: 'see the conditions, pods and events above; fix the manifest (image, resources, node selector, probes) or raise TIMEOUT',
+    hint: hookPhase
+      ? `the phases after ${hookPhase} did not run; see the conditions, pods and events above, fix the hook (or what it needs) or raise TIMEOUT`
+      : 'see the conditions, pods and events above; fix the manifest (image, resources, node selector, probes) or raise TIMEOUT',
   });
 }
 

@@ -84,9 +84,12 @@ function validate(v: Record<string, unknown>): { message: string; hint: string }
     if (!meta.generateName) return { message: `${kind} has no metadata.name`, hint: 'add metadata.name' };
     const annotations = isObject(meta.annotations) ? meta.annotations : {};
     const hook = annotations['argocd.argoproj.io/hook'] ?? annotations['helm.sh/hook'];
+    // Hooks run by name: server-side apply needs one, and BeforeHookCreation finds the previous run by it.
     return {
-      message: `${kind} ${String(meta.generateName)}* uses metadata.generateName${hook ? ` (a ${String(hook)} hook)` : ''}, which kubectl apply cannot use`,
-      hint: 'give the object a fixed metadata.name; the pipe applies hooks as ordinary objects and does not run sync phases',
+      message: `${kind} ${String(meta.generateName)}* uses metadata.generateName${hook ? ` (a ${String(hook)} hook)` : ''}, which the pipe does not support`,
+      hint: hook
+        ? "give the hook a fixed metadata.name: the pipe runs hooks at their phase, and by default (BeforeHookCreation) deletes the previous run's object before creating it again, so a fixed name runs it afresh every deploy"
+        : 'give the object a fixed metadata.name (server-side apply needs one)',
     };
   }
   const nameProblem = checkName(groupKind(v.apiVersion as string, kind), name);

@@ -117,12 +117,13 @@ describe('directory apps', () => {
     ]);
   });
 
-  it('explains that generateName (Argo CD hooks) cannot be applied', async () => {
+  it('explains that generateName is not supported, also for hooks, which run by name', async () => {
     const err = await renderError(
       { 'apps/web/hook.yaml': 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n' },
       plain(),
     );
-    expect(err.located).toBe('apps/web/hook.yaml:1: app web: Job migrate-* uses metadata.generateName (a PreSync hook), which kubectl apply cannot use');
+    expect(err.located).toBe('apps/web/hook.yaml:1: app web: Job migrate-* uses metadata.generateName (a PreSync hook), which the pipe does not support');
+    expect(err.hint).toMatch(/^give the hook a fixed metadata.name: the pipe runs hooks at their phase, and by default \(BeforeHookCreation\) deletes the previous run's object/);
   });
 
   it('rejects a duplicate object, naming both origins', async () => {
