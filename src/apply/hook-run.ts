@@ -62,16 +62,15 @@ export async function runHooks(ctx: RunContext, app: string, phase: HookPhase, h
     const created: Target[] = [];
     for (const batch of batches) {
       if (ctx.signal.aborted) throw new CancelledError();
-      const failure = (
-        await Promise.allSettled(
-          batch.map((t) =>
-            limit(async () => {
-              objects.push(...(await createHook(ctx, t, phase, timing)));
-              created.push(t);
-            }),
-          ),
-        )
-      ).find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      const settled = await Promise.allSettled(batch.map((t) => limit(() => createHook(ctx, t, phase, timing))));
+      // results in the batch's order (kind, name), whatever order the requests finished in
+      for (const [i, s] of settled.entries()) {
+        if (s.status === 'fulfilled') {
+          objects.push(...s.value);
+          created.push(batch[i]!);
+        }
+      }
+      const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failure) throw failure.reason;
     }
     try {
