@@ -65,9 +65,10 @@ export interface AppRun {
 }
 
 /**
- * One app: CreateNamespace, Namespaces and CRDs (waiting until established), then each sync wave
- * in kind order (waiting for its workloads before the next wave), prune, and the ledger entry,
- * written only once all of it succeeded.
+ * One app: CreateNamespace, Namespaces and CRDs (waiting until established), PreSync hooks, then
+ * each sync wave in kind order with its Sync hooks (waiting for its workloads before the next
+ * wave), prune, PostSync hooks, and the ledger entry, written only once all of it succeeded.
+ * A failure runs the SyncFail hooks.
  */
 export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun> {
   const app = p.change.app;
