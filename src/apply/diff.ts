@@ -116,8 +116,9 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
  */
 async function diffHook(ctx: RunContext, t: Target, creates: ReadonlySet<string>): Promise<ObjectDiff> {
   const h = t.hook!;
+  if (h.phases.every((p) => p === 'SyncFail')) return { id: t.id, change: 'none', diff: '', note: 'SyncFail hook: runs only when the deploy fails' };
   const live = await readLive(ctx.client, t, ctx.hardSignal);
-  let note = `${h.phases.join(',')} hook: would run${live.object && h.policies.includes('BeforeHookCreation') ? ' (replacing the live one: BeforeHookCreation)' : ''}`;
+  let note = `${h.phases.filter((p) => p !== 'SyncFail').join(',')} hook: would run${live.object && h.policies.includes('BeforeHookCreation') ? ' (replacing the live one: BeforeHookCreation)' : ''}`;
   if (t.fromNewCrd) note += '; its CRD is created by this deploy: not dry-run';
   else {
     try {

@@ -48,7 +48,7 @@ describe('hooks: a pre-upgrade migration Job, PostSync hooks, delete policies, p
           deployment('web', undefined),
           ...(o.hooks === false
             ? []
-            : [job('migrate', MIGRATE, { version, fail: o.fail }), job('notify', NOTIFY, { version }), job('cleanup', CLEANUP, { version }), { ...configMap('smoke-test', undefined), metadata: { name: 'smoke-test', annotations: { 'helm.sh/hook': 'test' } } }]),
+            : [job('migrate', MIGRATE, { version, fail: o.fail }), job('notify', NOTIFY, { version }), job('cleanup', CLEANUP, { version }), configMap('sync-failed', undefined, { version }, { annotations: { 'argocd.argoproj.io/hook': 'SyncFail' } }), { ...configMap('smoke-test', undefined), metadata: { name: 'smoke-test', annotations: { 'helm.sh/hook': 'test' } } }]),
         ]),
       ],
     ]);
@@ -100,6 +100,7 @@ describe('hooks: a pre-upgrade migration Job, PostSync hooks, delete policies, p
     // hook-succeeded: gone once it completed; the helm test hook was never applied
     expect(await live('job', 'cleanup')).toBeUndefined();
     expect(await live('configmap', 'smoke-test')).toBeUndefined();
+    expect(await live('configmap', 'sync-failed')).toBeUndefined();
     // hooks are not the app's inventory
     expect((await ledger(admin, env)).shop!.objects.sort()).toEqual([`apps/v1 Deployment ${ns}/web`, `v1 ConfigMap ${ns}/extra`, `v1 ConfigMap ${ns}/settings`]);
   });
@@ -130,6 +131,7 @@ describe('hooks: a pre-upgrade migration Job, PostSync hooks, delete policies, p
     expect(byId[`Job/${ns}/migrate`]!.diff).toMatch(/^\+kind: Job$/m);
     expect(byId[`Job/${ns}/cleanup`]).toMatchObject({ change: 'create', note: 'PostSync hook: would run' });
     expect(byId[`ConfigMap/${ns}/settings`]).toMatchObject({ change: 'none' });
+    expect(byId[`ConfigMap/${ns}/sync-failed`]).toMatchObject({ change: 'none', note: 'SyncFail hook: runs only when the deploy fails' });
     expect(byId[`ConfigMap/${ns}/smoke-test`]).toMatchObject({ change: 'none', note: 'not run: only install and upgrade hooks run on a deploy (helm.sh/hook: test)' });
   });
 
@@ -141,6 +143,9 @@ describe('hooks: a pre-upgrade migration Job, PostSync hooks, delete policies, p
     expect(a.error!.hint).toMatch(/^the phases after PreSync did not run/);
     expect((await live('configmap', 'settings'))!.data).toEqual({ version: 'v2' });
     expect(a.objects.some((o) => o.hook === 'PostSync')).toBe(false);
+    // SyncFail hooks run because the sync failed
+    expect(steps(a.objects.slice(-1))).toEqual([`SyncFail ConfigMap/${ns}/sync-failed created`]);
+    expect((await live('configmap', 'sync-failed'))!.data).toEqual({ version: 'v3' });
     expect(a.objects.some((o) => o.id === `ConfigMap/${ns}/settings`)).toBe(false);
     expect((await live('job', 'notify'))!.metadata.uid).toBe(notifyUid);
     expect((await live('job', 'migrate'))!.spec.template.spec.containers[0].image).toBe('registry.example/migrate:v3');
@@ -151,6 +156,7 @@ describe('hooks: a pre-upgrade migration Job, PostSync hooks, delete policies, p
   it('fixed, it deploys; hooks are never pruned with PRUNE=true, though the objects the app stopped rendering are', async () => {
     const fixed = await run('v4');
     expect(fixed.result.ok, fixed.log).toBe(true);
+    expect(fixed.app.objects.some((o) => o.hook === 'SyncFail')).toBe(false);
     expect((await live('configmap', 'settings'))!.data).toEqual({ version: 'v4' });
     const { result, app: a, log } = await run('v4', { hooks: false, extra: false, vars: { PRUNE: 'true' } });
     expect(result.ok, log).toBe(true);
