@@ -13,7 +13,7 @@ import { checkReportFile } from './report/report-file.js';
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { combineErrors, ExitCode, InputError, PipeError } from './util/errors.js';
-import { ToolError } from './util/exec.js';
+import { registerCredentialVariables, ToolError } from './util/exec.js';
 import { Git, withoutUserInfo } from './util/git.js';
 import { PrivateDir } from './util/private-dir.js';
 import { toolPath } from './util/tools.js';
@@ -41,6 +41,8 @@ export interface RunOptions {
 export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promise<number> {
   // before the configuration, so its own errors are logged too (DEBUG is read as config reads it)
   const logger = opts.logger ?? createLogger({ debug: isTrue(env.DEBUG) });
+  // secrets given as pipe variables are masked from the start, whatever later passes them on
+  registerCredentialVariables(env);
   // rendered manifests and inline Helm values: removed at the end, and on exit (a second SIGTERM)
   const tmp = PrivateDir.create();
   try {

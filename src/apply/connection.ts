@@ -174,7 +174,8 @@ function execPlugin(spec: NonNullable<KubeUser['exec']>, base: string): () => Pr
       stdout = (await runTool(command, spec.args ?? [], { env, timeoutMs: 60_000, withCredentials: true })).stdout;
     } catch (e) {
       if (!(e instanceof ToolError)) throw e;
-      throw new PipeError(`the kubeconfig's credential plugin failed: ${e.message}`, { hint, cause: e });
+      // its args may hold secrets (a client secret, an API key): the message names the plugin, not its argv
+      throw new PipeError(`the kubeconfig's credential plugin ${e.tool} failed: ${e.outcome}`, { hint });
     }
     // its output holds the token: no part of it goes into a message
     let answer: unknown;

@@ -9,6 +9,7 @@ import { isTrue } from '../config/booleans.js';
 import { createLogger } from '../report/logger.js';
 import { mask, registerSecret } from '../report/mask.js';
 import { ExitCode, PipeError } from '../util/errors.js';
+import { registerCredentialVariables } from '../util/exec.js';
 import { execCredential, makeEksToken, tokenExpiry, type AwsCredentials } from './eks-token.js';
 
 export const EKS_TOKEN_USAGE = `Usage: app-of-apps-pipe eks-token --cluster-name NAME [--region REGION] [--role-arn ARN]
@@ -114,6 +115,7 @@ async function credentialsFor(o: Options, env: NodeJS.ProcessEnv): Promise<AwsCr
 }
 
 export async function eksTokenCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  registerCredentialVariables(env);
   try {
     const o = options(argv, env);
     if (o === 'help') {

@@ -34,10 +34,7 @@ export function readUserKubeconfig(base64: string, wantedContext?: string): User
     throw bad('has no contexts', 'set KUBE_CONFIG to the output of `base64 -w0 ~/.kube/config` for a kubeconfig with at least one context');
   }
   const list = (key: string) => (Array.isArray(doc[key]) ? (doc[key] as Named[]) : []);
-  for (const u of list('users')) {
-    const user = (u.user ?? {}) as Record<string, unknown>;
-    for (const field of ['token', 'client-key-data', 'password']) registerSecret(typeof user[field] === 'string' ? (user[field] as string) : undefined);
-  }
+  for (const u of list('users')) for (const secret of userSecrets((u.user ?? {}) as Record<string, unknown>)) registerSecret(secret);
   const contexts = list('contexts');
   const contextName = wantedContext ?? (typeof doc['current-context'] === 'string' ? doc['current-context'] : contexts[0]!.name);
   const context = contexts.find((c) => c.name === contextName);
@@ -57,4 +54,33 @@ export function readUserKubeconfig(base64: string, wantedContext?: string): User
     caData: cluster['certificate-authority-data'],
     token: typeof user.token === 'string' ? user.token : undefined,
   };
+}
+
+/** Names of flags, env variables and auth-provider fields whose values are secrets. */
+const SECRET_NAME = /secret|token|passw|pwd|key|cred|auth|private|session|cookie|cert/i;
+/** Env variables of a credential plugin that name a place, not a secret (masking "default" would hide namespaces). */
+const PLAIN_ENV = /(^|_)(REGION|PROFILE)$/i;
+
+/**
+ * The secrets of a kubeconfig user: its token, key and password, an auth-provider's secret fields,
+ * and what a credential plugin is given: every env value (but a region or profile) and the values
+ * of secret-looking flags in its args (`--client-secret X`, `--api-key=X`).
+ */
+export function userSecrets(user: Record<string, unknown>): string[] {
+  const str = (v: unknown) => (typeof v === 'string' ? [v] : []);
+  const out = ['token', 'client-key-data', 'password'].flatMap((field) => str(user[field]));
+  const provider = (user['auth-provider'] ?? {}) as { config?: Record<string, unknown> };
+  for (const [name, value] of Object.entries(provider.config ?? {})) if (SECRET_NAME.test(name)) out.push(...str(value));
+  const exec = (user.exec ?? {}) as { args?: unknown; env?: unknown };
+  for (const e of Array.isArray(exec.env) ? (exec.env as { name?: unknown; value?: unknown }[]) : []) {
+    if (!PLAIN_ENV.test(String(e?.name ?? ''))) out.push(...str(e?.value));
+  }
+  const args = Array.isArray(exec.args) ? exec.args.map(String) : [];
+  args.forEach((arg, i) => {
+    const flag = /^--?([^=]+)(?:=(.*))?$/s.exec(arg);
+    if (!flag || !SECRET_NAME.test(flag[1]!)) return;
+    if (flag[2] !== undefined) out.push(flag[2]);
+    else if (args[i + 1] !== undefined && !args[i + 1]!.startsWith('-')) out.push(args[i + 1]!);
+  });
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { Options } from 'execa';
-import { mask, redactUserInfo } from '../report/mask.js';
+import { mask, redactUserInfo, registerSecret } from '../report/mask.js';
 
 /** A failed external tool: one typed error with the command, exit code, stderr and duration. */
 export class ToolError extends Error {
@@ -11,9 +11,13 @@ export class ToolError extends Error {
     readonly durationMs: number,
     readonly timedOut = false,
   ) {
-    const why = timedOut ? 'timed out' : exitCode === undefined ? 'could not be started' : `exited with ${exitCode}`;
-    super(mask(`${tool} ${argv.join(' ')} ${why} after ${durationMs} ms${stderr.trim() ? `: ${lastLines(stderr, 20)}` : ''}`));
+    super(mask(`${tool} ${argv.join(' ')} ${outcome(exitCode, timedOut, durationMs, stderr)}`));
     this.name = 'ToolError';
+  }
+
+  /** How it ended and its last lines of stderr, masked, without the argv: for a tool whose arguments may hold secrets (a user's credential plugin). */
+  get outcome(): string {
+    return mask(redactUserInfo(outcome(this.exitCode, this.timedOut, this.durationMs, this.stderr)));
   }
 
   /** The tool's last line of stderr (its own summary of what went wrong), masked, URLs without user info: for a message. */
@@ -46,12 +50,24 @@ export interface RunOptions {
 }
 
 /** Variables that carry credentials: the tools the pipe runs get them only when they need them. */
-const CREDENTIAL_VARIABLES = ['BITBUCKET_STEP_OIDC_TOKEN', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'KUBE_CONFIG'];
+export const CREDENTIAL_VARIABLES = ['BITBUCKET_STEP_OIDC_TOKEN', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'KUBE_CONFIG'] as const;
+
+/** Registers the values of the credential variables for masking: a run does it before anything reads them. */
+export function registerCredentialVariables(env: NodeJS.ProcessEnv): void {
+  for (const name of CREDENTIAL_VARIABLES) {
+    registerSecret(env[name]);
+    registerSecret(env[name]?.trim());
+  }
+}
 
 /** The environment of a child process: this process's, without its credentials, plus `extra`. */
 export function childEnv(extra: Record<string, string | undefined> = {}, withCredentials = false): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env };
-  for (const name of CREDENTIAL_VARIABLES) if (!withCredentials || name === 'KUBE_CONFIG') delete env[name];
+  for (const name of CREDENTIAL_VARIABLES) {
+    if (!withCredentials || name === 'KUBE_CONFIG') delete env[name];
+    // whatever the child prints (a plugin's verbose error, its environment) is masked
+    else registerSecret(env[name]);
+  }
   return { ...env, ...extra };
 }
 
@@ -82,6 +98,11 @@ export async function runTool(bin: string, argv: string[], opts: RunOptions = {}
     throw new ToolError(tool, argv, r.exitCode, why, durationMs, Boolean(r.timedOut));
   }
   return { stdout, stderr, exitCode: r.exitCode ?? 0, durationMs };
+}
+
+function outcome(exitCode: number | undefined, timedOut: boolean, durationMs: number, stderr: string): string {
+  const why = timedOut ? 'timed out' : exitCode === undefined ? 'could not be started' : `exited with ${exitCode}`;
+  return `${why} after ${durationMs} ms${stderr.trim() ? `: ${lastLines(stderr, 20)}` : ''}`;
 }
 
 function lastLines(text: string, n: number): string {

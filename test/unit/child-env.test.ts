@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTool } from '../../src/util/exec.js';
+import { mask } from '../../src/report/mask.js';
 import { Git } from '../../src/util/git.js';
 
 const secrets = {
@@ -45,4 +46,7 @@ it('a credential plugin gets the AWS and OIDC ones when the caller says it needs
   const { KUBE_CONFIG, ...forPlugins } = secrets;
   expect(leaked(r.stdout).sort()).toEqual(Object.values(forPlugins).sort());
   expect(r.stdout).not.toContain(KUBE_CONFIG);
+  // what it prints of them (a verbose error, its environment) is masked
+  expect(mask(r.stdout).includes(secrets.AWS_SECRET_ACCESS_KEY)).toBe(false);
+  expect(mask(`${secrets.AWS_SECRET_ACCESS_KEY} ${secrets.AWS_SESSION_TOKEN} ${secrets.BITBUCKET_STEP_OIDC_TOKEN}`)).toBe('**** **** ****');
 });

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { readUserKubeconfig } from '../../src/identity/kubeconfig.js';
+import { readUserKubeconfig, userSecrets } from '../../src/identity/kubeconfig.js';
 import { normalizeCaData } from '../../src/identity/eks-cluster.js';
 import { PrivateDir } from '../../src/util/private-dir.js';
 import { mask } from '../../src/report/mask.js';
@@ -62,6 +62,31 @@ describe('readUserKubeconfig', () => {
   it('names KUBE_CONFIG when it is not a kubeconfig', () => {
     expect(inputError(() => readUserKubeconfig(Buffer.from('just: text').toString('base64'))).where?.variable).toBe('KUBE_CONFIG');
     expect(inputError(() => readUserKubeconfig(Buffer.from('a: [b').toString('base64'))).message).toBe('does not decode to YAML');
+  });
+});
+
+describe('userSecrets', () => {
+  it("finds a credential plugin's secret args and env values and an auth-provider's secrets, not its region, profile or plain args", () => {
+    const user = {
+      'auth-provider': { name: 'oidc', config: { 'client-id': 'kubernetes', 'client-secret': 'oidc-client-secret', 'id-token': 'oidc-id-token', 'idp-issuer-url': 'https://issuer.example' } },
+      exec: {
+        command: 'plugin',
+        args: ['get-token', '--cluster-name', 'prod', '--client-secret', 'arg-secret-1', '--api-key=arg-secret-2', '--token', '--verbose'],
+        env: [
+          { name: 'PLUGIN_SECRET', value: 'env-secret-1' },
+          { name: 'VAULT_ADDR', value: 'https://vault.example' },
+          { name: 'AWS_PROFILE', value: 'default' },
+          { name: 'AWS_REGION', value: 'eu-west-1' },
+        ],
+      },
+    };
+    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'https://vault.example', 'oidc-client-secret', 'oidc-id-token']);
+  });
+
+  it('are masked once KUBE_CONFIG is read', () => {
+    const config = { ...userConfig, users: [{ name: 'dev-admin', user: { exec: { command: 'p', args: ['--password', 'exec-arg-password-1'], env: [{ name: 'X', value: 'exec-env-value-1' }] } } }] };
+    readUserKubeconfig(Buffer.from(JSON.stringify(config)).toString('base64'));
+    expect(mask('exec-arg-password-1 exec-env-value-1 prod')).toBe('**** **** prod');
   });
 });
 
