@@ -7,6 +7,7 @@ import { InputError, PipeError } from '../util/errors.js';
 import { retry, type RetryOptions } from '../util/retry.js';
 import type { AwsCredentials } from './eks-token.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
+import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, isTimeout, recordEndpoint, unanswered, type AwsTimeouts } from './aws-http.js';
 
 export interface EksEndpoint {
   name: string;
@@ -38,6 +39,8 @@ export interface DescribeSettings {
   logger: Logger;
   signal?: AbortSignal;
   retry?: Partial<RetryOptions>;
+  /** Overrides of the connection and attempt timeouts (tests use short ones). */
+  timeouts?: Partial<AwsTimeouts>;
 }
 
 export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint> {
@@ -46,23 +49,33 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
     endpoint: s.endpoint,
     credentials: s.credentials,
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+    requestHandler: awsHttpOptions(s.timeouts),
   });
+  const endpoint = recordEndpoint(client);
+  const started = Date.now();
+  let attempts = 0;
   let cluster;
   try {
-    const out = await retry(() => client.send(new DescribeClusterCommand({ name: s.name }), { abortSignal: s.signal }), {
-      label: 'eks:DescribeCluster',
-      attempts: 5,
-      maxElapsedMs: 20_000,
-      baseDelayMs: 400,
-      maxDelayMs: 4_000,
-      signal: s.signal,
-      retryable: isTransient,
-      onRetry: (err, attempt, delay) => s.logger.warn(`eks:DescribeCluster: attempt ${attempt} failed (${awsErrorCode(err)}); retrying in ${delay} ms`),
-      ...s.retry,
-    });
+    const command = new DescribeClusterCommand({ name: s.name });
+    const out = await retry(
+      (attempt, remainingMs) => {
+        attempts = attempt;
+        return client.send(command, attemptOptions(s.signal, remainingMs, s.timeouts));
+      },
+      {
+        label: 'eks:DescribeCluster',
+        ...awsRetry(s.retry),
+        signal: s.signal,
+        retryable: isTransient,
+        onRetry: (err, attempt, delay) =>
+          s.logger.warn(`eks:DescribeCluster: attempt ${attempt} failed (${attemptFailure(err, awsErrorCode(err), isTimeout(err) ? String((err as Error).message) : '')}); retrying in ${delay} ms`),
+      },
+    );
     cluster = out.cluster;
   } catch (err) {
+    const where = endpoint() ?? s.endpoint ?? `https://eks.${s.region}.amazonaws.com`;
+    const tried = `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    if (isTimeout(err)) throw unanswered('eks:DescribeCluster', where, tried, err, 'AWS_ENDPOINT_URL_EKS');
     throw describeError(err, s);
   }
   if (!cluster?.endpoint || !cluster.certificateAuthority?.data) {

@@ -4,6 +4,7 @@
 import type { Config } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import type { RetryOptions } from '../util/retry.js';
+import type { AwsTimeouts } from './aws-http.js';
 import { obtainAwsIdentity } from './credentials.js';
 import { describeCluster, normalizeCaData, type EksEndpoint } from './eks-cluster.js';
 import { makeEksToken, type AwsCredentials } from './eks-token.js';
@@ -32,6 +33,8 @@ export interface AccessOptions {
   signal?: AbortSignal;
   /** Overrides for the STS/EKS retry policy (tests use short delays). */
   retry?: Partial<RetryOptions>;
+  /** Overrides for the STS/EKS connection and attempt timeouts (tests use short ones). */
+  timeouts?: Partial<AwsTimeouts>;
 }
 
 /** Tokens are re-signed after this age for bearerToken(); EKS accepts them for 15 minutes. */
@@ -42,11 +45,11 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
   if (id.kubeConfig) return userKubeconfigAccess(id.kubeConfig, id.kubeContext, logger);
   if (!id.clusterName || !id.region) throw new Error('establishAccess needs CLUSTER_NAME and AWS_REGION, or KUBE_CONFIG (config checks this)');
 
-  const sts = { region: id.region, endpoint: id.stsEndpoint, logger, signal: opts.signal, retry: opts.retry };
+  const sts = { region: id.region, endpoint: id.stsEndpoint, logger, signal: opts.signal, retry: opts.retry, timeouts: opts.timeouts };
   const aws = await obtainAwsIdentity(id, config.build, sts);
   const cluster: EksEndpoint = id.clusterEndpoint
     ? { name: id.clusterName, region: id.region, server: id.clusterEndpoint, caData: normalizeCaData(id.clusterCaData ?? '') }
-    : await describeCluster({ name: id.clusterName, region: id.region, endpoint: id.eksEndpoint, credentials: aws.credentials, callerArn: aws.arn, logger, signal: opts.signal, retry: opts.retry });
+    : await describeCluster({ name: id.clusterName, region: id.region, endpoint: id.eksEndpoint, credentials: aws.credentials, callerArn: aws.arn, logger, signal: opts.signal, retry: opts.retry, timeouts: opts.timeouts });
 
   const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
   logger.debug(`${describe}, API server ${cluster.server}`);

@@ -14,6 +14,7 @@ import { InputError, PipeError } from '../util/errors.js';
 import { retry, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
+import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, isTimeout, recordEndpoint, unanswered, type AwsTimeouts } from './aws-http.js';
 import type { AwsCredentials } from './eks-token.js';
 
 export interface StsSettings {
@@ -23,6 +24,8 @@ export interface StsSettings {
   logger: Logger;
   signal?: AbortSignal;
   retry?: Partial<RetryOptions>;
+  /** Overrides of the connection and attempt timeouts (tests use short ones). */
+  timeouts?: Partial<AwsTimeouts>;
 }
 
 export interface AwsIdentity {
@@ -43,7 +46,6 @@ export class StsRejection extends InputError {
   }
 }
 
-const RETRY_DEFAULTS = { attempts: 5, maxElapsedMs: 20_000, baseDelayMs: 400, maxDelayMs: 4_000 };
 const stripPadding = (s: string) => s.replace(/[\s.]+$/, '');
 
 export function stsClient(s: StsSettings, credentials?: AwsCredentials): STSClient {
@@ -53,9 +55,11 @@ export function stsClient(s: StsSettings, credentials?: AwsCredentials): STSClie
     credentials,
     // The retry policy is ours (bounded, logged); the SDK's own would multiply it.
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+    requestHandler: awsHttpOptions(s.timeouts),
   });
 }
+
+type SendOptions = ReturnType<typeof attemptOptions>;
 
 const CREDENTIAL_CODES = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'UnrecognizedClientException', 'ExpiredToken']);
 const BAD_KEYS_HINT =
@@ -72,24 +76,24 @@ interface CallLabels {
 }
 
 /** Runs one STS call with the retry policy; turns the SDK's error into a PipeError the user can act on. */
-async function call<T>(s: StsSettings, o: CallLabels, fn: () => Promise<T>): Promise<T> {
+async function call<T>(s: StsSettings, o: CallLabels, client: STSClient, fn: (opts: SendOptions) => Promise<T>): Promise<T> {
   const { label, variable } = o;
+  const endpoint = recordEndpoint(client);
   const started = Date.now();
   let attempts = 0;
   try {
     return await retry(
-      async (attempt) => {
+      async (attempt, remainingMs) => {
         attempts = attempt;
-        return fn();
+        return fn(attemptOptions(s.signal, remainingMs, s.timeouts));
       },
       {
         label,
-        ...RETRY_DEFAULTS,
+        ...awsRetry(s.retry),
         signal: s.signal,
         retryable: isTransient,
         onRetry: (err, attempt, delay) =>
-          s.logger.warn(`${label}: attempt ${attempt} failed (${awsErrorCode(err)}: ${mask(stripPadding(String((err as Error).message)))}); retrying in ${delay} ms`),
-        ...s.retry,
+          s.logger.warn(`${label}: attempt ${attempt} failed (${attemptFailure(err, awsErrorCode(err), mask(stripPadding(String((err as Error).message))))}); retrying in ${delay} ms`),
       },
     );
   } catch (err) {
@@ -104,9 +108,10 @@ async function call<T>(s: StsSettings, o: CallLabels, fn: () => Promise<T>): Pro
         hint: field === 'SESSION_DURATION' ? "set SESSION_DURATION to at most the role's maximum session duration (IAM > Roles > Maximum session duration; 1 hour when chaining roles)" : 'correct the value and re-run',
       });
     }
-    const where = s.endpoint ?? `sts.${s.region}.amazonaws.com`;
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    throw new PipeError(`${label} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${seconds} s (${where}): ${code}: ${message}`, {
+    const where = endpoint() ?? s.endpoint ?? `https://sts.${s.region}.amazonaws.com`;
+    const tried = `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    if (isTimeout(err)) throw unanswered(label, where, tried, err, 'AWS_ENDPOINT_URL_STS');
+    throw new PipeError(`${label} failed after ${tried} (${where}): ${code}: ${message}`, {
       hint: isTransient(err)
         ? 'STS did not answer successfully; check network access to the endpoint (AWS_ENDPOINT_URL_STS for a private endpoint) and https://health.aws.amazon.com, then re-run'
         : `check ${variable} and the AWS credentials`,
@@ -141,7 +146,7 @@ export async function assumeRoleWithWebIdentity(s: StsSettings, token: string, p
     DurationSeconds: p.durationSeconds,
   });
   const labels = { label: 'sts:AssumeRoleWithWebIdentity', variable: 'AWS_OIDC_ROLE_ARN', signed: false };
-  const out = await call(s, labels, () => client.send(command, { abortSignal: s.signal }));
+  const out = await call(s, labels, client, (opts) => client.send(command, opts));
   return fromSts(out.Credentials, out.AssumedRoleUser?.Arn);
 }
 
@@ -154,7 +159,7 @@ export async function assumeRole(s: StsSettings, base: AwsCredentials, p: Assume
     signed: true,
     refusedHint: `the trust policy of ${p.roleArn} must allow the caller (a statement with "Principal": {"AWS": "<caller role or user ARN>"} and "Action": "sts:AssumeRole"), and the caller's own policy must allow sts:AssumeRole on it`,
   };
-  const out = await call(s, labels, () => client.send(command, { abortSignal: s.signal }));
+  const out = await call(s, labels, client, (opts) => client.send(command, opts));
   return fromSts(out.Credentials, out.AssumedRoleUser?.Arn);
 }
 
@@ -162,7 +167,7 @@ export async function assumeRole(s: StsSettings, base: AwsCredentials, p: Assume
 export async function callerArn(s: StsSettings, credentials: AwsCredentials): Promise<string> {
   const client = stsClient(s, credentials);
   const labels = { label: 'sts:GetCallerIdentity', variable: 'AWS_ACCESS_KEY_ID', signed: true, refusedHint: BAD_KEYS_HINT };
-  const out = await call(s, labels, () => client.send(new GetCallerIdentityCommand({}), { abortSignal: s.signal }));
+  const out = await call(s, labels, client, (opts) => client.send(new GetCallerIdentityCommand({}), opts));
   return out.Arn ?? 'unknown';
 }
 

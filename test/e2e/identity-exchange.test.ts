@@ -2,11 +2,11 @@
 // verifies the JWT, the trust policy and SigV4. Faults are injected at the STS, not in the SDK.
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { establishAccess } from '../../src/identity/index.js';
+import { establishAccess, type AccessOptions } from '../../src/identity/index.js';
 import { memoryLogger } from '../../src/report/logger.js';
 import { PipeError } from '../../src/util/errors.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
@@ -38,11 +38,11 @@ function env(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   };
 }
 
-async function attempt(e: NodeJS.ProcessEnv) {
+async function attempt(e: NodeJS.ProcessEnv, opts: AccessOptions = {}) {
   const logger = memoryLogger(true);
   const before = sts.requests.length;
   try {
-    const access = await establishAccess(loadConfig(e), logger, { retry: FAST });
+    const access = await establishAccess(loadConfig(e), logger, { retry: FAST, ...opts });
     return { access, logger, requests: sts.requests.slice(before) };
   } catch (err) {
     return { err: err as PipeError, logger, requests: sts.requests.slice(before) };
@@ -182,5 +182,81 @@ describe('transient STS failures are retried, bounded', () => {
     expect(err!.exitCode).toBe(1);
     expect(err!.message).toMatch(new RegExp(`failed after 5 attempts in [\\d.]+ s \\(http://127\\.0\\.0\\.1:${closed}\\): ECONNREFUSED`));
     expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_STS/);
+  });
+});
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers (a proxy or firewall that holds requests). */
+async function silentServer(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  const sockets: Socket[] = [];
+  const server: Server = createServer((socket) => void sockets.push(socket.on('error', () => undefined)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    connections: () => sockets.length,
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('an AWS endpoint that accepts connections and never answers', () => {
+  // short attempt timeouts for a fast test; the handler is the pipe's own (awsHttpOptions), which
+  // must throw when an attempt times out: @smithy/node-http-handler only warns unless told to
+  const SHORT = { timeouts: { attemptMs: 300 } };
+
+  it('STS: each attempt times out, all within the bound, and the error names the endpoint that did not answer', async () => {
+    const silent = await silentServer();
+    try {
+      const started = Date.now();
+      const { err, logger } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: silent.url }), SHORT);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(err).toBeInstanceOf(PipeError);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toMatch(new RegExp(`^sts:AssumeRoleWithWebIdentity: ${silent.url.replace(/\./g, '\\.')} did not answer in time \\(5 attempts in [\\d.]+ s\\)$`));
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_STS/);
+      expect(err!.hint).not.toMatch(/AWS_OIDC_ROLE_ARN|trust policy/);
+      expect(silent.connections()).toBe(5);
+      expect(logger.lines.filter((l) => /attempt \d failed \(no answer within 0\.3 s\); retrying/.test(l))).toHaveLength(4);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('STS: attempts are given what is left of the retry budget, and none starts with less than a second left', async () => {
+    const silent = await silentServer();
+    try {
+      const started = Date.now();
+      const { err } = await attempt(
+        env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: silent.url }),
+        { timeouts: { attemptMs: 1_500 }, retry: { ...FAST, maxElapsedMs: 2_800 } },
+      );
+      const elapsed = Date.now() - started;
+      // 1.5 s, then what is left (about 1.3 s, not 1.5); a third would have less than a second
+      expect(silent.connections()).toBe(2);
+      expect(elapsed).toBeGreaterThan(2_500);
+      expect(elapsed).toBeLessThan(2_800 + 300);
+      expect(err!.message).toMatch(/did not answer in time \(2 attempts in/);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('EKS DescribeCluster: the same, naming the EKS endpoint and AWS_ENDPOINT_URL_EKS', async () => {
+    const silent = await silentServer();
+    try {
+      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: silent.url });
+      delete e.CLUSTER_ENDPOINT;
+      delete e.CLUSTER_CA_DATA;
+      const started = Date.now();
+      const { err } = await attempt(e, SHORT);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toMatch(new RegExp(`^eks:DescribeCluster: ${silent.url.replace(/\./g, '\\.')} did not answer in time \\(5 attempts in [\\d.]+ s\\)$`));
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_EKS/);
+      expect(silent.connections()).toBe(5);
+    } finally {
+      await silent.close();
+    }
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { sessionName } from '../../src/identity/sts.js';
+import { sessionName, stsClient } from '../../src/identity/sts.js';
+import { AWS_RETRY, awsHttpOptions } from '../../src/identity/aws-http.js';
+import { memoryLogger } from '../../src/report/logger.js';
 import { awsErrorCode, isTransient } from '../../src/identity/aws-errors.js';
 import { SESSION_NAME } from '../../src/config/index.js';
 
@@ -51,5 +53,17 @@ describe('isTransient', () => {
     expect(isTransient(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isTransient(new Error('a bug'))).toBe(false);
     expect(awsErrorCode(sdkError('IDPRejectedClaim', 403))).toBe('IDPRejectedClaim');
+  });
+});
+
+describe('AWS client wiring', () => {
+  it('an STS client times out its attempts with an error, not a warning', async () => {
+    const handler = stsClient({ region: 'eu-west-1', logger: memoryLogger() }).config.requestHandler as unknown as { configProvider: Promise<Record<string, unknown>> };
+    expect(await handler.configProvider).toMatchObject({ connectionTimeout: 3_000, requestTimeout: 8_000, throwOnRequestTimeout: true });
+    expect(awsHttpOptions({ attemptMs: 50 })).toEqual({ connectionTimeout: 3_000, requestTimeout: 50, throwOnRequestTimeout: true });
+  });
+
+  it('retries as docs/security.md says: at most 5 attempts within 20 s', () => {
+    expect(AWS_RETRY).toMatchObject({ attempts: 5, maxElapsedMs: 20_000 });
   });
 });

@@ -35,4 +35,18 @@ describe('retry', () => {
     await expect(retry(async () => (calls++, Promise.reject(transient)), { ...opts, signal: controller.signal })).rejects.toBe(transient);
     expect(calls).toBe(5);
   });
+
+  it('gives each attempt what is left of the time bound, and starts none with less than minAttemptMs left', async () => {
+    let clock = 0;
+    const given: number[] = [];
+    const fail = async (_attempt: number, remainingMs: number) => {
+      given.push(remainingMs);
+      clock += 4_200; // each attempt takes 4.2 s
+      throw transient;
+    };
+    const o = { ...opts, maxElapsedMs: 10_000, baseDelayMs: 500, maxDelayMs: 500, minAttemptMs: 1_000, now: () => clock, sleep: async (ms: number) => void (clock += ms) };
+    await expect(retry(fail, o)).rejects.toBe(transient);
+    // at 0 s: 10 s left; after 4.2 s and a 0.5 s delay: 5.3 s; a third would start at 9.4 s with 0.6 s left
+    expect(given).toEqual([10_000, 5_300]);
+  });
 });

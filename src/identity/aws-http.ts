@@ -1,0 +1,77 @@
+// How the pipe's AWS calls (STS, EKS) go over HTTP: every attempt is bounded in time, so an
+// endpoint that accepts a connection and never answers fails the attempt instead of hanging the
+// run; and each client remembers the endpoint the SDK actually called, for messages.
+import type { EKSClient } from '@aws-sdk/client-eks';
+import type { STSClient } from '@aws-sdk/client-sts';
+import { PipeError } from '../util/errors.js';
+import type { RetryOptions } from '../util/retry.js';
+
+export interface AwsTimeouts {
+  /** Establishing the TCP (and TLS) connection. */
+  connectMs: number;
+  /** One attempt, from the request to the response's headers; capped by what is left of the retry budget. */
+  attemptMs: number;
+}
+
+export const AWS_TIMEOUTS: AwsTimeouts = { connectMs: 3_000, attemptMs: 8_000 };
+
+/** docs/security.md: at most 5 attempts within 20 s; an attempt with less than 1 s left is not started. */
+export const AWS_RETRY = { attempts: 5, maxElapsedMs: 20_000, baseDelayMs: 400, maxDelayMs: 4_000, minAttemptMs: 1_000 };
+
+/** The request handler options of the pipe's AWS clients. */
+export function awsHttpOptions(t: Partial<AwsTimeouts> = {}) {
+  const { connectMs, attemptMs } = { ...AWS_TIMEOUTS, ...t };
+  // without throwOnRequestTimeout, @smithy/node-http-handler only logs a warning when requestTimeout passes
+  return { connectionTimeout: connectMs, requestTimeout: attemptMs, throwOnRequestTimeout: true };
+}
+
+/** The send options of one attempt: the run's cancel signal and the time it may take. */
+export function attemptOptions(signal: AbortSignal | undefined, remainingMs: number, t: Partial<AwsTimeouts> = {}) {
+  const attemptMs = t.attemptMs ?? AWS_TIMEOUTS.attemptMs;
+  return { abortSignal: signal, requestTimeout: Math.max(1, Math.min(attemptMs, Math.floor(remainingMs))) };
+}
+
+/** The retry options of an AWS call, with the caller's overrides (tests use short delays). */
+export function awsRetry(overrides: Partial<RetryOptions> | undefined): Omit<RetryOptions, 'label' | 'retryable'> {
+  return { ...AWS_RETRY, ...overrides };
+}
+
+/** Why one attempt failed, for a retry line: "no answer within 8 s", or the code and message. */
+export function attemptFailure(err: unknown, code: string, message: string): string {
+  if (!isTimeout(err)) return message ? `${code}: ${message}` : code;
+  const ms = /(\d+) ms/.exec(message)?.[1];
+  const within = ms ? ` within ${Number(ms) / 1000} s` : '';
+  return /establish a connection/i.test(message) ? `no connection${within}` : `no answer${within}`;
+}
+
+/** Whether an SDK error is an attempt that timed out (connection or answer). */
+export function isTimeout(err: unknown): boolean {
+  const e = (err ?? {}) as { name?: string; code?: string };
+  return e.name === 'TimeoutError' || e.code === 'ETIMEDOUT';
+}
+
+/**
+ * Records where the client's requests go (scheme, host, port) as the SDK resolved it: FIPS,
+ * dual-stack and China endpoints differ from `<service>.<region>.amazonaws.com`.
+ */
+export function recordEndpoint(client: STSClient | EKSClient): () => string | undefined {
+  let last: string | undefined;
+  (client as STSClient).middlewareStack.add(
+    (next) => async (args) => {
+      const r = args.request as { protocol?: string; hostname?: string; port?: number } | undefined;
+      if (r?.hostname) last = `${r.protocol ?? 'https:'}//${r.hostname}${r.port ? `:${r.port}` : ''}`;
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'appOfAppsRecordEndpoint' },
+  );
+  return () => last;
+}
+
+/** An AWS endpoint that accepted no connection, or no request, in time: no word about roles or keys. */
+export function unanswered(label: string, where: string, tried: string, err: unknown, variable: string): PipeError {
+  const connecting = /establish a connection/i.test(String((err as Error)?.message));
+  return new PipeError(`${label}: ${where} did not ${connecting ? 'accept a connection' : 'answer'} in time (${tried})`, {
+    hint: `the endpoint is unreachable or does not answer: check the network path to it (a firewall or proxy that holds requests, DNS), and ${variable} if it is set, see https://health.aws.amazon.com, then re-run`,
+    cause: err,
+  });
+}
