@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { registerSecret } from '../report/mask.js';
-import { PipeError } from '../util/errors.js';
+import { ExitCode, PipeError } from '../util/errors.js';
 import { runTool, ToolError } from '../util/exec.js';
 
 /** The part of identity's ClusterAccess the engine needs (structural, so any access fits). */
@@ -79,8 +80,17 @@ const TOKEN_CACHE_MS = 60_000;
 export async function connect(access: ClusterEndpoint, opts: { context?: string; maxSockets?: number } = {}): Promise<Connection> {
   const { cluster, user, base } = access.kubeconfigPath ? await kubeconfigEntries(access.kubeconfigPath, opts.context) : { cluster: {}, user: {}, base: process.cwd() };
 
-  const fileOrData = async (data: string | undefined, path: string | undefined): Promise<Buffer | undefined> =>
-    data ? Buffer.from(data, 'base64') : path ? readFile(isAbsolute(path) ? path : resolve(base, path)) : undefined;
+  const fileOrData = async (data: string | undefined, path: string | undefined): Promise<Buffer | undefined> => {
+    if (data) return Buffer.from(data, 'base64');
+    if (!path) return undefined;
+    const file = isAbsolute(path) ? path : resolve(base, path);
+    return readFile(file).catch((err: NodeJS.ErrnoException) => {
+      throw new PipeError(`cannot read ${file}, which the kubeconfig names: ${err.code ?? err.message}`, {
+        exitCode: ExitCode.badInput,
+        hint: 'embed the file in the kubeconfig (`kubectl config view --raw --minify --flatten`), or make it readable in the pipe\'s container',
+      });
+    });
+  };
   const ca = access.caData
     ? Buffer.from(access.caData.includes('-----BEGIN') ? access.caData : Buffer.from(access.caData, 'base64').toString('utf8'))
     : await fileOrData(cluster['certificate-authority-data'], cluster['certificate-authority']);
@@ -96,6 +106,17 @@ export async function connect(access: ClusterEndpoint, opts: { context?: string;
     if (first.cert && first.key) [cert, key] = [first.cert, first.key];
   }
 
+  try {
+    // a bad certificate or key fails here, naming where it came from, and not on the first request
+    createSecureContext({ ca, cert, key });
+  } catch (err) {
+    throw new PipeError(`the TLS material of ${access.kubeconfigPath ? 'the kubeconfig (CA, client certificate or key)' : "the cluster's CA"} is not valid: ${(err as Error).message}`, {
+      exitCode: ExitCode.badInput,
+      hint: access.kubeconfigPath
+        ? 'set the -data fields to base64 PEM (`kubectl config view --raw --minify --flatten`)'
+        : "set CLUSTER_CA_DATA to the cluster's certificateAuthority.data",
+    });
+  }
   const agent = new Agent({
     keepAlive: true,
     maxSockets: opts.maxSockets ?? 32,

@@ -1,7 +1,9 @@
 // KUBE_CONFIG: the user's kubeconfig for a cluster that is not EKS, with KUBE_CONTEXT chosen.
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { registerSecret } from '../report/mask.js';
-import { InputError } from '../util/errors.js';
+import { InputError, InputErrors } from '../util/errors.js';
 
 interface Named {
   name: string;
@@ -45,6 +47,17 @@ export function readUserKubeconfig(base64: string, wantedContext?: string): User
   const cluster = list('clusters').find((c) => c.name === ref.cluster)?.cluster as Record<string, string> | undefined;
   if (!cluster?.server) throw bad(`context "${contextName}" names cluster "${ref.cluster}", which is not in the kubeconfig`, 'export the kubeconfig with `kubectl config view --raw --minify --flatten`');
   const user = (list('users').find((u) => u.name === ref.user)?.user ?? {}) as Record<string, unknown>;
+  const problems = [...fileProblems(`cluster "${ref.cluster}"`, cluster, CLUSTER_FILES), ...fileProblems(`user "${ref.user}"`, user, USER_FILES)];
+  const command = (user.exec as { command?: unknown } | undefined)?.command;
+  if (typeof command === 'string' && command.includes('/') && !isAbsolute(command)) {
+    problems.push(
+      new InputError(`user "${ref.user}": exec command "${command}" is a relative path, which cannot work in KUBE_CONFIG: it is a variable, not a file, so there is no folder for the path to be relative to`, {
+        where: { variable: 'KUBE_CONFIG' },
+        hint: 'name a command on the PATH of the pipe\'s image, or an absolute path in its container',
+      }),
+    );
+  }
+  if (problems.length) throw new InputErrors(problems);
   doc['current-context'] = contextName;
   return {
     text: stringify(doc),
@@ -54,6 +67,57 @@ export function readUserKubeconfig(base64: string, wantedContext?: string): User
     caData: cluster['certificate-authority-data'],
     token: typeof user.token === 'string' ? user.token : undefined,
   };
+}
+
+/** A field that holds a file path, the field that can hold its data instead, and whether the data is PEM. */
+interface FileField {
+  path: string;
+  data?: string;
+  pem?: boolean;
+}
+const CLUSTER_FILES: FileField[] = [{ path: 'certificate-authority', data: 'certificate-authority-data', pem: true }];
+const USER_FILES: FileField[] = [
+  { path: 'client-certificate', data: 'client-certificate-data', pem: true },
+  { path: 'client-key', data: 'client-key-data', pem: true },
+  { path: 'tokenFile' },
+];
+const FLATTEN = 'embed the files: `kubectl config view --raw --minify --flatten | base64 -w0` makes a KUBE_CONFIG with the certificates and keys as -data fields';
+
+/**
+ * The files a kubeconfig entry names must be readable in the pipe's container, and certificate
+ * and key data must be PEM: found here, as bad input naming the field, not when the first
+ * request fails. A base64 KUBE_CONFIG is no file, so a relative path has nothing to be relative
+ * to (kubectl resolves it against the kubeconfig's folder).
+ */
+function fileProblems(entry: string, fields: Record<string, unknown>, files: FileField[]): InputError[] {
+  const out: InputError[] = [];
+  const bad = (message: string, hint: string) => out.push(new InputError(`${entry}: ${message}`, { where: { variable: 'KUBE_CONFIG' }, hint }));
+  for (const f of files) {
+    const path = fields[f.path];
+    const data = f.data ? fields[f.data] : undefined;
+    const embed = f.data ? FLATTEN : 'put the token itself in the user\'s `token` field, or use an absolute path of a file that exists in the pipe\'s container (only the clone, at BITBUCKET_CLONE_DIR, is mounted there)';
+    if (typeof data === 'string' && data) {
+      if (f.pem && !Buffer.from(data.replace(/\s+/g, ''), 'base64').toString('utf8').includes('-----BEGIN')) {
+        bad(`${f.data} is not a base64-encoded PEM ${f.path.includes('key') ? 'key' : 'certificate'}`, `set it to the base64 of the PEM file; ${FLATTEN.replace(/^embed the files: /, '')}`);
+      }
+      continue;
+    }
+    if (typeof path !== 'string' || !path) continue;
+    if (!isAbsolute(path)) {
+      bad(`${f.path} "${path}" is a relative path, which cannot work in KUBE_CONFIG: it is a variable, not a file, so there is no folder for the path to be relative to`, embed);
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      bad(`${f.path} ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`} in the pipe's container`, embed);
+      continue;
+    }
+    if (f.pem && !text.includes('-----BEGIN')) bad(`${f.path} ${path} is not a PEM file`, embed);
+  }
+  return out;
 }
 
 /** Names of flags, env variables and auth-provider fields whose values are secrets. */

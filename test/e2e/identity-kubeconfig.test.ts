@@ -77,3 +77,58 @@ describe("a KUBE_CONFIG credential plugin that fails", () => {
     for (const secret of ['kc-secret-arg-0123456789', 'kc-secret-arg-abcdefghij', 'kc-secret-env-0123456789']) expect(r.all).not.toContain(secret);
   });
 });
+
+describe('files a KUBE_CONFIG names', () => {
+  const expectBadInput = (r: Awaited<ReturnType<typeof run>>) => {
+    expect(r.exitCode, r.all).toBe(2);
+    expect(r.all).not.toMatch(/internal error|This is a bug|ENOENT|    at /);
+    expect(r.stdout).toContain('Nothing was applied.');
+  };
+
+  it('a token file that does not exist: bad input naming the user, the field and the path', async () => {
+    const missing = join(tmp, 'no-such-dir', 'token');
+    const r = await run({ KUBE_CONFIG: kubeConfig({ tokenFile: missing }) });
+    expectBadInput(r);
+    expect(r.stderr).toContain(`✖ KUBE_CONFIG: user "u1": tokenFile ${missing} does not exist in the pipe's container`);
+    expect(r.stdout).toMatch(/What to do: put the token itself in the user's `token` field/);
+  });
+
+  it('a relative path: cannot work in a variable, so it says to embed the files', async () => {
+    const r = await run({ KUBE_CONFIG: kubeConfig({ tokenFile: 'tokenfile.txt' }, { 'certificate-authority': 'ca.crt' }) });
+    expectBadInput(r);
+    expect(r.stderr).toContain('✖ 2 problems in the input');
+    expect(r.stderr).toContain('KUBE_CONFIG: cluster "c1": certificate-authority "ca.crt" is a relative path, which cannot work in KUBE_CONFIG');
+    expect(r.stderr).toContain('KUBE_CONFIG: user "u1": tokenFile "tokenfile.txt" is a relative path');
+    expect(r.stderr).toContain('kubectl config view --raw --minify --flatten | base64 -w0');
+  });
+
+  it('client certificate and key files that do not exist, and key data that is not PEM (and is not printed)', async () => {
+    const files = await run({ KUBE_CONFIG: kubeConfig({ 'client-certificate': '/nope/client.crt', 'client-key': '/nope/client.key' }) });
+    expectBadInput(files);
+    expect(files.stderr).toContain(`user "u1": client-certificate /nope/client.crt does not exist in the pipe's container`);
+    expect(files.stderr).toContain(`user "u1": client-key /nope/client.key does not exist in the pipe's container`);
+
+    const keyData = Buffer.from('kubeconfig-client-key-not-pem-0123456789').toString('base64');
+    const data = await run({ KUBE_CONFIG: kubeConfig({ 'client-certificate-data': Buffer.from('not a cert').toString('base64'), 'client-key-data': keyData }) });
+    expectBadInput(data);
+    expect(data.stderr).toContain('user "u1": client-key-data is not a base64-encoded PEM key');
+    expect(data.stderr).toContain('user "u1": client-certificate-data is not a base64-encoded PEM certificate');
+    expect(data.all).not.toContain('kubeconfig-client-key-not-pem-0123456789');
+    expect(data.all).not.toContain(keyData);
+
+    const garbled = Buffer.from('-----BEGIN PRIVATE KEY-----\nkubeconfig-garbled-key-0123456789\n-----END PRIVATE KEY-----\n').toString('base64');
+    const invalid = await run({ KUBE_CONFIG: kubeConfig({ 'client-certificate-data': garbled, 'client-key-data': garbled }) });
+    expectBadInput(invalid);
+    expect(invalid.stderr).toContain('✖ the TLS material of the kubeconfig (CA, client certificate or key) is not valid');
+    expect(invalid.all).not.toContain('kubeconfig-garbled-key-0123456789');
+  });
+
+  it('an absolute token file that exists is used (the run goes on to the unreachable server)', async () => {
+    const file = join(tmp, 'token');
+    writeFileSync(file, 'kubeconfig-token-from-a-file-0123456789\n');
+    const r = await run({ KUBE_CONFIG: kubeConfig({ tokenFile: file }, { 'insecure-skip-tls-verify': true }) });
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.stderr).toMatch(/✖ cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:1/);
+    expect(r.all).not.toContain('kubeconfig-token-from-a-file-0123456789');
+  });
+});

@@ -9,6 +9,7 @@ import { InputError } from '../../src/util/errors.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUExample\n-----END CERTIFICATE-----\n';
 const CA = Buffer.from(PEM).toString('base64');
+const KEY = Buffer.from('-----BEGIN PRIVATE KEY-----\nprivate-key-data\n-----END PRIVATE KEY-----\n').toString('base64');
 
 const userConfig = {
   apiVersion: 'v1',
@@ -19,7 +20,7 @@ const userConfig = {
   ],
   users: [
     { name: 'dev-admin', user: { token: 'dev-static-bearer-token-123' } },
-    { name: 'prod-admin', user: { 'client-certificate-data': 'Y2VydA==', 'client-key-data': 'cHJpdmF0ZS1rZXktZGF0YQ==' } },
+    { name: 'prod-admin', user: { 'client-certificate-data': CA, 'client-key-data': KEY } },
   ],
   contexts: [
     { name: 'dev', context: { cluster: 'dev', user: 'dev-admin' } },
@@ -43,7 +44,7 @@ describe('readUserKubeconfig', () => {
   it('uses the current context and its static token; registers the secrets in it', () => {
     const kc = readUserKubeconfig(encoded);
     expect(kc).toMatchObject({ context: 'dev', cluster: 'dev', server: 'https://dev.example:6443', caData: CA, token: 'dev-static-bearer-token-123' });
-    expect(mask('dev-static-bearer-token-123 cHJpdmF0ZS1rZXktZGF0YQ==')).toBe('**** ****');
+    expect(mask(`dev-static-bearer-token-123 ${KEY}`)).toBe('**** ****');
   });
 
   it('switches to KUBE_CONTEXT; a client-cert user has no bearer token', () => {
