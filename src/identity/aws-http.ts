@@ -50,21 +50,62 @@ export function isTimeout(err: unknown): boolean {
   return e.name === 'TimeoutError' || e.code === 'ETIMEDOUT';
 }
 
-/**
- * Records where the client's requests go (scheme, host, port) as the SDK resolved it: FIPS,
- * dual-stack and China endpoints differ from `<service>.<region>.amazonaws.com`.
- */
-export function recordEndpoint(client: STSClient | EKSClient): () => string | undefined {
-  let last: string | undefined;
+/** What the last request of a client went to, and what came back, as the SDK saw it. */
+export interface Exchange {
+  /** Scheme, host and port, as the SDK resolved them: FIPS, dual-stack and China endpoints differ from `<service>.<region>.amazonaws.com`. */
+  endpoint?: string;
+  status?: number;
+  contentType?: string;
+}
+
+/** Records each request's endpoint and its answer's status and content type, for messages. */
+export function recordExchange(client: STSClient | EKSClient): () => Exchange {
+  let last: Exchange = {};
+  type Answer = { response?: { statusCode?: number; headers?: Record<string, string> } };
+  const answered = (r: Answer['response']) => {
+    last.status = r?.statusCode;
+    last.contentType = r?.headers?.['content-type']?.split(';')[0];
+  };
   (client as STSClient).middlewareStack.add(
     (next) => async (args) => {
       const r = args.request as { protocol?: string; hostname?: string; port?: number } | undefined;
-      if (r?.hostname) last = `${r.protocol ?? 'https:'}//${r.hostname}${r.port ? `:${r.port}` : ''}`;
-      return next(args);
+      last = { endpoint: r?.hostname ? `${r.protocol ?? 'https:'}//${r.hostname}${r.port ? `:${r.port}` : ''}` : undefined };
+      try {
+        const out = await next(args);
+        answered((out as Answer).response);
+        return out;
+      } catch (err) {
+        answered((err as { $response?: Answer['response'] }).$response);
+        throw err;
+      }
     },
-    { step: 'finalizeRequest', name: 'appOfAppsRecordEndpoint' },
+    { step: 'finalizeRequest', name: 'appOfAppsRecordExchange' },
   );
   return () => last;
+}
+
+/** "HTTP 403, text/html" */
+export function describeAnswer(x: Exchange): string {
+  return `HTTP ${x.status ?? '?'}${x.contentType ? `, ${x.contentType}` : ''}`;
+}
+
+/**
+ * Whether an error means the answer was not the service's own: the SDK found no AWS error in it
+ * ("Unknown"), could not parse it, or it was not the service's content type (an HTML page).
+ */
+export function isForeignAnswer(err: unknown, x: Exchange, contentType: RegExp): boolean {
+  const e = (err ?? {}) as { name?: string; Code?: string; message?: string; $response?: unknown };
+  if (/Deserialization error/i.test(e.message ?? '')) return true;
+  if (e.name === 'Unknown' && !e.Code) return true;
+  return Boolean(e.$response && x.contentType && !contentType.test(x.contentType));
+}
+
+/** An answer that did not come from the service: the status and endpoint, and what to check. */
+export function foreignAnswer(label: string, service: string, x: Exchange, where: string, what: string, variable: string, err?: unknown): PipeError {
+  return new PipeError(`${label}: ${where} answered ${describeAnswer(x)}${what ? ` ${what}` : ''}, which is not an answer from ${service}`, {
+    hint: `something else answered for ${service}: a proxy or firewall between the pipe and AWS (an HTML page is a proxy's), or ${variable} set to an address that is not ${service}'s endpoint; check ${variable} (unset it for the regional endpoint) and the network path, then re-run`,
+    cause: err,
+  });
 }
 
 /** An AWS endpoint that accepted no connection, or no request, in time: no word about roles or keys. */

@@ -7,7 +7,7 @@ import { InputError, PipeError } from '../util/errors.js';
 import { retry, type RetryOptions } from '../util/retry.js';
 import type { AwsCredentials } from './eks-token.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
-import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, isTimeout, recordEndpoint, unanswered, type AwsTimeouts } from './aws-http.js';
+import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts } from './aws-http.js';
 
 export interface EksEndpoint {
   name: string;
@@ -51,7 +51,7 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
     maxAttempts: 1,
     requestHandler: awsHttpOptions(s.timeouts),
   });
-  const endpoint = recordEndpoint(client);
+  const exchange = recordExchange(client);
   const started = Date.now();
   let attempts = 0;
   let cluster;
@@ -73,13 +73,19 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
     );
     cluster = out.cluster;
   } catch (err) {
-    const where = endpoint() ?? s.endpoint ?? `https://eks.${s.region}.amazonaws.com`;
+    const x = exchange();
+    const where = x.endpoint ?? s.endpoint ?? `https://eks.${s.region}.amazonaws.com`;
     const tried = `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
     if (isTimeout(err)) throw unanswered('eks:DescribeCluster', where, tried, err, 'AWS_ENDPOINT_URL_EKS');
+    if (isForeignAnswer(err, x, /json/i)) throw foreignAnswer('eks:DescribeCluster', 'EKS', x, where, '', 'AWS_ENDPOINT_URL_EKS', err);
     throw describeError(err, s);
   }
-  if (!cluster?.endpoint || !cluster.certificateAuthority?.data) {
-    throw new PipeError(`EKS cluster ${s.name} in ${s.region} has no endpoint or CA yet (status ${cluster?.status ?? 'unknown'})`, {
+  if (!cluster) {
+    const x = exchange();
+    throw foreignAnswer('eks:DescribeCluster', 'EKS', x, x.endpoint ?? s.endpoint ?? `https://eks.${s.region}.amazonaws.com`, 'without a cluster', 'AWS_ENDPOINT_URL_EKS');
+  }
+  if (!cluster.endpoint || !cluster.certificateAuthority?.data) {
+    throw new PipeError(`EKS cluster ${s.name} in ${s.region} has no endpoint or CA yet (status ${cluster.status ?? 'unknown'})`, {
       hint: 'wait until the cluster is ACTIVE, then re-run',
     });
   }

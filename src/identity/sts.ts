@@ -14,7 +14,7 @@ import { InputError, PipeError } from '../util/errors.js';
 import { retry, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
-import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, isTimeout, recordEndpoint, unanswered, type AwsTimeouts } from './aws-http.js';
+import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts, type Exchange } from './aws-http.js';
 import type { AwsCredentials } from './eks-token.js';
 
 export interface StsSettings {
@@ -76,9 +76,8 @@ interface CallLabels {
 }
 
 /** Runs one STS call with the retry policy; turns the SDK's error into a PipeError the user can act on. */
-async function call<T>(s: StsSettings, o: CallLabels, client: STSClient, fn: (opts: SendOptions) => Promise<T>): Promise<T> {
+async function call<T>(s: StsSettings, o: CallLabels, exchange: () => Exchange, fn: (opts: SendOptions) => Promise<T>): Promise<T> {
   const { label, variable } = o;
-  const endpoint = recordEndpoint(client);
   const started = Date.now();
   let attempts = 0;
   try {
@@ -108,9 +107,14 @@ async function call<T>(s: StsSettings, o: CallLabels, client: STSClient, fn: (op
         hint: field === 'SESSION_DURATION' ? "set SESSION_DURATION to at most the role's maximum session duration (IAM > Roles > Maximum session duration; 1 hour when chaining roles)" : 'correct the value and re-run',
       });
     }
-    const where = endpoint() ?? s.endpoint ?? `https://sts.${s.region}.amazonaws.com`;
+    const x = exchange();
+    const where = endpointOf(s, x);
     const tried = `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
     if (isTimeout(err)) throw unanswered(label, where, tried, err, 'AWS_ENDPOINT_URL_STS');
+    if (isForeignAnswer(err, x, /xml/i)) {
+      const what = /Deserialization error/i.test(message) ? `that could not be parsed (${message.split('\n')[0]!.replace(/^@aws-sdk /, '').replace(/\.$/, '')})` : '';
+      throw foreignAnswer(label, 'STS', x, where, what, 'AWS_ENDPOINT_URL_STS', err);
+    }
     throw new PipeError(`${label} failed after ${tried} (${where}): ${code}: ${message}`, {
       hint: isTransient(err)
         ? 'STS did not answer successfully; check network access to the endpoint (AWS_ENDPOINT_URL_STS for a private endpoint) and https://health.aws.amazon.com, then re-run'
@@ -120,9 +124,11 @@ async function call<T>(s: StsSettings, o: CallLabels, client: STSClient, fn: (op
   }
 }
 
+const endpointOf = (s: StsSettings, x: Exchange) => x.endpoint ?? s.endpoint ?? `https://sts.${s.region}.amazonaws.com`;
+
 /** Registers the secrets of STS credentials before anything else sees them. */
-function fromSts(c: Credentials | undefined, arn: string | undefined): AwsIdentity {
-  if (!c?.AccessKeyId || !c.SecretAccessKey) throw new PipeError('STS answered without credentials');
+function fromSts(c: Credentials | undefined, arn: string | undefined, s: StsSettings, label: string, x: Exchange): AwsIdentity {
+  if (!c?.AccessKeyId || !c.SecretAccessKey) throw foreignAnswer(label, 'STS', x, endpointOf(s, x), 'without credentials', 'AWS_ENDPOINT_URL_STS');
   registerSecret(c.SecretAccessKey);
   registerSecret(c.SessionToken);
   return {
@@ -146,8 +152,9 @@ export async function assumeRoleWithWebIdentity(s: StsSettings, token: string, p
     DurationSeconds: p.durationSeconds,
   });
   const labels = { label: 'sts:AssumeRoleWithWebIdentity', variable: 'AWS_OIDC_ROLE_ARN', signed: false };
-  const out = await call(s, labels, client, (opts) => client.send(command, opts));
-  return fromSts(out.Credentials, out.AssumedRoleUser?.Arn);
+  const exchange = recordExchange(client);
+  const out = await call(s, labels, exchange, (opts) => client.send(command, opts));
+  return fromSts(out.Credentials, out.AssumedRoleUser?.Arn, s, labels.label, exchange());
 }
 
 export async function assumeRole(s: StsSettings, base: AwsCredentials, p: AssumeParams): Promise<AwsIdentity> {
@@ -159,16 +166,19 @@ export async function assumeRole(s: StsSettings, base: AwsCredentials, p: Assume
     signed: true,
     refusedHint: `the trust policy of ${p.roleArn} must allow the caller (a statement with "Principal": {"AWS": "<caller role or user ARN>"} and "Action": "sts:AssumeRole"), and the caller's own policy must allow sts:AssumeRole on it`,
   };
-  const out = await call(s, labels, client, (opts) => client.send(command, opts));
-  return fromSts(out.Credentials, out.AssumedRoleUser?.Arn);
+  const exchange = recordExchange(client);
+  const out = await call(s, labels, exchange, (opts) => client.send(command, opts));
+  return fromSts(out.Credentials, out.AssumedRoleUser?.Arn, s, labels.label, exchange());
 }
 
 /** Who static keys belong to; also proves they work before kubectl would fail obscurely. */
 export async function callerArn(s: StsSettings, credentials: AwsCredentials): Promise<string> {
   const client = stsClient(s, credentials);
   const labels = { label: 'sts:GetCallerIdentity', variable: 'AWS_ACCESS_KEY_ID', signed: true, refusedHint: BAD_KEYS_HINT };
-  const out = await call(s, labels, client, (opts) => client.send(new GetCallerIdentityCommand({}), opts));
-  return out.Arn ?? 'unknown';
+  const exchange = recordExchange(client);
+  const out = await call(s, labels, exchange, (opts) => client.send(new GetCallerIdentityCommand({}), opts));
+  if (!out.Arn) throw foreignAnswer(labels.label, 'STS', exchange(), endpointOf(s, exchange()), 'without a caller ARN', 'AWS_ENDPOINT_URL_STS');
+  return out.Arn;
 }
 
 /** ROLE_SESSION_NAME as given (config checked it), else one made from the build. */

@@ -2,6 +2,7 @@
 // verifies the JWT, the trust policy and SigV4. Faults are injected at the STS, not in the SDK.
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -257,6 +258,62 @@ describe('an AWS endpoint that accepts connections and never answers', () => {
       expect(silent.connections()).toBe(5);
     } finally {
       await silent.close();
+    }
+  });
+});
+
+/** An HTTP server on 127.0.0.1 that answers every request the same way (a proxy, a captive portal, a cut connection). */
+async function fixedAnswer(status: number, contentType: string, body: string) {
+  let requests = 0;
+  const server = createHttpServer((req, res) => {
+    requests++;
+    req.resume();
+    res.writeHead(status, { 'content-type': contentType });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('answers that do not come from STS or EKS', () => {
+  const NOT_STS = /^something else answered for STS: a proxy or firewall .*AWS_ENDPOINT_URL_STS/;
+
+  it.each([
+    ['a proxy\'s HTML 403', 403, 'text/html', '<html><body><h1>403 Forbidden</h1><p>Request blocked by corporate proxy</p></body></html>', 'HTTP 403, text/html', 1],
+    ['a proxy\'s HTML 500 (retried like any 5xx)', 500, 'text/html', '<html><body><h1>Internal Server Error</h1></body></html>', 'HTTP 500, text/html', 5],
+    ['truncated XML', 200, 'text/xml', '<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIA', 'HTTP 200, text/xml that could not be parsed (XML parse error: missing closing tag </AccessKeyId>)', 1],
+    ['an empty 200', 200, 'text/xml', '', 'HTTP 200, text/xml without credentials', 1],
+    ['a captive portal\'s HTML 200', 200, 'text/html', '<html><body><h1>Login to the captive portal</h1></body></html>', 'HTTP 200, text/html without credentials', 1],
+  ])('%s: names the endpoint and the status, says it is not STS, and does not blame the role', async (_name, status, contentType, body, answered, attempts) => {
+    const fake = await fixedAnswer(status, contentType, body);
+    try {
+      const { err } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: fake.url }));
+      expect(err).toBeInstanceOf(PipeError);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toBe(`sts:AssumeRoleWithWebIdentity: ${fake.url} answered ${answered}, which is not an answer from STS`);
+      expect(err!.hint).toMatch(NOT_STS);
+      expect(err!.message + err!.hint).not.toMatch(/Unknown|trust policy|check AWS_OIDC_ROLE_ARN/);
+      expect(fake.requests()).toBe(attempts);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('EKS DescribeCluster behind a proxy that answers HTML: names the EKS endpoint and AWS_ENDPOINT_URL_EKS', async () => {
+    const fake = await fixedAnswer(403, 'text/html', '<html><body>Access denied by proxy</body></html>');
+    try {
+      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: fake.url });
+      delete e.CLUSTER_ENDPOINT;
+      delete e.CLUSTER_CA_DATA;
+      const { err } = await attempt(e);
+      expect(err!.message).toBe(`eks:DescribeCluster: ${fake.url} answered HTTP 403, text/html, which is not an answer from EKS`);
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_EKS/);
+    } finally {
+      await fake.close();
     }
   });
 });
