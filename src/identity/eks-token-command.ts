@@ -67,11 +67,19 @@ function options(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
 
 /** A credential_process JSON file (`--credentials-file`): Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration. */
 export function readCredentialsFile(file: string): AwsCredentials {
+  const hint = 'pass the path of a readable credential_process JSON file ({"Version": 1, "AccessKeyId": ..., "SecretAccessKey": ..., "SessionToken": ..., "Expiration": ...}), or leave --credentials-file out to use AWS keys or a Bitbucket OIDC token from the environment';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PipeError(`cannot read credentials file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { exitCode: ExitCode.badInput, hint });
+  }
   let parsed: Record<string, string>;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    parsed = JSON.parse(text) as Record<string, string>;
   } catch (err) {
-    throw new PipeError(`cannot read credentials file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a readable credential_process JSON file, or leave --credentials-file out to use AWS keys or a Bitbucket OIDC token from the environment' });
+    // the parser's message quotes the text around the error, which is the secret key as often as not
+    throw new PipeError(`credentials file ${file} is not JSON (${jsonErrorPlace(text, err)})`, { exitCode: ExitCode.badInput, hint });
   }
   if (!parsed.AccessKeyId || !parsed.SecretAccessKey) throw new PipeError(`credentials file ${file} has no AccessKeyId/SecretAccessKey`);
   registerSecret(parsed.SecretAccessKey);
@@ -82,6 +90,16 @@ export function readCredentialsFile(file: string): AwsCredentials {
     sessionToken: parsed.SessionToken,
     expiration: parsed.Expiration ? new Date(parsed.Expiration) : undefined,
   };
+}
+
+/** Where JSON.parse stopped ("at line L, column C"), from the position in its message and nothing else of it. */
+function jsonErrorPlace(text: string, err: unknown): string {
+  const message = String((err as Error)?.message);
+  if (/[[]/.test(text.trimStart()[0] ?? '') && /aws_access_key_id/i.test(text)) return 'it looks like an AWS credentials INI file';
+  const position = /at position (\d+)/.exec(message)?.[1] ?? (/end of JSON input/.test(message) ? String(text.length) : undefined);
+  if (position === undefined) return 'unexpected text';
+  const before = text.slice(0, Number(position)).split('\n');
+  return `at line ${before.length}, column ${before.at(-1)!.length + 1}`;
 }
 
 async function credentialsFor(o: Options, env: NodeJS.ProcessEnv): Promise<AwsCredentials> {

@@ -161,6 +161,28 @@ describe('the eks-token subcommand, run as kubectl runs it', () => {
     expect(await sts.verifyEksToken(JSON.parse(r.stdout).status.token, 'prod')).toMatchObject({ arn: 'arn:aws:sts::111122223333:assumed-role/cluster-reader/kubectl-user' });
   });
 
+  it('a credentials file that is not JSON: its position only, none of its text (the parser would quote the secret key)', async () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const cases = {
+      unquoted: `{"AccessKeyId":"AKIAQAQAQAQAQAQAQAQA","SecretAccessKey":${secret}}`,
+      trailingComma: `{"AccessKeyId":"AKIAQAQAQAQAQAQAQAQA","SecretAccessKey":"${secret}",}`,
+      ini: `[default]\naws_access_key_id = AKIAQAQAQAQAQAQAQAQA\naws_secret_access_key = ${secret}\n`,
+      truncated: `{"AccessKeyId":"AKIAQAQAQAQAQAQAQAQA",\n"SecretAccessKey":"${secret}`,
+    };
+    // V8 gives a position for some errors only ("unexpected text" then)
+    const places = { unquoted: 'unexpected text', trailingComma: 'at line 1, column 100', ini: 'it looks like an AWS credentials INI file', truncated: 'at line 2, column 60' };
+    for (const [name, text] of Object.entries(cases)) {
+      const file = join(tmp, `creds-${name}.json`);
+      writeFileSync(file, text, { mode: 0o600 });
+      const r = await run(['--cluster-name', 'prod', '--region', REGION, '--credentials-file', file]);
+      for (let i = 0; i + 6 <= secret.length; i++) expect(r.stderr, `${name}: part of the secret key printed`).not.toContain(secret.slice(i, i + 6));
+      expect(r.exitCode, name).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`✖ eks-token: credentials file ${file} is not JSON (${places[name as keyof typeof cases]})`);
+      expect(r.stderr).toContain('credential_process JSON file');
+    }
+  });
+
   it('explains what is missing, exit code 2, nothing on stdout', async () => {
     const noCluster = await run(['--region', REGION]);
     expect(noCluster.exitCode).toBe(2);
