@@ -8,6 +8,10 @@ import { mask } from './report/mask.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
+  // The image runs Node 20 (docs/container.md): without this, every run that loads the AWS SDK
+  // prints its 9-line notice that releases after January 2027 need Node 22. The variable is the
+  // SDK's documented switch (aws/aws-sdk-js-v3#7983); a value the user set wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   switch (command) {
     case undefined:
     case 'run': {

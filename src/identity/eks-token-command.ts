@@ -143,7 +143,11 @@ export async function eksTokenCommand(argv: string[], env: NodeJS.ProcessEnv): P
     const credentials = await credentialsFor(o, env);
     const now = new Date();
     if (credentials.expiration && credentials.expiration.getTime() <= now.getTime()) {
-      throw new PipeError(`the AWS credentials expired at ${credentials.expiration.toISOString()}`, { hint: 'start a new run (or raise SESSION_DURATION for long deploys)' });
+      // only a credentials file carries an expiry of its own: AWS keys from the environment have
+      // none, and an exchange or --role-arn here makes a fresh 15-minute session
+      throw new PipeError(`the credentials in ${o.credentialsFile ?? 'the credentials file'} expired at ${credentials.expiration.toISOString()}`, {
+        hint: 'rerun the process that writes the credentials file (its credential_process), or leave --credentials-file out to use AWS keys or a Bitbucket OIDC token from the environment',
+      });
     }
     const token = await makeEksToken(credentials, o.cluster, o.region, now);
     process.stdout.write(execCredential(token, tokenExpiry(now, credentials)) + '\n');

@@ -183,6 +183,32 @@ describe('the eks-token subcommand, run as kubectl runs it', () => {
     }
   });
 
+  it('an expired credentials file: says which file, and not to raise SESSION_DURATION (the subcommand has none)', async () => {
+    const file = join(tmp, 'expired-credentials.json');
+    writeFileSync(file, JSON.stringify({ Version: 1, AccessKeyId: creds.accessKeyId, SecretAccessKey: creds.secretAccessKey, SessionToken: creds.sessionToken, Expiration: '2020-01-01T00:00:00Z' }), { mode: 0o600 });
+    const r = await run(['--cluster-name', 'prod', '--region', REGION, '--credentials-file', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`✖ eks-token: the credentials in ${file} expired at 2020-01-01T00:00:00.000Z`);
+    expect(r.stderr).toContain('rerun the process that writes the credentials file');
+    expect(r.stderr).not.toContain('SESSION_DURATION');
+  });
+
+  it("prints nothing on stderr when it loads the AWS SDK, also without the SDK's Node-version switch in the environment", async () => {
+    const role = 'arn:aws:iam::111122223333:role/cluster-reader';
+    sts.addRole({ arn: role, trustPolicy: { Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:role/deploy' }, Action: 'sts:AssumeRole' }] } });
+    const r = await run(['--cluster-name', 'prod', '--role-arn', role, '--session-name', 'kubectl-user'], {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined,
+      AWS_ACCESS_KEY_ID: creds.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      AWS_SESSION_TOKEN: creds.sessionToken,
+      AWS_REGION: REGION,
+      AWS_ENDPOINT_URL_STS: sts.url,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
   it('explains what is missing, exit code 2, nothing on stdout', async () => {
     const noCluster = await run(['--region', REGION]);
     expect(noCluster.exitCode).toBe(2);
