@@ -92,7 +92,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));
   // the environment's cluster and role in the root manifest serve where no pipe variable says otherwise
-  config = withEnvironmentTarget(config, root.environment);
+  config = withEnvironmentTarget(config, root.environment, root.file);
 
   // Deploy and diff compare with what the cluster says is deployed (the ledger); plan mode needs no cluster.
   let access: ClusterAccess | undefined;

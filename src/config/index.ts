@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
-import { InputError, InputErrors } from '../util/errors.js';
+import { InputError, InputErrors, type Location } from '../util/errors.js';
 import { closest, distance } from '../util/spelling.js';
 import { booleanVar, durationVar, enumVar, intVar, listVar, stringVar } from './values.js';
 
@@ -150,6 +150,15 @@ export interface IdentityConfig {
   clusterCaData?: string;
   kubeConfig?: string;
   kubeContext?: string;
+  /** Where a value came from when it is not its pipe variable's (the root manifest's environment): messages name that. */
+  from?: Partial<Record<'oidcRoleArn' | 'clusterName' | 'region', Location>>;
+}
+
+const VARIABLE_OF = { oidcRoleArn: 'AWS_OIDC_ROLE_ARN', clusterName: 'CLUSTER_NAME', region: 'AWS_REGION' } as const;
+
+/** Where the value of an identity setting came from: its pipe variable, or the root manifest's field. */
+export function originOf(id: Pick<IdentityConfig, 'from'>, key: keyof typeof VARIABLE_OF): Location {
+  return id.from?.[key] ?? { variable: VARIABLE_OF[key] };
 }
 
 export interface Config {
@@ -297,11 +306,16 @@ export interface EnvironmentTarget {
  * (`cluster`, `roleArn`). Outside plan mode, a run with no way to reach a cluster stops here,
  * naming the variables to set.
  */
-export function withEnvironmentTarget(c: Config, target: EnvironmentTarget | undefined): Config {
-  const id = { ...c.identity };
-  if (!id.kubeConfig) id.clusterName ??= target?.cluster?.name;
-  if (id.clusterName || id.clusterEndpoint) id.region ??= target?.cluster?.region;
-  if (!id.accessKeyId) id.oidcRoleArn ??= target?.roleArn;
+export function withEnvironmentTarget(c: Config, target: EnvironmentTarget | undefined, rootFile = c.rootManifest): Config {
+  const id = { ...c.identity, from: { ...c.identity.from } };
+  const fromRoot = (key: keyof typeof VARIABLE_OF, field: string, value: string | undefined) => {
+    if (id[key] !== undefined || value === undefined) return;
+    id[key] = value;
+    id.from[key] = { file: rootFile, field: `environments.${target?.name}.${field}` };
+  };
+  if (!id.kubeConfig) fromRoot('clusterName', 'cluster.name', target?.cluster?.name);
+  if (id.clusterName || id.clusterEndpoint) fromRoot('region', 'cluster.region', target?.cluster?.region);
+  if (!id.accessKeyId) fromRoot('oidcRoleArn', 'roleArn', target?.roleArn);
   // the declared spelling names the ledger, the lock and the messages: "Staging" is staging
   const merged = { ...c, environment: target?.name ?? c.environment, identity: id };
   checkClusterAccess(merged);

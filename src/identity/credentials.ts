@@ -1,6 +1,7 @@
 // AWS credentials for the run: the Bitbucket OIDC token exchanged with STS (preferred), or static
 // keys; then, optionally, one more role assumed with them (AWS_ROLE_ARN, role chaining).
 import type { BuildContext, IdentityConfig } from '../config/index.js';
+import type { Location } from '../util/errors.js';
 import { registerSecret } from '../report/mask.js';
 import { explainRejection } from './diagnostics.js';
 import { readOidcToken } from './oidc.js';
@@ -19,7 +20,7 @@ export async function obtainAwsIdentity(
   const name = sessionName(id.roleSessionName, build);
   let identity: AwsIdentity;
   if (id.oidcRoleArn) {
-    identity = await exchangeOidcToken(id.oidcRoleArn, id.oidcToken, name, id.sessionDurationSeconds, s);
+    identity = await exchangeOidcToken(id.oidcRoleArn, id.from?.oidcRoleArn ?? { variable: 'AWS_OIDC_ROLE_ARN' }, id.oidcToken, name, id.sessionDurationSeconds, s);
     s.logger.debug(`OIDC token exchanged for ${identity.arn} (credentials until ${identity.credentials.expiration?.toISOString() ?? 'unknown'})`);
   } else if (id.accessKeyId && id.secretAccessKey) {
     registerSecret(id.secretAccessKey);
@@ -42,20 +43,21 @@ export async function obtainAwsIdentity(
 /** AssumeRoleWithWebIdentity; a refusal prints what the trust policy must contain for this token. */
 async function exchangeOidcToken(
   roleArn: string,
+  role: Location,
   token: string | undefined,
   name: string,
   durationSeconds: number,
   s: StsSettings,
 ): Promise<AwsIdentity> {
-  const claims = readOidcToken(token);
+  const claims = readOidcToken(token, Date.now(), role);
   s.logger.debug(`OIDC token: iss ${claims.iss}, aud ${String(claims.aud)}, sub ${claims.sub}`);
   try {
-    return await assumeRoleWithWebIdentity(s, token!, { roleArn, sessionName: name, durationSeconds });
+    return await assumeRoleWithWebIdentity(s, token!, { roleArn, sessionName: name, durationSeconds, from: role });
   } catch (err) {
     if (!(err instanceof StsRejection)) throw err;
     for (const line of explainRejection({ code: err.code, message: err.stsMessage, roleArn, claims })) s.logger.info(line);
     throw new StsRejection(err.code, err.stsMessage, {
-      variable: 'AWS_OIDC_ROLE_ARN',
+      where: role,
       hint: `fix the trust policy of ${roleArn} or its OIDC provider as shown above, then re-run`,
     });
   }

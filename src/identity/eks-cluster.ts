@@ -3,7 +3,7 @@
 import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import type { Logger } from '../report/logger.js';
 import { mask } from '../report/mask.js';
-import { InputError, PipeError } from '../util/errors.js';
+import { InputError, PipeError, placeName, type Location } from '../util/errors.js';
 import { retry, type RetryOptions } from '../util/retry.js';
 import type { AwsCredentials } from './eks-token.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
@@ -41,6 +41,9 @@ export interface DescribeSettings {
   retry?: Partial<RetryOptions>;
   /** Overrides of the connection and attempt timeouts (tests use short ones). */
   timeouts?: Partial<AwsTimeouts>;
+  /** Where the cluster name and region were set, for messages (default: CLUSTER_NAME, AWS_REGION). */
+  nameFrom?: Location;
+  regionFrom?: Location;
 }
 
 export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint> {
@@ -99,9 +102,10 @@ function describeError(err: unknown, s: DescribeSettings): PipeError {
   const code = awsErrorCode(err);
   const message = mask(String((err as Error)?.message ?? err));
   if (code === 'ResourceNotFoundException') {
+    const name = s.nameFrom ?? { variable: 'CLUSTER_NAME' };
     return new InputError(`no EKS cluster "${s.name}" in ${s.region}`, {
-      where: { variable: 'CLUSTER_NAME' },
-      hint: 'check CLUSTER_NAME and AWS_REGION (`aws eks list-clusters --region REGION`)',
+      where: name,
+      hint: `check ${placeName(name)} and ${placeName(s.regionFrom ?? { variable: 'AWS_REGION' })} (\`aws eks list-clusters --region ${s.region}\`)`,
     });
   }
   if (code === 'UnrecognizedClientException') {

@@ -1,7 +1,7 @@
 // The identity stage: from the pipe's configuration to a cluster the apply stage can reach.
 // EKS: credentials (OIDC or keys) -> endpoint and CA -> tokens signed in this process; nothing on disk.
 // Other clusters: the user's KUBE_CONFIG (and KUBE_CONTEXT), written to a private file.
-import type { Config } from '../config/index.js';
+import { originOf, type Config } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import type { RetryOptions } from '../util/retry.js';
 import type { AwsTimeouts } from './aws-http.js';
@@ -49,7 +49,7 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
   const aws = await obtainAwsIdentity(id, config.build, sts);
   const cluster: EksEndpoint = id.clusterEndpoint
     ? { name: id.clusterName, region: id.region, server: id.clusterEndpoint, caData: normalizeCaData(id.clusterCaData ?? '') }
-    : await describeCluster({ name: id.clusterName, region: id.region, endpoint: id.eksEndpoint, credentials: aws.credentials, callerArn: aws.arn, logger, signal: opts.signal, retry: opts.retry, timeouts: opts.timeouts });
+    : await describeCluster({ name: id.clusterName, region: id.region, endpoint: id.eksEndpoint, credentials: aws.credentials, callerArn: aws.arn, logger, signal: opts.signal, retry: opts.retry, timeouts: opts.timeouts, nameFrom: originOf(id, 'clusterName'), regionFrom: originOf(id, 'region') });
 
   const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
   logger.debug(`${describe}, API server ${cluster.server}`);

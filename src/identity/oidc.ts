@@ -2,7 +2,7 @@
 // The token is never verified here (STS does that) and never printed; only its claims are.
 import { decodeJwt } from 'jose';
 import { registerSecret } from '../report/mask.js';
-import { InputError } from '../util/errors.js';
+import { InputError, placeName, type Location } from '../util/errors.js';
 
 /** The claims of a Bitbucket Pipelines OIDC token that matter for a trust policy. */
 export interface OidcClaims {
@@ -35,10 +35,10 @@ const CLAIMS: (keyof OidcClaims)[] = [
   'stepUuid',
 ];
 
-/** Checks the token is there and is a JWT; returns its claims. `now` is epoch ms. */
-export function readOidcToken(token: string | undefined, now = Date.now()): OidcClaims {
+/** Checks the token is there and is a JWT; returns its claims. `now` is epoch ms; `role` is where the role to assume was set. */
+export function readOidcToken(token: string | undefined, now = Date.now(), role: Location = { variable: 'AWS_OIDC_ROLE_ARN' }): OidcClaims {
   if (!token) {
-    throw new InputError('AWS_OIDC_ROLE_ARN is set but the step has no OIDC token', {
+    throw new InputError(`${placeName(role)} is set but the step has no OIDC token`, {
       where: { variable: TOKEN_VARIABLE },
       hint: 'add `oidc: true` to the step that runs this pipe (bitbucket-pipelines.yml: `- step: { oidc: true, script: [...] }`), so Bitbucket sets BITBUCKET_STEP_OIDC_TOKEN',
     });

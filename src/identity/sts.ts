@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sts';
 import { registerSecret, mask } from '../report/mask.js';
 import type { Logger } from '../report/logger.js';
-import { InputError, PipeError } from '../util/errors.js';
+import { InputError, PipeError, placeName, type Location } from '../util/errors.js';
 import { retry, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
@@ -39,9 +39,9 @@ export class StsRejection extends InputError {
   constructor(
     readonly code: string,
     readonly stsMessage: string,
-    opts: { hint?: string; variable: string },
+    opts: { hint?: string; where: Location },
   ) {
-    super(`STS refused: ${code}: ${stsMessage}`, { hint: opts.hint, where: { variable: opts.variable } });
+    super(`STS refused: ${code}: ${stsMessage}`, { hint: opts.hint, where: opts.where });
     this.name = 'StsRejection';
   }
 }
@@ -67,8 +67,8 @@ const BAD_KEYS_HINT =
 
 interface CallLabels {
   label: string;
-  /** The variable a refusal is about. */
-  variable: string;
+  /** The variable (or root manifest field) a refusal is about. */
+  where: Location;
   /** What to do when STS refuses (AccessDenied and the like). */
   refusedHint?: string;
   /** Whether the call is signed with AWS keys (everything but AssumeRoleWithWebIdentity). */
@@ -77,7 +77,7 @@ interface CallLabels {
 
 /** Runs one STS call with the retry policy; turns the SDK's error into a PipeError the user can act on. */
 async function call<T>(s: StsSettings, o: CallLabels, exchange: () => Exchange, fn: (opts: SendOptions) => Promise<T>): Promise<T> {
-  const { label, variable } = o;
+  const { label, where: about } = o;
   const started = Date.now();
   let attempts = 0;
   try {
@@ -98,12 +98,12 @@ async function call<T>(s: StsSettings, o: CallLabels, exchange: () => Exchange, 
   } catch (err) {
     const code = awsErrorCode(err);
     const message = mask(stripPadding(String((err as Error)?.message ?? err)));
-    if (o.signed && CREDENTIAL_CODES.has(code)) throw new StsRejection(code, message, { variable: 'AWS_ACCESS_KEY_ID', hint: BAD_KEYS_HINT });
-    if (REJECTION_CODES.has(code) && !isTransient(err)) throw new StsRejection(code, message, { variable, hint: o.refusedHint });
+    if (o.signed && CREDENTIAL_CODES.has(code)) throw new StsRejection(code, message, { where: { variable: 'AWS_ACCESS_KEY_ID' }, hint: BAD_KEYS_HINT });
+    if (REJECTION_CODES.has(code) && !isTransient(err)) throw new StsRejection(code, message, { where: about, hint: o.refusedHint });
     if (code === 'ValidationError') {
-      const field = /sessionName/i.test(message) ? 'ROLE_SESSION_NAME' : /duration/i.test(message) ? 'SESSION_DURATION' : variable;
+      const field = /sessionName/i.test(message) ? 'ROLE_SESSION_NAME' : /duration/i.test(message) ? 'SESSION_DURATION' : undefined;
       throw new InputError(`STS rejected the request: ${message}`, {
-        where: { variable: field },
+        where: field ? { variable: field } : about,
         hint: field === 'SESSION_DURATION' ? "set SESSION_DURATION to at most the role's maximum session duration (IAM > Roles > Maximum session duration; 1 hour when chaining roles)" : 'correct the value and re-run',
       });
     }
@@ -118,7 +118,7 @@ async function call<T>(s: StsSettings, o: CallLabels, exchange: () => Exchange, 
     throw new PipeError(`${label} failed after ${tried} (${where}): ${code}: ${message}`, {
       hint: isTransient(err)
         ? 'STS did not answer successfully; check network access to the endpoint (AWS_ENDPOINT_URL_STS for a private endpoint) and https://health.aws.amazon.com, then re-run'
-        : `check ${variable} and the AWS credentials`,
+        : `check ${placeName(about)} and the AWS credentials`,
       cause: err,
     });
   }
@@ -141,6 +141,8 @@ export interface AssumeParams {
   roleArn: string;
   sessionName: string;
   durationSeconds: number;
+  /** Where roleArn was set, for messages (default: its pipe variable). */
+  from?: Location;
 }
 
 export async function assumeRoleWithWebIdentity(s: StsSettings, token: string, p: AssumeParams): Promise<AwsIdentity> {
@@ -151,7 +153,7 @@ export async function assumeRoleWithWebIdentity(s: StsSettings, token: string, p
     WebIdentityToken: token,
     DurationSeconds: p.durationSeconds,
   });
-  const labels = { label: 'sts:AssumeRoleWithWebIdentity', variable: 'AWS_OIDC_ROLE_ARN', signed: false };
+  const labels = { label: 'sts:AssumeRoleWithWebIdentity', where: p.from ?? { variable: 'AWS_OIDC_ROLE_ARN' }, signed: false };
   const exchange = recordExchange(client);
   const out = await call(s, labels, exchange, (opts) => client.send(command, opts));
   return fromSts(out.Credentials, out.AssumedRoleUser?.Arn, s, labels.label, exchange());
@@ -162,7 +164,7 @@ export async function assumeRole(s: StsSettings, base: AwsCredentials, p: Assume
   const command = new AssumeRoleCommand({ RoleArn: p.roleArn, RoleSessionName: p.sessionName, DurationSeconds: p.durationSeconds });
   const labels = {
     label: 'sts:AssumeRole',
-    variable: 'AWS_ROLE_ARN',
+    where: p.from ?? { variable: 'AWS_ROLE_ARN' },
     signed: true,
     refusedHint: `the trust policy of ${p.roleArn} must allow the caller (a statement with "Principal": {"AWS": "<caller role or user ARN>"} and "Action": "sts:AssumeRole"), and the caller's own policy must allow sts:AssumeRole on it`,
   };
@@ -174,7 +176,7 @@ export async function assumeRole(s: StsSettings, base: AwsCredentials, p: Assume
 /** Who static keys belong to; also proves they work before kubectl would fail obscurely. */
 export async function callerArn(s: StsSettings, credentials: AwsCredentials): Promise<string> {
   const client = stsClient(s, credentials);
-  const labels = { label: 'sts:GetCallerIdentity', variable: 'AWS_ACCESS_KEY_ID', signed: true, refusedHint: BAD_KEYS_HINT };
+  const labels = { label: 'sts:GetCallerIdentity', where: { variable: 'AWS_ACCESS_KEY_ID' }, signed: true, refusedHint: BAD_KEYS_HINT };
   const exchange = recordExchange(client);
   const out = await call(s, labels, exchange, (opts) => client.send(new GetCallerIdentityCommand({}), opts));
   if (!out.Arn) throw foreignAnswer(labels.label, 'STS', exchange(), endpointOf(s, exchange()), 'without a caller ARN', 'AWS_ENDPOINT_URL_STS');

@@ -11,6 +11,8 @@ export interface Location {
   /** Repository-relative path of the file, or the name of a pipe variable. */
   file?: string;
   variable?: string;
+  /** A field of the file, when the file is the root manifest: "environments.staging.roleArn". */
+  field?: string;
   line?: number;
   column?: number;
 }
@@ -55,8 +57,16 @@ export function formatLocation(where: Location | undefined): string {
   if (!where) return '';
   if (where.variable) return `${where.variable}: `;
   if (!where.file) return '';
+  if (where.field) return `${where.file}: ${where.field}: `;
   const line = where.line !== undefined ? `:${where.line}${where.column !== undefined ? `:${where.column}` : ''}` : '';
   return `${where.file}${line}: `;
+}
+
+/** A place in a sentence: "AWS_OIDC_ROLE_ARN", or "environments.staging.roleArn in app-of-apps.yaml". */
+export function placeName(where: Location): string {
+  if (where.variable) return where.variable;
+  if (where.field) return `${where.field} in ${where.file}`;
+  return where.file ?? 'the input';
 }
 
 const EACH_PROBLEM = 'fix each problem listed above (each names its place and what to do), then run again';

@@ -18,6 +18,9 @@ it("uses the environment's roleArn and cluster from the root manifest", async ()
   const r = await runPipe(bitbucketEnv(repo, head, { MODE: 'deploy', BITBUCKET_DEPLOYMENT_ENVIRONMENT: 'staging' }));
   expect(r.exitCode, r.all).toBe(2);
   expect(r.stderr).toMatch(/BITBUCKET_STEP_OIDC_TOKEN/);
+  // the role came from the root manifest, not from AWS_OIDC_ROLE_ARN: the message says so
+  expect(r.stderr).toContain('BITBUCKET_STEP_OIDC_TOKEN: environments.staging.roleArn in app-of-apps.yaml is set but the step has no OIDC token');
+  expect(r.all).not.toContain('AWS_OIDC_ROLE_ARN');
   expect(r.all).toMatch(/oidc: true/);
   expect(r.all).not.toMatch(/needs a cluster|no AWS credentials/);
 });

@@ -6,7 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, withEnvironmentTarget } from '../../src/config/index.js';
 import { establishAccess, type AccessOptions } from '../../src/identity/index.js';
 import { memoryLogger } from '../../src/report/logger.js';
 import { PipeError } from '../../src/util/errors.js';
@@ -141,6 +141,23 @@ describe('OIDC token -> STS -> EKS access', () => {
     expect(statSync(access.kubeconfigPath!).mode & 0o777).toBe(0o600);
     await access.dispose();
     expect(existsSync(access.kubeconfigPath!)).toBe(false);
+  });
+});
+
+describe('a role named by the root manifest', () => {
+  it("a refusal names the root manifest's field, not AWS_OIDC_ROLE_ARN", async () => {
+    const missing = `arn:aws:iam::${ACCOUNT}:role/not-there`;
+    const config = withEnvironmentTarget(
+      loadConfig(env({ BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }) })),
+      { name: 'staging', roleArn: missing },
+      'app-of-apps.yaml',
+    );
+    const logger = memoryLogger(true);
+    const err = (await establishAccess(config, logger, { retry: FAST }).catch((e: unknown) => e)) as PipeError;
+    expect(err).toBeInstanceOf(PipeError);
+    expect(err.exitCode).toBe(2);
+    expect(err.located).toMatch(/^app-of-apps\.yaml: environments\.staging\.roleArn: STS refused: AccessDenied: /);
+    expect(err.hint).toContain(`fix the trust policy of ${missing}`);
   });
 });
 

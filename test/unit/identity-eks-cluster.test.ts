@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeCluster } from '../../src/identity/eks-cluster.js';
+import { describeCluster, type DescribeSettings } from '../../src/identity/eks-cluster.js';
 import { createLogger } from '../../src/report/logger.js';
 import { PipeError } from '../../src/util/errors.js';
 
@@ -20,9 +20,10 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const refusal = async (type: string, message: string): Promise<PipeError> => {
+const refusal = async (type: string, message: string, from: Partial<DescribeSettings> = {}): Promise<PipeError> => {
   answer = { type, message };
   const err = await describeCluster({
+    ...from,
     name: 'prod',
     region: 'eu-south-2',
     endpoint,
@@ -35,6 +36,17 @@ const refusal = async (type: string, message: string): Promise<PipeError> => {
 };
 
 describe('DescribeCluster refusals', () => {
+  it('no such cluster: names CLUSTER_NAME, or the root manifest field the name came from', async () => {
+    const byVariable = await refusal('ResourceNotFoundException', 'No cluster found for name: prod.');
+    expect(byVariable.located).toBe('CLUSTER_NAME: no EKS cluster "prod" in eu-south-2');
+    expect(byVariable.hint).toBe('check CLUSTER_NAME and AWS_REGION (`aws eks list-clusters --region eu-south-2`)');
+    const root = (field: string) => ({ file: 'app-of-apps.yaml', field: `environments.prod.cluster.${field}` });
+    const byRoot = await refusal('ResourceNotFoundException', 'No cluster found for name: prod.', { nameFrom: root('name'), regionFrom: root('region') });
+    expect(byRoot.located).toBe('app-of-apps.yaml: environments.prod.cluster.name: no EKS cluster "prod" in eu-south-2');
+    expect(byRoot.hint).toBe('check environments.prod.cluster.name in app-of-apps.yaml and environments.prod.cluster.region in app-of-apps.yaml (`aws eks list-clusters --region eu-south-2`)');
+    expect(byRoot.exitCode).toBe(2);
+  });
+
   it('credentials EKS does not recognize: the region and the keys to check, not a permission to add', async () => {
     const err = await refusal('UnrecognizedClientException', 'The security token included in the request is invalid.');
     expect(err.message).toBe('EKS in eu-south-2 does not recognize the credentials of arn:aws:sts::111122223333:assumed-role/deploy/bitbucket: The security token included in the request is invalid.');

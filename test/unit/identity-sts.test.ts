@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sessionName, stsClient } from '../../src/identity/sts.js';
-import { AWS_RETRY, awsHttpOptions } from '../../src/identity/aws-http.js';
+import { AWS_RETRY, awsHttpOptions, recordExchange } from '../../src/identity/aws-http.js';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { memoryLogger } from '../../src/report/logger.js';
 import { awsErrorCode, isTransient } from '../../src/identity/aws-errors.js';
 import { SESSION_NAME } from '../../src/config/index.js';
@@ -65,5 +66,20 @@ describe('AWS client wiring', () => {
 
   it('retries as docs/security.md says: at most 5 attempts within 20 s', () => {
     expect(AWS_RETRY).toMatchObject({ attempts: 5, maxElapsedMs: 20_000 });
+  });
+});
+
+describe('recordExchange', () => {
+  // the network is stubbed: what matters is where the SDK sends the request
+  const refused = { handle: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) };
+  it.each([
+    [{ region: 'us-east-1', useFipsEndpoint: true }, 'https://sts-fips.us-east-1.amazonaws.com'],
+    [{ region: 'cn-north-1' }, 'https://sts.cn-north-1.amazonaws.com.cn'],
+    [{ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566' }, 'http://127.0.0.1:4566'],
+  ])('names the endpoint the SDK called (%o)', async (config, expected) => {
+    const client = new STSClient({ ...config, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' }, maxAttempts: 1, requestHandler: refused });
+    const exchange = recordExchange(client);
+    await expect(client.send(new GetCallerIdentityCommand({}))).rejects.toThrow(/ECONNREFUSED/);
+    expect(exchange().endpoint).toBe(expected);
   });
 });
