@@ -5,7 +5,8 @@ import { originOf, type Config } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import type { RetryOptions } from '../util/retry.js';
 import type { AwsTimeouts } from './aws-http.js';
-import { obtainAwsIdentity } from './credentials.js';
+import { obtainAwsIdentity, type AwsIdentity } from './credentials.js';
+import { PipeError } from '../util/errors.js';
 import { describeCluster, normalizeCaData, type EksEndpoint } from './eks-cluster.js';
 import { makeEksToken, type AwsCredentials } from './eks-token.js';
 import { readUserKubeconfig } from './kubeconfig.js';
@@ -35,6 +36,8 @@ export interface AccessOptions {
   retry?: Partial<RetryOptions>;
   /** Overrides for the STS/EKS connection and attempt timeouts (tests use short ones). */
   timeouts?: Partial<AwsTimeouts>;
+  /** The clock that decides when the AWS session is renewed and tokens re-signed (tests move it forward). */
+  now?: () => number;
 }
 
 /** Tokens are re-signed after this age for bearerToken(); EKS accepts them for 15 minutes. */
@@ -46,6 +49,7 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
   if (!id.clusterName || !id.region) throw new Error('establishAccess needs CLUSTER_NAME and AWS_REGION, or KUBE_CONFIG (config checks this)');
 
   const sts = { region: id.region, endpoint: id.stsEndpoint, logger, signal: opts.signal, retry: opts.retry, timeouts: opts.timeouts };
+  const now = opts.now ?? Date.now;
   const aws = await obtainAwsIdentity(id, config.build, sts);
   const cluster: EksEndpoint = id.clusterEndpoint
     ? { name: id.clusterName, region: id.region, server: id.clusterEndpoint, caData: normalizeCaData(id.clusterCaData ?? '') }
@@ -53,20 +57,70 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
 
   const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
   logger.debug(`${describe}, API server ${cluster.server}`);
+  const session = sessionSource(aws, () => obtainAwsIdentity(id, config.build, sts), { seconds: id.sessionDurationSeconds, logger, now });
   return {
     server: cluster.server,
     caData: cluster.caData,
-    bearerToken: tokenSource(aws.credentials, cluster),
+    bearerToken: tokenSource(session, cluster, now),
     describe,
     dispose: async () => undefined,
   };
 }
 
-function tokenSource(credentials: AwsCredentials, cluster: EksEndpoint): () => Promise<string> {
-  let cached: { token: string; at: number } | undefined;
+/** The session is renewed this long before it expires (or at half its life, if shorter): tokens signed with it are used for up to TOKEN_REUSE_MS. */
+const RENEW_BEFORE_MS = TOKEN_REUSE_MS + 60_000;
+
+interface Session {
+  credentials: AwsCredentials;
+  /** Until when tokens signed with these credentials may be used: their renewal time. */
+  until: number;
+}
+
+/**
+ * The AWS session of the run, renewed before it expires by the same exchange (the step's OIDC
+ * token lasts as long as the step), so a deploy longer than SESSION_DURATION keeps signing EKS
+ * tokens with valid credentials. A renewal that fails says which session expired and what to set.
+ */
+function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o: { seconds: number; logger: Logger; now: () => number }): () => Promise<Session> {
+  const renewAt = (identity: AwsIdentity, obtained: number) => {
+    const expires = identity.credentials.expiration?.getTime();
+    return expires === undefined ? Infinity : expires - Math.min(RENEW_BEFORE_MS, (expires - obtained) / 2);
+  };
+  let current: Session = { credentials: first.credentials, until: renewAt(first, o.now()) };
+  let arn = first.arn;
+  let pending: Promise<Session> | undefined;
   return async () => {
-    const now = Date.now();
-    if (!cached || now - cached.at > TOKEN_REUSE_MS) cached = { token: await makeEksToken(credentials, cluster.name, cluster.region, new Date(now)), at: now };
+    if (o.now() < current.until) return current;
+    pending ??= (async () => {
+      const expires = current.credentials.expiration!;
+      try {
+        const next = await renew();
+        o.logger.debug(`AWS session of ${arn} renewed: credentials until ${next.credentials.expiration?.toISOString() ?? 'unknown'}`);
+        arn = next.arn;
+        current = { credentials: next.credentials, until: renewAt(next, o.now()) };
+        return current;
+      } catch (err) {
+        const why = err instanceof PipeError ? err.located : String((err as Error)?.message ?? err);
+        throw new PipeError(`the AWS session of ${arn} ${expires.getTime() <= o.now() ? 'expired' : 'expires'} at ${expires.toISOString()} (SESSION_DURATION=${o.seconds} s) and could not be renewed: ${why}`, {
+          hint: `set SESSION_DURATION to more than the deploy takes (at most the role's maximum session duration, IAM > Roles > Maximum session duration)${err instanceof PipeError && err.hint ? `; and: ${err.hint}` : ''}`,
+          cause: err,
+        });
+      } finally {
+        pending = undefined;
+      }
+    })();
+    return pending;
+  };
+}
+
+function tokenSource(session: () => Promise<Session>, cluster: EksEndpoint, now: () => number): () => Promise<string> {
+  let cached: { token: string; until: number; credentials: AwsCredentials } | undefined;
+  return async () => {
+    const s = await session();
+    const at = now();
+    if (!cached || cached.credentials !== s.credentials || at >= cached.until) {
+      cached = { token: await makeEksToken(s.credentials, cluster.name, cluster.region, new Date()), until: Math.min(at + TOKEN_REUSE_MS, s.until), credentials: s.credentials };
+    }
     return cached.token;
   };
 }

@@ -334,3 +334,54 @@ describe('answers that do not come from STS or EKS', () => {
     }
   });
 });
+
+describe('an AWS session shorter than the deploy', () => {
+  /** The access key a token was signed with (its X-Amz-Credential). */
+  const keyOf = (token: string) => new URL(Buffer.from(token.slice('k8s-aws-v1.'.length), 'base64url').toString()).searchParams.get('X-Amz-Credential')!.split('/')[0];
+
+  it('is renewed before it expires by the same exchange, and tokens are then signed with the new credentials', async () => {
+    let offset = 0;
+    const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), SESSION_DURATION: '900' });
+    const { access, logger, requests } = await attempt(e, { now: () => Date.now() + offset });
+    expect(access, logger.lines.join('\n')).toBeDefined();
+    expect(requests).toHaveLength(1);
+    const first = sts.issued.at(-1)!;
+    const before = sts.requests.length;
+
+    const t1 = (await access!.bearerToken())!;
+    expect(keyOf(t1)).toBe(first.accessKeyId);
+    // 8 minutes in, 7 left: the token is re-signed (5-minute reuse), the session is not renewed
+    offset = 8 * 60_000;
+    const t2 = (await access!.bearerToken())!;
+    expect(keyOf(t2)).toBe(first.accessKeyId);
+    expect(sts.requests.slice(before)).toEqual([]);
+    // 9.5 minutes in, under 6 left (a token may be used for 5): renewed, with the step's token
+    offset = 9.5 * 60_000;
+    const t3 = (await access!.bearerToken())!;
+    expect(sts.requests.slice(before)).toEqual([{ action: 'AssumeRoleWithWebIdentity', status: 200 }]);
+    const second = sts.issued.at(-1)!;
+    expect(second.accessKeyId).not.toBe(first.accessKeyId);
+    expect(keyOf(t3)).toBe(second.accessKeyId);
+    expect(await sts.verifyEksToken(t3, 'prod')).toMatchObject({ arn: second.arn });
+    // the renewed session is not renewed again (verifyEksToken's own GetCallerIdentity aside)
+    expect(await access!.bearerToken()).toBe(t3);
+    expect(sts.requests.slice(before).filter((r) => r.action === 'AssumeRoleWithWebIdentity')).toHaveLength(1);
+    await access!.dispose();
+  });
+
+  it('a renewal that fails names the session, when it expires and SESSION_DURATION', async () => {
+    let offset = 0;
+    const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), SESSION_DURATION: '900' });
+    const { access } = await attempt(e, { now: () => Date.now() + offset });
+    const first = sts.issued.at(-1)!;
+    offset = 16 * 60_000;
+    sts.failNext(1, 'IDPRejectedClaim');
+    const err = (await access!.bearerToken().catch((x: unknown) => x)) as PipeError;
+    expect(err).toBeInstanceOf(PipeError);
+    expect(err.message).toBe(
+      `the AWS session of ${first.arn} expired at ${first.expiration!.toISOString().replace(/\.\d{3}Z$/, '.000Z')} (SESSION_DURATION=900 s) and could not be renewed: AWS_OIDC_ROLE_ARN: STS refused: IDPRejectedClaim: The identity provider (IdP) reported that authentication failed`,
+    );
+    expect(err.hint).toMatch(/^set SESSION_DURATION to more than the deploy takes/);
+    await access!.dispose();
+  });
+});
