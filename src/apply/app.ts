@@ -105,7 +105,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     const live = new Map<Target, Live>();
     const creates = new Set(staged.bootstrap.filter((t) => t.object.kind === 'Namespace').map((t) => t.object.metadata.name));
     if (app.createNamespace && app.namespace) creates.add(app.namespace);
-    const later = await preflight(ctx, app.name, [...p.targets, ...p.hooks], live, creates);
+    const later = await preflight(ctx, app.name, [...p.targets, ...p.hooks], live, { creates, crdKinds: definedKinds(staged.bootstrap) });
     step('read and dry-run');
     if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
 
@@ -218,16 +218,29 @@ function checkCancelled(ctx: RunContext): void {
   if (ctx.signal.aborted) throw new CancelledError();
 }
 
+/** "group:Kind" of the kinds the CRDs among `targets` define. */
+function definedKinds(targets: Target[]): Set<string> {
+  const kinds = new Set<string>();
+  for (const t of targets) {
+    const spec = (t.object as { spec?: { group?: string; names?: { kind?: string } } }).spec;
+    if (t.object.kind === 'CustomResourceDefinition' && spec?.group && spec.names?.kind) kinds.add(`${spec.group}:${spec.names.kind}`);
+  }
+  return kinds;
+}
+
 /**
- * Before an object of the app is applied: each is read, and goes through a server-side dry run. A
- * rejected object (an immutable field changed, an invalid value, a webhook's denial), or one that
- * another app or environment deployed, fails the app with none of these objects applied, instead of
- * after the objects before it went live (a Service's new selector live over the old Deployment's
- * pods is an outage). With `creates` (the namespaces this deploy makes), objects that cannot be
- * dry-run yet (their namespace or their CRD comes with this deploy) are returned for a second
- * pass once those exist. The live objects go into `live`, for the apply's before-and-after.
+ * Before an object of the app is applied: each is read, and goes through a server-side dry run. An
+ * object the server refuses for what it is (an immutable field changed, an invalid value, a
+ * webhook's denial, a field manager's conflict, the deploy identity's missing permission), or one
+ * that another app or environment deployed, fails the app with none of these objects applied,
+ * instead of after the objects before it went live (a Service's new selector live over the old
+ * Deployment's pods is an outage). A refusal that may come from an object this app creates first
+ * (a Pod's ServiceAccount that admission looks up, say) does not count here: the object is applied
+ * in its turn, and the apply says. In the first pass (`first`), objects whose namespace or CRD this
+ * deploy creates or changes are returned, to be dry-run once those are applied. The live objects go
+ * into `live`, for the apply's before-and-after.
  */
-async function preflight(ctx: RunContext, app: string, targets: Target[], live: Map<Target, Live>, creates?: ReadonlySet<string>): Promise<Target[]> {
+async function preflight(ctx: RunContext, app: string, targets: Target[], live: Map<Target, Live>, first?: { creates: ReadonlySet<string>; crdKinds: ReadonlySet<string> }): Promise<Target[]> {
   checkCancelled(ctx);
   const later: Target[] = [];
   const failed: unknown[] = []; // by target, in the app's order
@@ -235,22 +248,24 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
   await Promise.all(
     targets.map((t, i) =>
       limit(async () => {
-        if (creates && t.fromNewCrd) return void later.push(t);
+        if (first && (t.fromNewCrd || first.crdKinds.has(`${t.info.group}:${t.object.kind}`))) return void later.push(t);
         try {
           const l = await readLive(ctx.client, t, ctx.hardSignal);
           const owner = otherOwner(ctx, app, l.object);
-          if (owner) {
-            throw new ObjectError(t.id, `is ${owner}`, {
-              hint: 'an object is deployed by one app of one environment: remove it from one of them (to move it between apps, remove it from the other app in the same commit, or deploy both with APPS and FORCE)',
-            });
+          if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
+          try {
+            if (t.hook) await dryRunHook(ctx, t, l);
+            else await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
+          } catch (err) {
+            const missing = missingNamespace(err);
+            if (first && missing && first.creates.has(missing)) return void later.push(t);
+            if (!refusedForWhatItIs(err)) {
+              ctx.logger.debug(`${app}: ${errorMessage(err)} (in the dry run: left to the apply, as an object this app applies first may be what it needs)`);
+            } else throw err;
           }
-          if (t.hook) await dryRunHook(ctx, t, l);
-          else await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
           live.set(t, l);
         } catch (err) {
-          const missing = missingNamespace(err);
-          if (creates && missing && creates.has(missing)) later.push(t);
-          else failed[i] = err;
+          failed[i] = err;
         }
       }),
     ),
@@ -258,23 +273,56 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
   const failures = failed.filter((f) => f !== undefined);
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) {
-    const first = failures.find((f): f is PipeError => f instanceof PipeError);
-    throw new PipeError(`${failures.length} objects were refused before any was applied`, { details: failures.map(errorMessage), hint: first?.hint, cause: failures[0] });
+    const hints = [...new Set(failures.flatMap((f) => (f instanceof PipeError && f.hint ? [f.hint] : [])))];
+    const details = failures.flatMap((f) => [errorMessage(f), ...(f instanceof PipeError ? f.details.map((d) => `  ${d}`) : [])]);
+    throw new PipeError(`${failures.length} objects were refused before any was applied`, { details, hint: hints.join('; ') || undefined, cause: failures[0] });
   }
   return later;
 }
 
-/** Who else deployed a live object, when that is another environment, or an app this run does not deploy. */
-function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): string | undefined {
+/**
+ * Whether the server refused an object in a dry run for what the object is: it is invalid (400,
+ * 422: an immutable field, a bad value, a webhook's denial), conflicts with a field manager (409),
+ * leaves a namespace nothing creates (404), or the deploy identity may not write it (an RBAC 403).
+ * Other refusals (an admission plugin that looks up an object this app creates first, a server
+ * error) may not hold once the app's earlier objects are applied.
+ */
+function refusedForWhatItIs(err: unknown): boolean {
+  const api = err instanceof ObjectError ? err.cause : err;
+  if (!(api instanceof KubeApiError)) return true;
+  const message = api.body.message ?? '';
+  if (api.status === 400 || api.status === 409 || api.status === 422) return true;
+  if (api.status === 404) return missingNamespace(err) !== undefined;
+  if (api.status === 403) return /\bcannot \w+ resource\b/.test(message);
+  return false;
+}
+
+/** Who else deployed a live object, when that is another environment, or an app this run does not deploy; and what to do. */
+function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): { what: string; hint: string } | undefined {
   const labels = live?.metadata.labels;
   if (!live || labels?.[LABEL.managedBy] !== MANAGED_BY) return undefined;
   const annotations = live.metadata.annotations ?? {};
   const owner = annotations[ANNOTATION.app] ?? labels[LABEL.app] ?? '?';
-  const from = annotations[ANNOTATION.repository] && annotations[ANNOTATION.repository] !== ctx.audit.repository ? ` from repository ${annotations[ANNOTATION.repository]}` : '';
+  // the repository names the owner in the message only: a renamed repository's objects keep the old name
+  const repository = annotations[ANNOTATION.repository];
+  const elsewhere = repository && ctx.audit.repository && repository.toLowerCase() !== ctx.audit.repository.toLowerCase() ? repository : undefined;
+  const from = elsewhere ? ` from repository ${elsewhere}` : '';
   const env = labels[LABEL.environment];
-  if (env !== undefined && env !== labelValue(ctx.environment)) return `deployed by app ${owner} of environment ${annotations[ANNOTATION.environment] ?? env}${from}`;
+  if (env !== undefined && env !== labelValue(ctx.environment)) {
+    return {
+      what: `deployed by app ${owner} of environment ${annotations[ANNOTATION.environment] ?? env}${from}`,
+      hint: 'an object is deployed for one environment: give each environment its own namespace, or its own object name',
+    };
+  }
   const ownerLabel = labels[LABEL.app];
-  if (ownerLabel !== undefined && ownerLabel !== labelValue(app) && ctx.keeping.has(ownerLabel)) return `deployed by app ${owner}${from}, which this run does not deploy`;
+  if (ownerLabel !== undefined && ownerLabel !== labelValue(app) && ctx.keeping.has(ownerLabel)) {
+    return {
+      what: `deployed by app ${owner}${from}, which this run does not deploy`,
+      hint: elsewhere
+        ? `an object is deployed from one repository: remove it from app ${app} here, or from app ${owner} in ${elsewhere} (deploy that first)`
+        : `an object is deployed by one app: if app ${owner} no longer renders it, deploy both (APPS=${owner},${app} FORCE=true; moving it in one commit deploys both too); if it does, remove it from one of them`,
+    };
+  }
   return undefined;
 }
 
