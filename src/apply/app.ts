@@ -53,8 +53,11 @@ export interface RunContext {
   previous: Map<string, LedgerEntry>;
   /** Objects other apps render now or recorded as theirs: never pruned by this app. */
   protectedKeys: (app: string) => Set<string>;
-  /** Namespaces holding objects other apps own (one such object's id and app, for the note): never pruned by this app. */
-  occupiedNamespaces: (app: string) => Map<string, string>;
+  /**
+   * Namespaces holding objects other apps own, of this environment or another (namespace -> one
+   * such object and its app, for the note): never pruned by this app. Read when first asked.
+   */
+  occupiedNamespaces: (app: string) => () => Promise<Map<string, string>>;
   pollMs?: number;
 }
 

@@ -10,7 +10,7 @@ import { connect, type ClusterEndpoint } from './connection.js';
 import { Discovery, type ServedResources } from './discovery.js';
 import { clusterError } from './errors.js';
 import { itemId, itemKey, parseInventoryRef, type InventoryItem } from './inventory.js';
-import { LedgerWriter, type LedgerSnapshot, type RepositoryId } from './ledger.js';
+import { LedgerWriter, otherLedgers, type LedgerEntry, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { prepare, type PreparedApp } from './prepare.js';
 
 export interface EngineOptions {
@@ -41,7 +41,7 @@ export const environmentOf = (o: EngineOptions) => o.plan.environment ?? o.confi
  * Objects each app owns (rendered now, or in its ledger inventory): other apps never prune them,
  * nor the namespaces they are in (deleting a namespace deletes everything in it).
  */
-function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot): Pick<RunContext, 'protectedKeys' | 'occupiedNamespaces'> {
+function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot, elsewhere: () => Promise<{ environment: string; entries: LedgerEntry[] }[]>): Pick<RunContext, 'protectedKeys' | 'occupiedNamespaces'> {
   const owners = new Map<string, { item: InventoryItem; apps: Set<string> }>();
   const own = (item: InventoryItem, app: string) => {
     const key = itemKey(item);
@@ -57,12 +57,27 @@ function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot)
     }
   }
   const others = (app: string) => [...owners].filter(([, o]) => [...o.apps].some((a) => a !== app));
+  // what other environments deployed, read once and only when a Namespace is to be pruned
+  let otherEnvironments: Promise<Map<string, string>> | undefined;
+  const inOtherEnvironments = () =>
+    (otherEnvironments ??= elsewhere().then((ledgers) => {
+      const held = new Map<string, string>();
+      for (const l of ledgers) {
+        for (const e of l.entries) {
+          for (const ref of e.objects) {
+            const item = parseInventoryRef(ref);
+            if (item?.namespace && !held.has(item.namespace)) held.set(item.namespace, `${itemId(item)} of app ${e.app} of environment ${l.environment}`);
+          }
+        }
+      }
+      return held;
+    }));
   return {
     protectedKeys: (app) => new Set(others(app).map(([key]) => key)),
-    occupiedNamespaces: (app) => {
-      const held = new Map<string, string>();
+    occupiedNamespaces: (app) => async () => {
+      const held = new Map(await inOtherEnvironments());
       for (const [, o] of others(app)) {
-        if (o.item.namespace && !held.has(o.item.namespace)) held.set(o.item.namespace, `${itemId(o.item)} of app ${[...o.apps].find((a) => a !== app)}`);
+        if (o.item.namespace) held.set(o.item.namespace, `${itemId(o.item)} of app ${[...o.apps].find((a) => a !== app)}`);
       }
       return held;
     },
@@ -95,7 +110,7 @@ export function context(o: EngineOptions, client: KubeClient, discovery: Discove
     audit: auditOf(o),
     ledger: new LedgerWriter(client, o.config.ledgerNamespace, environment),
     previous: snapshot.entries,
-    ...ownership(prepared, snapshot),
+    ...ownership(prepared, snapshot, () => otherLedgers(client, o.config.ledgerNamespace, environment, hardSignal)),
     pollMs: o.pollMs,
   };
 }

@@ -3,7 +3,7 @@ import type { DeployedApp, DeployedState } from '../plan/model.js';
 import { PipeError } from '../util/errors.js';
 import { LABEL, MANAGED_BY, labelValue } from './audit.js';
 import { KubeApiError, type KubeClient } from './client.js';
-import { ledgerKey, ledgerName } from './names.js';
+import { LEDGER_PREFIX, ledgerKey, ledgerName } from './names.js';
 
 /**
  * The deploy ledger: one ConfigMap per environment in the pipe's namespace, one data key per app
@@ -114,6 +114,19 @@ export async function readLedger(client: KubeClient, namespace: string, environm
     }
     throw err;
   }
+}
+
+/**
+ * The entries of every other environment's ledger in the namespace (one list of the pipe's
+ * ConfigMaps there): what other environments deployed, for prune's namespace check. Entries that
+ * cannot be read are skipped; a failed list is thrown (the caller cannot tell, and keeps).
+ */
+export async function otherLedgers(client: KubeClient, namespace: string, environment: string | undefined, signal?: AbortSignal): Promise<{ environment: string; entries: LedgerEntry[] }[]> {
+  const own = ledgerName(environment);
+  const res = await client.request<{ items?: ConfigMap[] }>('GET', cmPath(namespace), { query: { labelSelector: `${LABEL.managedBy}=${MANAGED_BY}` }, signal });
+  return (res.body.items ?? [])
+    .filter((cm) => cm.metadata.name !== own && cm.metadata.name.startsWith(LEDGER_PREFIX))
+    .map((cm) => ({ environment: cm.metadata.labels?.[LABEL.environment] ?? cm.metadata.name, entries: [...decodeLedger(cm.data).entries.values()] }));
 }
 
 export function deployedState(snapshot: LedgerSnapshot): DeployedState {

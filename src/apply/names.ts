@@ -10,7 +10,8 @@ export function environmentSlug(environment: string | undefined): string {
 }
 
 /** The deploy ledger ConfigMap of an environment. */
-export const ledgerName = (environment: string | undefined) => `app-of-apps-ledger-${environmentSlug(environment)}`;
+export const LEDGER_PREFIX = 'app-of-apps-ledger-';
+export const ledgerName = (environment: string | undefined) => `${LEDGER_PREFIX}${environmentSlug(environment)}`;
 
 /** The Lease that locks an environment. */
 export const lockName = (environment: string | undefined) => `app-of-apps-lock-${environmentSlug(environment)}`;

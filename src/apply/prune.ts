@@ -7,6 +7,7 @@ import { objectError } from './errors.js';
 import { itemId, itemKey, parseInventoryRef, type InventoryItem } from './inventory.js';
 import type { ObjectResult } from './model.js';
 import { kindRank } from './order.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * What an app applied before (its ledger inventory) and no longer renders, minus anything
@@ -58,8 +59,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** The app itself is being deleted (removed from the root, or disabled): Delete=false keeps objects too. */
   appRemoved?: boolean;
-  /** Namespaces holding objects of other apps (namespace -> one of them): kept, as deleting one deletes its objects. */
-  occupied?: ReadonlyMap<string, string>;
+  /** Namespaces holding objects of other apps (namespace -> one of them), asked only when a Namespace is a candidate: kept, as deleting one deletes its objects. */
+  occupied?: () => Promise<ReadonlyMap<string, string>>;
 }
 
 export interface Pruned extends ObjectResult {
@@ -81,9 +82,16 @@ export async function prune(client: KubeClient, discovery: Discovery, items: Inv
   const holding = new Map<string, string>();
   for (const rank of ranks) {
     const batch = items.filter((i) => kindRank(i.kind) === rank);
-    const pruneOrKeep = (item: InventoryItem): Promise<(Pruned & { keptBy?: true }) | undefined> => {
-      const held = item.kind === 'Namespace' && !item.namespace ? (holding.get(item.name) ?? o.occupied?.get(item.name)) : undefined;
-      if (held) return Promise.resolve({ id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${held}` });
+    const pruneOrKeep = async (item: InventoryItem): Promise<(Pruned & { keptBy?: true }) | undefined> => {
+      if (item.kind === 'Namespace' && !item.namespace) {
+        let held = holding.get(item.name);
+        try {
+          held ??= (await o.occupied?.())?.get(item.name);
+        } catch (err) {
+          return { id: itemId(item), action: 'prune-skipped', note: `kept: cannot tell whether another environment's apps use it (listing the ledgers failed: ${errorMessage(err)})` };
+        }
+        if (held) return { id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${held}` };
+      }
       return limit(() => pruneOne(client, discovery, item, o));
     };
     for (const [i, r] of (await Promise.all(batch.map(pruneOrKeep))).entries()) {

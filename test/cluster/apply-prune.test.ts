@@ -211,4 +211,25 @@ describe('prune never deletes a namespace that holds objects of other apps', () 
     expect((await getJson(admin, ['namespace', shared]))?.metadata.deletionTimestamp).toBeUndefined();
     expect(await getJson(admin, ['configmap', '-n', shared, 'tenant-cfg'])).toBeDefined();
   });
+
+  it("nor one that holds another environment's objects: an app removed with PRUNE_REMOVED_APPS keeps it", async () => {
+    const mine = `${env}-a`;
+    const theirs = `${env}-b`;
+    const ns = `both-${id}`;
+    const owner = [app('owner', { namespace: ns, createNamespace: false })];
+    const guest = [app('guest', { namespace: ns, createNamespace: false })];
+    const deployIn = (environment: string, apps: ReturnType<typeof app>[], objs: Record<string, K8sObject[]>, vars: Record<string, string> = {}, removed: string[] = []) =>
+      deploy({ plan: plan({ environment, apps, removed }), rendered: new Map(Object.entries(objs).map(([k, v]) => [k, rendered(k, v)])), access, config: config(admin, vars), logger: logger(), signal });
+    expect((await deployIn(mine, owner, { owner: [namespace(ns), configMap('own', undefined)] })).ok).toBe(true);
+    expect((await deployIn(theirs, guest, { guest: [configMap('guest', undefined)] })).ok).toBe(true);
+
+    const removed = await deployIn(mine, [], {}, { PRUNE_REMOVED_APPS: 'true' }, ['owner']);
+    expect(removed.ok, JSON.stringify(removed.removed)).toBe(true);
+    expect(removed.removed[0]!.objects).toEqual([
+      { id: `ConfigMap/${ns}/own`, action: 'pruned' },
+      { id: `Namespace/${ns}`, action: 'prune-skipped', note: `kept: it holds ConfigMap/${ns}/guest of app guest of environment ${theirs}` },
+    ]);
+    expect((await getJson(admin, ['namespace', ns]))?.metadata.deletionTimestamp).toBeUndefined();
+    expect(await getJson(admin, ['configmap', '-n', ns, 'guest'])).toBeDefined();
+  });
 });
