@@ -122,13 +122,12 @@ function fileProblems(entry: string, fields: Record<string, unknown>, files: Fil
 
 /** Names of flags, env variables and auth-provider fields whose values are secrets. */
 const SECRET_NAME = /secret|token|passw|pwd|key|cred|auth|private|session|cookie|cert/i;
-/** Env variables of a credential plugin that name a place, not a secret (masking "default" would hide namespaces). */
-const PLAIN_ENV = /(^|_)(REGION|PROFILE)$/i;
 
 /**
  * The secrets of a kubeconfig user: its token, key and password, an auth-provider's secret fields,
- * and what a credential plugin is given: every env value (but a region or profile) and the values
- * of secret-looking flags in its args (`--client-secret X`, `--api-key=X`).
+ * and what a credential plugin is given: the values of its secret-looking env variables and flags
+ * (`VAULT_TOKEN`, `--client-secret X`, `--api-key=X`); other values (a namespace, a region, `true`)
+ * would hide names everywhere if masked.
  */
 export function userSecrets(user: Record<string, unknown>): string[] {
   const str = (v: unknown) => (typeof v === 'string' ? [v] : []);
@@ -137,7 +136,7 @@ export function userSecrets(user: Record<string, unknown>): string[] {
   for (const [name, value] of Object.entries(provider.config ?? {})) if (SECRET_NAME.test(name)) out.push(...str(value));
   const exec = (user.exec ?? {}) as { args?: unknown; env?: unknown };
   for (const e of Array.isArray(exec.env) ? (exec.env as { name?: unknown; value?: unknown }[]) : []) {
-    if (!PLAIN_ENV.test(String(e?.name ?? ''))) out.push(...str(e?.value));
+    if (SECRET_NAME.test(String(e?.name ?? ''))) out.push(...str(e?.value));
   }
   const args = Array.isArray(exec.args) ? exec.args.map(String) : [];
   args.forEach((arg, i) => {

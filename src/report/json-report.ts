@@ -31,7 +31,8 @@ export async function writeReport(config: Config, report: RunReport): Promise<vo
   const tmp = `${config.reportFile}.${process.pid}.tmp`;
   try {
     await mkdir(dirname(config.reportFile), { recursive: true });
-    await writeFile(tmp, mask(JSON.stringify(body, null, 2)) + '\n', { mode: 0o644 });
+    // each string masked on its own: the report stays JSON whatever a secret looks like
+    await writeFile(tmp, JSON.stringify(body, (_key, value: unknown) => (typeof value === 'string' ? mask(value) : maskKeys(value)), 2) + '\n', { mode: 0o644 });
     await rename(tmp, config.reportFile);
   } catch (err) {
     // checked before the run (checkReportFile); this is the file system failing later. Not bad
@@ -41,4 +42,11 @@ export async function writeReport(config: Config, report: RunReport): Promise<vo
       hint: 'the log above is the record of this run; point REPORT_FILE at a writable file',
     });
   }
+}
+
+/** An object with its keys masked (an app's name may be a key); anything else as it is. */
+function maskKeys(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return entries.some(([k]) => mask(k) !== k) ? Object.fromEntries(entries.map(([k, v]) => [mask(k), v])) : value;
 }

@@ -8,6 +8,8 @@ let pattern: RegExp | undefined;
 const MIN_SECRET_LENGTH = 4;
 export const MASK = '****';
 
+const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)([^/\s'"]*)@/gi;
+
 /** Things that look like credentials even if nobody registered them. */
 const SHAPES: RegExp[] = [
   /k8s-aws-v1\.[A-Za-z0-9_-]+/g, // EKS bearer tokens
@@ -16,8 +18,11 @@ const SHAPES: RegExp[] = [
   /(X-Amz-Security-Token=)[^&\s"']+/gi,
 ];
 
+/** Values no secret has: masking them would hide names and flags everywhere. */
+const NOT_SECRET = /^(true|false|yes|no|on|off|null|none|default)$/i;
+
 export function registerSecret(value: string | undefined | null): void {
-  if (!value || value.length < MIN_SECRET_LENGTH || secrets.has(value)) return;
+  if (!value || value.length < MIN_SECRET_LENGTH || NOT_SECRET.test(value) || secrets.has(value)) return;
   secrets.add(value);
   // Secrets also travel URL-encoded (presigned URLs) and base64-encoded (kubeconfigs).
   const encoded = encodeURIComponent(value);
@@ -29,6 +34,8 @@ export function registerSecret(value: string | undefined | null): void {
 
 export function mask(text: string): string {
   let out = pattern ? text.replace(pattern, MASK) : text;
+  // the user info of a URL (a token in a clone or kustomize URL) is no registered secret; git@ is a user name
+  out = out.replace(URL_USER_INFO, (match, scheme: string, user: string) => (user === 'git' ? match : `${scheme}${MASK}@`));
   for (const shape of SHAPES) {
     out = out.replace(shape, (match, prefix?: string) => (typeof prefix === 'string' && match.startsWith(prefix) ? prefix + MASK : MASK));
   }

@@ -1,7 +1,7 @@
 // Bad input through the pipe's real entrypoint: each fails before anything is rendered or applied,
 // names the file and line (or the variable), says what to do, and exits 2.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -233,5 +233,19 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     expect(one.exitCode).toBe(2);
     expect(one.stderr).toContain('✖ CONCURRENCY: expected a whole number from 1 to 64, got "0"');
     expect(one.stdout).toContain('What to do: set CONCURRENCY to an allowed value in the step\'s variables (README, "Variables"), or leave it unset for its default');
+  });
+
+  it('a kustomize remote resource that cannot be fetched: named, with no token from its URL in the log or the report', async () => {
+    const token = 'QATOKENabc123xyz';
+    const url = `https://x-token-auth:${token}@bitbucket.invalid/acme/infra//deploy/web?ref=v1.2.0`;
+    const { dir, head } = repo({ 'app-of-apps.yaml': root('  - name: h\n    path: apps/h\n'), 'apps/h/kustomization.yaml': `resources:\n  - ${url}\n` });
+    const reportFile = join(dir, '..', 'remote.json');
+    const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', FORCE: 'true', REPORT_FILE: reportFile }));
+    expect(r.exitCode, r.all).toBe(2);
+    expect(r.all).toContain('uses the remote resource https://****@bitbucket.invalid/acme/infra//deploy/web?ref=v1.2.0, which needs network access');
+    expect(r.all).not.toContain(token);
+    const report = readFileSync(reportFile, 'utf8');
+    expect(report).not.toContain(token);
+    expect(() => JSON.parse(report)).not.toThrow();
   });
 });

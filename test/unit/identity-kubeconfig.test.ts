@@ -67,7 +67,7 @@ describe('readUserKubeconfig', () => {
 });
 
 describe('userSecrets', () => {
-  it("finds a credential plugin's secret args and env values and an auth-provider's secrets, not its region, profile or plain args", () => {
+  it("finds a credential plugin's secret args and env values and an auth-provider's secrets, not its plain env values or args", () => {
     const user = {
       'auth-provider': { name: 'oidc', config: { 'client-id': 'kubernetes', 'client-secret': 'oidc-client-secret', 'id-token': 'oidc-id-token', 'idp-issuer-url': 'https://issuer.example' } },
       exec: {
@@ -78,16 +78,20 @@ describe('userSecrets', () => {
           { name: 'VAULT_ADDR', value: 'https://vault.example' },
           { name: 'AWS_PROFILE', value: 'default' },
           { name: 'AWS_REGION', value: 'eu-west-1' },
+          { name: 'FEATURE', value: 'true' },
+          { name: 'KUBE_NAMESPACE', value: 'default' },
+          { name: 'AWS_SECRET_ACCESS_KEY', value: 'env-secret-2' },
         ],
       },
     };
-    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'https://vault.example', 'oidc-client-secret', 'oidc-id-token']);
+    // a namespace, a region or "true" masked would hide names in every line and break the JSON report
+    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'env-secret-2', 'oidc-client-secret', 'oidc-id-token']);
   });
 
   it('are masked once KUBE_CONFIG is read', () => {
-    const config = { ...userConfig, users: [{ name: 'dev-admin', user: { exec: { command: 'p', args: ['--password', 'exec-arg-password-1'], env: [{ name: 'X', value: 'exec-env-value-1' }] } } }] };
+    const config = { ...userConfig, users: [{ name: 'dev-admin', user: { exec: { command: 'p', args: ['--password', 'exec-arg-password-1'], env: [{ name: 'API_TOKEN', value: 'exec-env-value-1' }, { name: 'MODE', value: 'default' }] } } }] };
     readUserKubeconfig(Buffer.from(JSON.stringify(config)).toString('base64'));
-    expect(mask('exec-arg-password-1 exec-env-value-1 prod')).toBe('**** **** prod');
+    expect(mask('exec-arg-password-1 exec-env-value-1 prod default')).toBe('**** **** prod default');
   });
 });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeRepoUrl, sameRepository } from '../../src/root/index.js';
-import { redactUserInfo } from '../../src/report/mask.js';
+import { mask, redactUserInfo, registerSecret } from '../../src/report/mask.js';
 import { Git, withoutUserInfo } from '../../src/util/git.js';
 
 describe('sameRepository', () => {
@@ -71,6 +71,18 @@ describe("the clone's remote URLs", () => {
       "fatal: unable to access 'https://bitbucket.org/acme/r.git/': Could not resolve host",
     );
     expect(redactUserInfo('ssh://git:pw@host/a and http://u@h/b, no url here')).toBe('ssh://host/a and http://h/b, no url here');
+  });
+
+  it('mask() hides the user info of every URL it prints (a token in a kustomize remote URL is no registered secret), git@ aside', () => {
+    expect(mask('resources: https://x-token-auth:QATOKENabc123xyz@bitbucket.org/acme/infra//deploy?ref=v1 and ssh://git@bitbucket.org/acme/r.git')).toBe(
+      'resources: https://****@bitbucket.org/acme/infra//deploy?ref=v1 and ssh://git@bitbucket.org/acme/r.git',
+    );
+    expect(mask('git fetch --depth=1 https://ghp_0123456789abcdef@github.com/acme/x v1')).toBe('git fetch --depth=1 https://****@github.com/acme/x v1');
+  });
+
+  it('words no secret has are never registered: masking "true" or "default" would hide names and break the JSON report', () => {
+    for (const word of ['true', 'False', 'default', 'none']) registerSecret(word);
+    expect(mask('namespace default, deploy true, none')).toBe('namespace default, deploy true, none');
   });
 
   it('withoutUserInfo leaves URLs without user info as they are', () => {
