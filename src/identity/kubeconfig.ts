@@ -46,7 +46,9 @@ export function readUserKubeconfig(base64: string, wantedContext?: string): User
   const ref = (context.context ?? {}) as { cluster?: string; user?: string };
   const cluster = list('clusters').find((c) => c.name === ref.cluster)?.cluster as Record<string, string> | undefined;
   if (!cluster?.server) throw bad(`context "${contextName}" names cluster "${ref.cluster}", which is not in the kubeconfig`, 'export the kubeconfig with `kubectl config view --raw --minify --flatten`');
-  const user = (list('users').find((u) => u.name === ref.user)?.user ?? {}) as Record<string, unknown>;
+  const named = list('users').find((u) => u.name === ref.user);
+  if (ref.user !== undefined && !named) throw bad(`context "${contextName}" names user "${ref.user}", which is not in the kubeconfig`, 'export the kubeconfig with `kubectl config view --raw --minify --flatten`');
+  const user = (named?.user ?? {}) as Record<string, unknown>;
   const problems = [...fileProblems(`cluster "${ref.cluster}"`, cluster, CLUSTER_FILES), ...fileProblems(`user "${ref.user}"`, user, USER_FILES)];
   const command = (user.exec as { command?: unknown } | undefined)?.command;
   if (typeof command === 'string' && command.includes('/') && !isAbsolute(command)) {
@@ -54,6 +56,15 @@ export function readUserKubeconfig(base64: string, wantedContext?: string): User
       new InputError(`user "${ref.user}": exec command "${command}" is a relative path, which cannot work in KUBE_CONFIG: it is a variable, not a file, so there is no folder for the path to be relative to`, {
         where: { variable: 'KUBE_CONFIG' },
         hint: 'name a command on the PATH of the pipe\'s image, or an absolute path in its container',
+      }),
+    );
+  }
+  if (cluster['proxy-url']) {
+    // requests would go straight to the server, not through the proxy kubectl uses: say so rather than fail to connect
+    problems.push(
+      new InputError(`cluster "${ref.cluster}": proxy-url is not supported: the pipe connects to the API server directly`, {
+        where: { variable: 'KUBE_CONFIG' },
+        hint: 'give a server the runner reaches directly (a private endpoint, or a self-hosted runner in the cluster\'s network), and remove proxy-url',
       }),
     );
   }

@@ -60,6 +60,25 @@ describe('readUserKubeconfig', () => {
     expect(err.hint).toBe('use one of: dev, prod');
   });
 
+  it("a context whose user is not in the kubeconfig is bad input, not an anonymous run that blames RBAC", () => {
+    const config = { ...userConfig, contexts: [...userConfig.contexts, { name: 'other', context: { cluster: 'dev', user: 'nobody' } }] };
+    const err = inputError(() => readUserKubeconfig(Buffer.from(JSON.stringify(config)).toString('base64'), 'other'));
+    expect(err.where?.variable).toBe('KUBE_CONFIG');
+    expect(err.message).toBe('context "other" names user "nobody", which is not in the kubeconfig');
+  });
+
+  it('a cluster with proxy-url is refused, naming it: the pipe would not go through the proxy', () => {
+    const config = { ...userConfig, clusters: [{ name: 'dev', cluster: { server: 'https://dev.internal:6443', 'proxy-url': 'http://127.0.0.1:3128' } }, userConfig.clusters[1]] };
+    let thrown: unknown;
+    try {
+      readUserKubeconfig(Buffer.from(JSON.stringify(config)).toString('base64'));
+    } catch (err) {
+      thrown = err;
+    }
+    const errors = (thrown as { errors?: InputError[] }).errors ?? [thrown as InputError];
+    expect(errors.map((e) => [e.where?.variable, e.message])).toEqual([['KUBE_CONFIG', 'cluster "dev": proxy-url is not supported: the pipe connects to the API server directly']]);
+  });
+
   it('names KUBE_CONFIG when it is not a kubeconfig', () => {
     expect(inputError(() => readUserKubeconfig(Buffer.from('just: text').toString('base64'))).where?.variable).toBe('KUBE_CONFIG');
     expect(inputError(() => readUserKubeconfig(Buffer.from('a: [b').toString('base64'))).message).toBe('does not decode to YAML');
