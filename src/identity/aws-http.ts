@@ -25,10 +25,51 @@ export function awsHttpOptions(t: Partial<AwsTimeouts> = {}) {
   return { connectionTimeout: connectMs, requestTimeout: attemptMs, throwOnRequestTimeout: true };
 }
 
+/** The time one attempt may take: the attempt limit, capped by what is left of the retry budget. */
+export function attemptLimitMs(remainingMs: number, t: Partial<AwsTimeouts> = {}): number {
+  const attemptMs = t.attemptMs ?? AWS_TIMEOUTS.attemptMs;
+  return Math.max(1, Math.min(attemptMs, Math.floor(remainingMs)));
+}
+
 /** The send options of one attempt: the run's cancel signal and the time it may take. */
 export function attemptOptions(signal: AbortSignal | undefined, remainingMs: number, t: Partial<AwsTimeouts> = {}) {
-  const attemptMs = t.attemptMs ?? AWS_TIMEOUTS.attemptMs;
-  return { abortSignal: signal, requestTimeout: Math.max(1, Math.min(attemptMs, Math.floor(remainingMs))) };
+  return { abortSignal: signal, requestTimeout: attemptLimitMs(remainingMs, t) };
+}
+
+/**
+ * Runs one attempt (`send` with these options) bounded by the clock, from the request to the
+ * last byte of the answer. The handler's requestTimeout ends when the headers arrive, and its
+ * socket timeout is an idle one that every byte resets: an endpoint that sends its headers and
+ * then a byte every few seconds would hold the run without limit. When the limit passes, the
+ * request is aborted and the attempt fails as a timeout ("no answer within N s"), whatever the
+ * SDK made of the cut answer; when the run's own signal is aborted, its error is kept.
+ */
+export async function boundedAttempt<T>(
+  signal: AbortSignal | undefined,
+  remainingMs: number,
+  t: Partial<AwsTimeouts>,
+  send: (opts: ReturnType<typeof attemptOptions>) => Promise<T>,
+): Promise<T> {
+  const ms = attemptLimitMs(remainingMs, t);
+  const deadline = new AbortController();
+  const timeout = () => Object.assign(new Error(`the answer did not arrive in full within ${ms} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      deadline.abort(timeout());
+      reject(deadline.signal.reason);
+    }, ms);
+  });
+  expired.catch(() => undefined);
+  const abortSignal = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+  try {
+    return await Promise.race([send({ abortSignal, requestTimeout: ms }), expired]);
+  } catch (err) {
+    if (deadline.signal.aborted && !signal?.aborted) throw deadline.signal.reason;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The retry options of an AWS call, with the caller's overrides (tests use short delays). */

@@ -7,7 +7,7 @@ import { InputError, PipeError, placeName, type Location } from '../util/errors.
 import { retry, type RetryOptions } from '../util/retry.js';
 import type { AwsCredentials } from './eks-token.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
-import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts } from './aws-http.js';
+import { attemptFailure, awsHttpOptions, boundedAttempt, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts } from './aws-http.js';
 
 export interface EksEndpoint {
   name: string;
@@ -63,7 +63,7 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
     const out = await retry(
       (attempt, remainingMs) => {
         attempts = attempt;
-        return client.send(command, attemptOptions(s.signal, remainingMs, s.timeouts));
+        return boundedAttempt(s.signal, remainingMs, s.timeouts ?? {}, (opts) => client.send(command, opts));
       },
       {
         label: 'eks:DescribeCluster',

@@ -14,7 +14,7 @@ import { InputError, PipeError, placeName, type Location } from '../util/errors.
 import { retry, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
-import { attemptFailure, attemptOptions, awsHttpOptions, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts, type Exchange } from './aws-http.js';
+import { attemptFailure, attemptOptions, awsHttpOptions, boundedAttempt, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts, type Exchange } from './aws-http.js';
 import type { AwsCredentials } from './eks-token.js';
 
 export interface StsSettings {
@@ -84,7 +84,7 @@ async function call<T>(s: StsSettings, o: CallLabels, exchange: () => Exchange, 
     return await retry(
       async (attempt, remainingMs) => {
         attempts = attempt;
-        return fn(attemptOptions(s.signal, remainingMs, s.timeouts));
+        return boundedAttempt(s.signal, remainingMs, s.timeouts ?? {}, fn);
       },
       {
         label,

@@ -279,6 +279,94 @@ describe('an AWS endpoint that accepts connections and never answers', () => {
   });
 });
 
+/** An HTTP server on 127.0.0.1 that sends STS's status and headers at once, then its body one byte every `everyMs` (a proxy that trickles, a stalled transfer). */
+async function tricklingServer(everyMs: number) {
+  let requests = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createHttpServer((req, res) => {
+    requests++;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.flushHeaders();
+    const body = '<AssumeRoleWithWebIdentityResponse>'.repeat(100);
+    let at = 0;
+    const timer = setInterval(() => {
+      if (at >= body.length || res.destroyed) return void clearInterval(timer);
+      res.write(body[at++]);
+    }, everyMs);
+    timers.add(timer);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => {
+      for (const timer of timers) clearInterval(timer);
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('an AWS endpoint that sends its headers, then its answer a byte at a time', () => {
+  // each byte would reset an idle timeout: the attempt is bounded by the clock instead
+  const SHORT = { timeouts: { attemptMs: 400 } };
+
+  it('STS: each attempt ends at its time limit, and the error is the one of an endpoint that does not answer', async () => {
+    const trickle = await tricklingServer(50);
+    try {
+      const started = Date.now();
+      const { err, logger } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: trickle.url }), SHORT);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(err).toBeInstanceOf(PipeError);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toMatch(new RegExp(`^sts:AssumeRoleWithWebIdentity: ${trickle.url.replace(/\./g, '\\.')} did not answer in time \\(5 attempts in [\\d.]+ s\\)$`));
+      expect(err!.message + err!.hint).not.toMatch(/parsed|aborted|not an answer from/);
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_STS/);
+      expect(trickle.requests()).toBe(5);
+      expect(logger.lines.filter((l) => /attempt \d failed \(no answer within 0\.4 s\); retrying/.test(l))).toHaveLength(4);
+    } finally {
+      await trickle.close();
+    }
+  });
+
+  it('STS: the attempts stay within the retry budget', async () => {
+    const trickle = await tricklingServer(50);
+    try {
+      const started = Date.now();
+      const { err } = await attempt(
+        env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: trickle.url }),
+        { timeouts: { attemptMs: 1_500 }, retry: { ...FAST, maxElapsedMs: 2_800 } },
+      );
+      const elapsed = Date.now() - started;
+      expect(trickle.requests()).toBe(2);
+      expect(elapsed).toBeLessThan(2_800 + 300);
+      expect(err!.message).toMatch(/did not answer in time \(2 attempts in/);
+    } finally {
+      await trickle.close();
+    }
+  });
+
+  it('EKS DescribeCluster: the same, naming the EKS endpoint', async () => {
+    const trickle = await tricklingServer(50);
+    try {
+      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: trickle.url });
+      delete e.CLUSTER_ENDPOINT;
+      delete e.CLUSTER_CA_DATA;
+      const started = Date.now();
+      const { err } = await attempt(e, SHORT);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toMatch(new RegExp(`^eks:DescribeCluster: ${trickle.url.replace(/\./g, '\\.')} did not answer in time \\(5 attempts in [\\d.]+ s\\)$`));
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_EKS/);
+      expect(trickle.requests()).toBe(5);
+    } finally {
+      await trickle.close();
+    }
+  });
+});
+
 /** An HTTP server on 127.0.0.1 that answers every request the same way (a proxy, a captive portal, a cut connection). */
 async function fixedAnswer(status: number, contentType: string, body: string) {
   let requests = 0;
