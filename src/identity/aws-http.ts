@@ -77,18 +77,32 @@ export function awsRetry(overrides: Partial<RetryOptions> | undefined): Omit<Ret
   return { ...AWS_RETRY, ...overrides };
 }
 
-/** Why one attempt failed, for a retry line: "no answer within 8 s", or the code and message. */
+/** Why one attempt failed, for a retry line: "no answer within 8 s", "connection reset by the endpoint", or the code and message. */
 export function attemptFailure(err: unknown, code: string, message: string): string {
+  if (isConnectionReset(err)) return 'connection reset by the endpoint';
   if (!isTimeout(err)) return message ? `${code}: ${message}` : code;
   const ms = /(\d+) ms/.exec(message)?.[1];
   const within = ms ? ` within ${Number(ms) / 1000} s` : '';
   return /establish a connection/i.test(message) ? `no connection${within}` : `no answer${within}`;
 }
 
-/** Whether an SDK error is an attempt that timed out (connection or answer). */
+/** Node's codes of a connection the other end reset or closed before the answer. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * Whether an SDK error is an attempt that timed out (connection or answer). @smithy/node-http-handler
+ * names ECONNRESET and EPIPE "TimeoutError" too: those are resets, not timeouts (isConnectionReset).
+ */
 export function isTimeout(err: unknown): boolean {
   const e = (err ?? {}) as { name?: string; code?: string };
+  if (isConnectionReset(err)) return false;
   return e.name === 'TimeoutError' || e.code === 'ETIMEDOUT';
+}
+
+/** Whether the endpoint (or something on the way) reset or closed the connection before answering. */
+export function isConnectionReset(err: unknown): boolean {
+  const e = (err ?? {}) as { code?: string };
+  return RESET_CODES.has(e.code ?? '');
 }
 
 /** What the last request of a client went to, and what came back, as the SDK saw it. */
@@ -154,6 +168,14 @@ export function unanswered(label: string, where: string, tried: string, err: unk
   const connecting = /establish a connection/i.test(String((err as Error)?.message));
   return new PipeError(`${label}: ${where} did not ${connecting ? 'accept a connection' : 'answer'} in time (${tried})`, {
     hint: `the endpoint is unreachable or does not answer: check the network path to it (a firewall or proxy that holds requests, DNS), and ${variable} if it is set, see https://health.aws.amazon.com, then re-run`,
+    cause: err,
+  });
+}
+
+/** An AWS endpoint that reset or closed each connection before answering: it answered quickly, just not with HTTP. */
+export function connectionReset(label: string, where: string, tried: string, err: unknown, variable: string): PipeError {
+  return new PipeError(`${label}: ${where} reset or closed the connection without answering (${tried})`, {
+    hint: `the endpoint, or a proxy or firewall between the pipe and it, closed the connection: check ${variable} if it is set (an address that is not this service's endpoint, or http:// where it wants https://), HTTPS_PROXY / HTTP_PROXY and the proxy's logs, and the network path, then re-run`,
     cause: err,
   });
 }

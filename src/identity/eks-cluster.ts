@@ -7,7 +7,7 @@ import { InputError, PipeError, placeName, type Location } from '../util/errors.
 import { retry, type RetryOptions } from '../util/retry.js';
 import type { AwsCredentials } from './eks-token.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
-import { attemptFailure, awsHttpOptions, boundedAttempt, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts } from './aws-http.js';
+import { attemptFailure, awsHttpOptions, boundedAttempt, connectionReset, isConnectionReset, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts } from './aws-http.js';
 
 export interface EksEndpoint {
   name: string;
@@ -79,6 +79,7 @@ export async function describeCluster(s: DescribeSettings): Promise<EksEndpoint>
     const x = exchange();
     const where = x.endpoint ?? s.endpoint ?? `https://eks.${s.region}.amazonaws.com`;
     const tried = `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    if (isConnectionReset(err)) throw connectionReset('eks:DescribeCluster', where, tried, err, 'AWS_ENDPOINT_URL_EKS');
     if (isTimeout(err)) throw unanswered('eks:DescribeCluster', where, tried, err, 'AWS_ENDPOINT_URL_EKS');
     if (isForeignAnswer(err, x, /json/i)) throw foreignAnswer('eks:DescribeCluster', 'EKS', x, where, '', 'AWS_ENDPOINT_URL_EKS', err);
     throw describeError(err, s);

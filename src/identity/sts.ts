@@ -14,7 +14,7 @@ import { InputError, PipeError, placeName, type Location } from '../util/errors.
 import { retry, type RetryOptions } from '../util/retry.js';
 import { REJECTION_CODES } from './diagnostics.js';
 import { awsErrorCode, isTransient } from './aws-errors.js';
-import { attemptFailure, attemptOptions, awsHttpOptions, boundedAttempt, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts, type Exchange } from './aws-http.js';
+import { attemptFailure, attemptOptions, awsHttpOptions, boundedAttempt, connectionReset, isConnectionReset, awsRetry, foreignAnswer, isForeignAnswer, isTimeout, recordExchange, unanswered, type AwsTimeouts, type Exchange } from './aws-http.js';
 import type { AwsCredentials } from './eks-token.js';
 
 export interface StsSettings {
@@ -110,6 +110,7 @@ async function call<T>(s: StsSettings, o: CallLabels, exchange: () => Exchange, 
     const x = exchange();
     const where = endpointOf(s, x);
     const tried = `${attempts} attempt${attempts === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    if (isConnectionReset(err)) throw connectionReset(label, where, tried, err, 'AWS_ENDPOINT_URL_STS');
     if (isTimeout(err)) throw unanswered(label, where, tried, err, 'AWS_ENDPOINT_URL_STS');
     if (isForeignAnswer(err, x, /xml/i)) {
       const what = /Deserialization error/i.test(message) ? `that could not be parsed (${message.split('\n')[0]!.replace(/^@aws-sdk /, '').replace(/\.$/, '')})` : '';

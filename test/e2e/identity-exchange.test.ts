@@ -309,6 +309,22 @@ async function tricklingServer(everyMs: number) {
   };
 }
 
+/** A TCP server on 127.0.0.1 that accepts each connection and closes it at once (reset), without answering. */
+async function resettingServer(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  const server: Server = createServer((socket) => {
+    connections++;
+    socket.on('error', () => undefined);
+    socket.once('data', () => socket.resetAndDestroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 describe('an AWS endpoint that sends its headers, then its answer a byte at a time', () => {
   // each byte would reset an idle timeout: the attempt is bounded by the clock instead
   const SHORT = { timeouts: { attemptMs: 400 } };
@@ -363,6 +379,41 @@ describe('an AWS endpoint that sends its headers, then its answer a byte at a ti
       expect(trickle.requests()).toBe(5);
     } finally {
       await trickle.close();
+    }
+  });
+});
+
+describe('an AWS endpoint that resets every connection', () => {
+  it('STS: says the endpoint closed the connection, not that it did not answer in time', async () => {
+    const reset = await resettingServer();
+    try {
+      const { err, logger } = await attempt(env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_STS: reset.url }));
+      expect(err).toBeInstanceOf(PipeError);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toMatch(new RegExp(`^sts:AssumeRoleWithWebIdentity: ${reset.url.replace(/\./g, '\\.')} reset or closed the connection without answering \\(5 attempts in [\\d.]+ s\\)$`));
+      expect(err!.message).not.toMatch(/in time/);
+      expect(err!.hint).toMatch(/proxy/);
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_STS/);
+      expect(err!.hint).not.toMatch(/trust policy|AWS_OIDC_ROLE_ARN/);
+      expect(reset.connections()).toBe(5);
+      expect(logger.lines.filter((l) => /attempt \d failed \(connection reset by the endpoint\); retrying/.test(l))).toHaveLength(4);
+    } finally {
+      await reset.close();
+    }
+  });
+
+  it('EKS DescribeCluster: the same, naming the EKS endpoint and AWS_ENDPOINT_URL_EKS', async () => {
+    const reset = await resettingServer();
+    try {
+      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: reset.url });
+      delete e.CLUSTER_ENDPOINT;
+      delete e.CLUSTER_CA_DATA;
+      const { err } = await attempt(e);
+      expect(err!.exitCode).toBe(1);
+      expect(err!.message).toMatch(new RegExp(`^eks:DescribeCluster: ${reset.url.replace(/\./g, '\\.')} reset or closed the connection without answering \\(5 attempts in [\\d.]+ s\\)$`));
+      expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_EKS/);
+    } finally {
+      await reset.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sessionName, stsClient } from '../../src/identity/sts.js';
-import { AWS_RETRY, awsHttpOptions, recordExchange } from '../../src/identity/aws-http.js';
+import { AWS_RETRY, attemptFailure, awsHttpOptions, isConnectionReset, isTimeout, recordExchange } from '../../src/identity/aws-http.js';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { memoryLogger } from '../../src/report/logger.js';
 import { awsErrorCode, isTransient } from '../../src/identity/aws-errors.js';
@@ -66,6 +66,26 @@ describe('AWS client wiring', () => {
 
   it('retries as docs/security.md says: at most 5 attempts within 20 s', () => {
     expect(AWS_RETRY).toMatchObject({ attempts: 5, maxElapsedMs: 20_000 });
+  });
+});
+
+describe('isTimeout and isConnectionReset', () => {
+  // what @smithy/node-http-handler rejects with: it names ECONNRESET and EPIPE "TimeoutError" too
+  const reset = Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+  const pipe = Object.assign(new Error('write EPIPE'), { name: 'TimeoutError', code: 'EPIPE' });
+  const answer = Object.assign(new Error('a request has exceeded the configured 300 ms requestTimeout.'), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+  const connect = Object.assign(new Error('the request socket did not establish a connection with the server within the configured timeout of 3000 ms.'), { name: 'TimeoutError' });
+
+  it('a reset or closed connection is not a timeout', () => {
+    expect([reset, pipe].map(isTimeout)).toEqual([false, false]);
+    expect([reset, pipe].map(isConnectionReset)).toEqual([true, true]);
+    expect(attemptFailure(reset, 'ECONNRESET', 'socket hang up')).toBe('connection reset by the endpoint');
+  });
+
+  it('timeouts to connect and to answer are', () => {
+    expect([answer, connect].map(isTimeout)).toEqual([true, true]);
+    expect([answer, connect].map(isConnectionReset)).toEqual([false, false]);
+    expect(attemptFailure(connect, 'TimeoutError', connect.message)).toBe('no connection within 3 s');
   });
 });
 
