@@ -6,7 +6,7 @@ import type { Logger } from '../report/logger.js';
 import type { RetryOptions } from '../util/retry.js';
 import type { AwsTimeouts } from './aws-http.js';
 import { obtainAwsIdentity, type AwsIdentity } from './credentials.js';
-import { PipeError } from '../util/errors.js';
+import { InputError, PipeError } from '../util/errors.js';
 import { describeCluster, normalizeCaData, type EksEndpoint } from './eks-cluster.js';
 import { makeEksToken, type AwsCredentials } from './eks-token.js';
 import { readUserKubeconfig } from './kubeconfig.js';
@@ -50,6 +50,7 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
 
   const sts = { region: id.region, endpoint: id.stsEndpoint, logger, signal: opts.signal, retry: opts.retry, timeouts: opts.timeouts };
   const now = opts.now ?? Date.now;
+  const started = new Date();
   const aws = await obtainAwsIdentity(id, config.build, sts);
   const cluster: EksEndpoint = id.clusterEndpoint
     ? { name: id.clusterName, region: id.region, server: id.clusterEndpoint, caData: normalizeCaData(id.clusterCaData ?? '') }
@@ -57,7 +58,7 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
 
   const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
   logger.debug(`${describe}, API server ${cluster.server}`);
-  const session = sessionSource(aws, () => obtainAwsIdentity(id, config.build, sts), { seconds: id.sessionDurationSeconds, logger, now });
+  const session = sessionSource(aws, () => obtainAwsIdentity(id, config.build, sts, { renewalOf: started }), { seconds: id.sessionDurationSeconds, logger, now });
   return {
     server: cluster.server,
     caData: cluster.caData,
@@ -66,6 +67,9 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
     dispose: async () => undefined,
   };
 }
+
+/** A renewal that failed for a reason that may pass (the network, STS unavailable) is tried again after this long; a refusal is kept for the run. */
+const RENEW_RETRY_MS = 60_000;
 
 /** The session is renewed this long before it expires (or at half its life, if shorter): tokens signed with it are used for up to TOKEN_REUSE_MS. */
 const RENEW_BEFORE_MS = TOKEN_REUSE_MS + 60_000;
@@ -80,6 +84,10 @@ interface Session {
  * The AWS session of the run, renewed before it expires by the same exchange (the step's OIDC
  * token lasts as long as the step), so a deploy longer than SESSION_DURATION keeps signing EKS
  * tokens with valid credentials. A renewal that fails says which session expired and what to set.
+ * One renewal serves every caller: those that ask while it runs share it, and a failed one is
+ * kept (a refusal for the rest of the run, another failure for RENEW_RETRY_MS), so that the
+ * callers that fail with it (an app, the ledger note, the lock release) do not each ask STS again
+ * and print its error again.
  */
 function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o: { seconds: number; logger: Logger; now: () => number }): () => Promise<Session> {
   const renewAt = (identity: AwsIdentity, obtained: number) => {
@@ -89,8 +97,10 @@ function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o:
   let current: Session = { credentials: first.credentials, until: renewAt(first, o.now()) };
   let arn = first.arn;
   let pending: Promise<Session> | undefined;
+  let failed: { error: PipeError; until: number } | undefined;
   return async () => {
     if (o.now() < current.until) return current;
+    if (failed && o.now() < failed.until) throw failed.error;
     pending ??= (async () => {
       const expires = current.credentials.expiration!;
       try {
@@ -98,13 +108,16 @@ function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o:
         o.logger.debug(`AWS session of ${arn} renewed: credentials until ${next.credentials.expiration?.toISOString() ?? 'unknown'}`);
         arn = next.arn;
         current = { credentials: next.credentials, until: renewAt(next, o.now()) };
+        failed = undefined;
         return current;
       } catch (err) {
         const why = err instanceof PipeError ? err.located : String((err as Error)?.message ?? err);
-        throw new PipeError(`the AWS session of ${arn} ${expires.getTime() <= o.now() ? 'expired' : 'expires'} at ${expires.toISOString()} (SESSION_DURATION=${o.seconds} s) and could not be renewed: ${why}`, {
+        const error = new PipeError(`the AWS session of ${arn} ${expires.getTime() <= o.now() ? 'expired' : 'expires'} at ${expires.toISOString()} (SESSION_DURATION=${o.seconds} s) and could not be renewed: ${why}`, {
           hint: `set SESSION_DURATION to more than the deploy takes (at most the role's maximum session duration, IAM > Roles > Maximum session duration)${err instanceof PipeError && err.hint ? `; and: ${err.hint}` : ''}`,
           cause: err,
         });
+        failed = { error, until: err instanceof InputError ? Infinity : o.now() + RENEW_RETRY_MS };
+        throw error;
       } finally {
         pending = undefined;
       }

@@ -523,4 +523,34 @@ describe('an AWS session shorter than the deploy', () => {
     expect(err.hint).toMatch(/^set SESSION_DURATION to more than the deploy takes/);
     await access!.dispose();
   });
+
+  it('a renewal that STS refuses is tried once for all callers, and says what changed since the start of the run, without the trust-policy diagnostic', async () => {
+    let offset = 0;
+    const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), SESSION_DURATION: '900' });
+    const { access, logger } = await attempt(e, { now: () => Date.now() + offset });
+    const before = sts.requests.length;
+    offset = 16 * 60_000;
+    // one refusal: a second renewal would succeed, and a caller would get a token
+    sts.failNext(1, 'IDPRejectedClaim');
+    // the ledger note, the app's failure and the lock release, at the same time and one after the other
+    const together = await Promise.all([1, 2, 3].map(() => access!.bearerToken().catch((x: unknown) => x)));
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push(await access!.bearerToken().catch((x: unknown) => x));
+    const errors = [...together, ...after] as PipeError[];
+    for (const err of errors) expect(err).toBe(errors[0]);
+    expect(errors[0]).toBeInstanceOf(PipeError);
+    expect(sts.requests.slice(before)).toEqual([{ action: 'AssumeRoleWithWebIdentity', status: 403, code: 'IDPRejectedClaim' }]);
+
+    const output = logger.lines.join('\n');
+    // the first exchange's diagnostic is not printed for a token STS accepted at the start of the run
+    expect(output.match(/Trust policy for deploy/g) ?? []).toHaveLength(0);
+    expect(output.match(/STS refused the Bitbucket OIDC token/g) ?? []).toHaveLength(0);
+    const err = errors[0]!;
+    expect(err.message).toMatch(/could not be renewed: AWS_OIDC_ROLE_ARN: STS refused: IDPRejectedClaim: /);
+    expect(err.hint).toMatch(/STS accepted the step's OIDC token for arn:aws:iam::111122223333:role\/deploy at the start of this run \(\d{4}-\d\d-\d\dT[\d:]+Z\) and refused it for the renewal/);
+    expect(err.hint).toMatch(/the token expired/);
+    expect(err.hint).toMatch(/trust policy or its OIDC provider changed/);
+    expect(err.hint).not.toMatch(/as shown above/);
+    await access!.dispose();
+  });
 });
