@@ -163,7 +163,10 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
   result.ok = result.apps.every((a) => !a.error);
   result.durationMs = Date.now() - started;
   if (result.apps.length) o.logger.info(`\n${diffSummaryTable(result)}`);
-  o.logger.info(result.changed ? `${result.apps.filter((a) => a.changed).length} of ${result.apps.length} apps would change` : 'No changes.');
+  const failedApps = result.apps.filter((a) => a.error).length;
+  if (result.changed) o.logger.info(`${result.apps.filter((a) => a.changed).length} of ${result.apps.length} apps would change`);
+  else if (!failedApps) o.logger.info('No changes.');
+  if (failedApps) o.logger.info(`${failedApps} of ${result.apps.length} apps could not be compared`);
   return result;
 }
 

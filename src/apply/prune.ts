@@ -40,7 +40,9 @@ const syncOption = (a: Record<string, string>, option: string) => (a[SYNC_OPTION
  * - helm.sh/resource-policy: keep: never deleted, as Helm skips it on upgrade and uninstall
  *   (compared trimmed and in lower case, as Helm does);
  * - Argo CD's sync-options Delete=false: kept when its app is deleted (`appRemoved`: the app is
- *   gone from the root or disabled), not when the app merely stopped rendering it.
+ *   gone from the root or disabled), not when the app merely stopped rendering it;
+ * - Argo CD's Prune=confirm and Delete=confirm: Argo CD waits for a person to confirm; a pipeline
+ *   cannot ask, so the object is kept (delete it by hand once confirmed).
  */
 export function keptBy(o: Pick<K8sObject, 'metadata'>, appRemoved: boolean): string | undefined {
   const a = o.metadata.annotations ?? {};
@@ -48,6 +50,8 @@ export function keptBy(o: Pick<K8sObject, 'metadata'>, appRemoved: boolean): str
   if (syncOption(a, 'Prune=false')) return `opted out (${SYNC_OPTIONS}: Prune=false)`;
   if (a[RESOURCE_POLICY]?.trim().toLowerCase() === 'keep') return `kept (${RESOURCE_POLICY}: keep)`;
   if (appRemoved && syncOption(a, 'Delete=false')) return `kept (${SYNC_OPTIONS}: Delete=false)`;
+  if (syncOption(a, 'Prune=confirm')) return `kept: ${SYNC_OPTIONS}: Prune=confirm asks for a confirmation, which a pipeline cannot give (delete it by hand)`;
+  if (appRemoved && syncOption(a, 'Delete=confirm')) return `kept: ${SYNC_OPTIONS}: Delete=confirm asks for a confirmation, which a pipeline cannot give (delete it by hand)`;
   return undefined;
 }
 

@@ -99,5 +99,11 @@ describe('prune decisions', () => {
     expect(keptBy(deleteFalse, true)).toBe('kept (argocd.argoproj.io/sync-options: Delete=false)');
     expect(keptBy(deleteFalse, false)).toBeUndefined();
     expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'Prune=true' }), true)).toBeUndefined();
+    // Argo CD waits for a person to confirm these; a pipeline cannot ask, so it keeps the object
+    const confirm = 'kept: argocd.argoproj.io/sync-options: Prune=confirm asks for a confirmation, which a pipeline cannot give (delete it by hand)';
+    expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'Prune=confirm' }), false)).toBe(confirm);
+    expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'Prune=confirm' }), true)).toBe(confirm);
+    expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'Delete=confirm' }), true)).toBe(confirm.replace('Prune=', 'Delete='));
+    expect(keptBy(o({ 'argocd.argoproj.io/sync-options': 'Delete=confirm' }), false)).toBeUndefined();
   });
 });
