@@ -215,6 +215,14 @@ describe('diff mode and cancellation', () => {
     });
     expect(result.ok).toBe(false);
     expect(log.lines).toContain(`ERROR: nowhere: could not diff: ConfigMap/${ns}-missing/cfg: server-side dry run failed: namespaces "${ns}-missing" not found`);
+    // the closing line counts what changes and what could not be compared, never "No changes."
+    expect(log.lines).toContain('3 of 4 apps would change');
+    expect(log.lines).toContain('1 of 4 apps could not be compared');
+    const alone = logger();
+    const only = await diff({ plan: plan({ environment: `${env}-ns`, apps: [nsApps[3]!] }), rendered: new Map([['nowhere', objs.get('nowhere')!]]), access, config: config(admin, { MODE: 'diff' }), logger: alone, signal });
+    expect(only.ok).toBe(false);
+    expect(alone.lines).toContain('1 of 1 apps could not be compared');
+    expect(alone.lines).not.toContain('No changes.');
     for (const n of ['obj', 'cn', 'missing']) expect(await getJson(admin, ['namespace', `${ns}-${n}`])).toBeUndefined();
   });
 
