@@ -87,6 +87,8 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
   });
   const previous = ctx.previous.get(app.name);
   const pruning = ctx.config.prune || app.prune;
+  // SyncFail hooks run for a sync that failed once it had begun: not for one refused before anything was applied
+  let applying = false;
   try {
     if (unchangedByDigest(p, previous)) {
       await ctx.ledger.record(entry(ctx, p, previous!.objects));
@@ -110,6 +112,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     if (app.createNamespace && app.namespace) creates.add(app.namespace);
     const later = await preflight(ctx, app.name, [...p.targets, ...p.hooks], live, { creates, crdKinds: definedKinds(staged.bootstrap) });
     step('read and dry-run');
+    applying = true;
     if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
 
     await applyWave(ctx, [staged.bootstrap], objects, live);
@@ -125,6 +128,8 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     const waves = [...new Set([...staged.waves.map((w) => w.wave), ...syncHooks.map((t) => t.wave)])].sort((a, b) => a - b);
     for (const [i, n] of waves.entries()) {
       const w = staged.waves.find((x) => x.wave === n);
+      // after a hook phase or a wave's health wait, objects are read again for the apply's before-and-after
+      if (i > 0 || p.hooks.length) for (const t of w?.batches.flat() ?? []) live.delete(t);
       if (w) await applyWave(ctx, w.batches, objects, live);
       await runHooks(ctx, app.name, 'Sync', syncHooks.filter((t) => t.wave === n), objects, timing);
       step(`wave ${n} applied`);
@@ -145,7 +150,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     };
     const finish = () => pruneAndRecord(ctx, p, objects, pruning, postSync).then(() => (step('pruned and recorded'), done('deployed')));
     const unfinished = async (err: unknown): Promise<AppResult> => {
-      const syncFail = await runSyncFail(ctx, p, err, objects);
+      const syncFail = applying ? await runSyncFail(ctx, p, err, objects) : undefined;
       const result = withSyncFail(failed(ctx, app.name, err, objects, started), syncFail);
       await markFailed(ctx, previous, objects);
       return result;
@@ -153,7 +158,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch(unfinished) };
     return { result: await finish() };
   } catch (err) {
-    const syncFail = await runSyncFail(ctx, p, err, objects);
+    const syncFail = applying ? await runSyncFail(ctx, p, err, objects) : undefined;
     const result = withSyncFail(failed(ctx, app.name, err, objects, started), syncFail);
     await markFailed(ctx, previous, objects);
     return { result };
@@ -286,9 +291,10 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
 /**
  * Whether the server refused an object in a dry run for what the object is: it is invalid (400,
  * 422: an immutable field, a bad value, a webhook's denial), conflicts with a field manager (409),
- * leaves a namespace nothing creates (404), or the deploy identity may not write it (an RBAC 403).
- * Other refusals (an admission plugin that looks up an object this app creates first, a server
- * error) may not hold once the app's earlier objects are applied.
+ * leaves a namespace nothing creates (404), or is denied (403: RBAC, Pod Security, a webhook).
+ * Other refusals (a 403 of an admission plugin that looks up an object this app creates first,
+ * such as a Pod's ServiceAccount; a server error) may not hold once the app's earlier objects are
+ * applied.
  */
 function refusedForWhatItIs(err: unknown): boolean {
   const api = err instanceof ObjectError ? err.cause : err;
@@ -296,7 +302,8 @@ function refusedForWhatItIs(err: unknown): boolean {
   const message = api.body.message ?? '';
   if (api.status === 400 || api.status === 409 || api.status === 422) return true;
   if (api.status === 404) return missingNamespace(err) !== undefined;
-  if (api.status === 403) return /\bcannot \w+ resource\b/.test(message);
+  // RBAC, Pod Security and webhook denials block; an admission plugin's lookup of another object does not
+  if (api.status === 403) return !/error looking up|not found/i.test(message);
   return false;
 }
 
@@ -441,7 +448,16 @@ async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectRe
   const inventory = p.targets.map((t) => t.ref);
   if (pruning && candidates.length) {
     checkCancelled(ctx);
-    const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, occupied: ctx.occupiedNamespaces(app) });
+    // a Namespace this app still deploys into is kept, as one other apps deploy into
+    const occupied = async () => {
+      const held = new Map(await ctx.occupiedNamespaces(app)());
+      for (const t of p.targets) {
+        const ns = t.object.metadata.namespace;
+        if (ns && !held.has(ns)) held.set(ns, `${t.id}, which app ${app} deploys`);
+      }
+      return held;
+    };
+    const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, occupied });
     objects.push(...results.map(({ live: _live, ...r }) => r));
   } else {
     const keep = new Set(candidates.map(itemKey));
@@ -451,5 +467,7 @@ async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectRe
     }));
   }
   await beforeRecord();
+  // a pruneLast app records after every other app: the lock may have been lost by then
+  if (ctx.lockLost.aborted) throw new CancelledError();
   await ctx.ledger.record(entry(ctx, p, inventory));
 }

@@ -69,7 +69,8 @@ export class Discovery {
     private readonly client: KubeClient,
     known?: ServedResources,
   ) {
-    for (const [apiVersion, kinds] of known ?? []) this.cache.set(apiVersion, Promise.resolve(kinds));
+    // an empty group/version (an aggregated API that was down) is asked again, as all() leaves it
+    for (const [apiVersion, kinds] of known ?? []) if (kinds.size) this.cache.set(apiVersion, Promise.resolve(kinds));
   }
 
   async find(apiVersion: string, kind: string, signal?: AbortSignal): Promise<ResourceInfo | undefined> {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { deploy } from '../../src/apply/index.js';
 import type { K8sObject } from '../../src/render/model.js';
-import { app, asAdmin, config, configMap, deployment, getJson, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+import { app, asAdmin, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
 const { admin, access, signal } = asAdmin();
 
@@ -130,6 +130,22 @@ describe('preflight: read and dry-run before the first apply', () => {
     const r = await run([app('runner', { namespace: `${ns}-sa` })], { runner: [sa, pod] });
     expect(r.apps.map((x) => [x.app, x.outcome, x.reason])).toEqual([['runner', 'deployed', undefined]]);
     expect((await getJson(admin, ['pod', '-n', `${ns}-sa`, 'p1']))!.spec.serviceAccountName).toBe('runner');
+  });
+
+  it('a Pod Security denial (403) is a refusal: nothing of the app is applied', async () => {
+    const restricted = `${ns}-psa`;
+    await kubectl(admin, ['create', 'namespace', restricted]);
+    await kubectl(admin, ['label', 'namespace', restricted, 'pod-security.kubernetes.io/enforce=restricted']);
+    const privileged: K8sObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'root' },
+      spec: { containers: [{ name: 'app', image: 'registry.example/app:1', securityContext: { privileged: true } }] },
+    } as K8sObject;
+    const r = await run([app('psa', { namespace: restricted, createNamespace: false })], { psa: [configMap('settings', undefined), privileged] });
+    expect(r.apps[0]!.outcome).toBe('failed');
+    expect(r.apps[0]!.reason).toMatch(new RegExp(`^Pod/${restricted}/root: server-side dry run forbidden: .*violates PodSecurity`));
+    expect(await getJson(admin, ['configmap', '-n', restricted, 'settings'])).toBeUndefined();
   });
 
   it('an object of another environment is not taken over', async () => {

@@ -233,3 +233,20 @@ describe('prune never deletes a namespace that holds objects of other apps', () 
     expect(await getJson(admin, ['configmap', '-n', ns, 'guest'])).toBeDefined();
   });
 });
+
+describe('prune never deletes the namespace the app itself still deploys into', () => {
+  const id = uid();
+  const env = `prune-own-${id}`;
+  const ns = `own-ns-${id}`;
+  it('an app that drops its Namespace manifest for createNamespace keeps the Namespace and what is in it', async () => {
+    const apps = [app('web', { namespace: ns, prune: true })];
+    const namespace: K8sObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } };
+    const run = (objs: K8sObject[]) => deploy({ plan: plan({ environment: env, apps, status: { web: 'changed' } }), rendered: new Map([['web', rendered('web', objs)]]), access, config: config(admin), logger: logger(), signal });
+    expect((await run([namespace, configMap('cfg', undefined)])).ok).toBe(true);
+    const second = await run([configMap('cfg', undefined)]);
+    expect(second.ok, JSON.stringify(second.apps)).toBe(true);
+    expect(second.apps[0]!.objects).toContainEqual({ id: `Namespace/${ns}`, action: 'prune-skipped', note: `kept: it holds ConfigMap/${ns}/cfg, which app web deploys` });
+    expect((await getJson(admin, ['namespace', ns]))?.metadata.deletionTimestamp).toBeUndefined();
+    expect(await getJson(admin, ['configmap', '-n', ns, 'cfg'])).toBeDefined();
+  });
+});
