@@ -25,6 +25,19 @@ export interface WaitOptions {
   hookPhase?: string;
 }
 
+/**
+ * A workload not found yet is progressing; a hook the pipe has just created and that is gone was
+ * deleted before its result was seen (a Job's ttlSecondsAfterFinished, or someone): whether it
+ * succeeded is unknown, so it fails at once rather than at the timeout.
+ */
+function gone(hookPhase: string | undefined): Health {
+  if (!hookPhase) return { state: 'progressing', message: 'not found' };
+  return {
+    state: 'failed',
+    message: 'deleted before its result was seen (by its ttlSecondsAfterFinished, or by someone): whether it succeeded is unknown; give it a ttlSecondsAfterFinished of a minute or more, or use hook-delete-policy HookSucceeded to have the pipe delete it once it succeeded',
+  };
+}
+
 const POD: ResourceInfo = { group: '', version: 'v1', kind: 'Pod', resource: 'pods', namespaced: true };
 const EVENT: ResourceInfo = { group: '', version: 'v1', kind: 'Event', resource: 'events', namespaced: true };
 
@@ -46,7 +59,7 @@ export async function waitHealthy(client: KubeClient, targets: Target[], o: Wait
       pending.map((t) =>
         limit(async () => {
           const live = await client.get<K8sObject>(objectPath(t.info, t.object), { signal: o.signal });
-          last.set(t, { live, health: live ? (o.hookPhase ? hookHealth(live) : assess(live)) : { state: 'progressing', message: 'not found' } });
+          last.set(t, { live, health: live ? (o.hookPhase ? hookHealth(live) : assess(live)) : gone(o.hookPhase) });
         }),
       ),
     );

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { deploy, diff } from '../../src/apply/index.js';
 import type { K8sObject } from '../../src/render/model.js';
-import { app, asAdmin, config, configMap, deployment, getJson, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+import { app, asAdmin, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
 const { admin, access, signal } = asAdmin();
 
@@ -183,5 +183,32 @@ describe('hooks: an app that recorded a hook as an ordinary object before', () =
     expect(r.apps[0]!.objects.some((o) => o.action === 'pruned')).toBe(false);
     expect((await getJson(admin, ['job', '-n', ns, 'migrate']))!.spec.template.spec.containers[0].image).toBe('registry.example/migrate:v2');
     expect((await ledger(admin, env)).db!.objects).toEqual([`v1 ConfigMap ${ns}/cfg`]);
+  });
+});
+
+describe('a hook deleted before its result was seen', () => {
+  it('fails the app at once, saying why, instead of waiting for the timeout', async () => {
+    const id = uid();
+    const ns = `hook-gone-${id}`;
+    // never scheduled: it would run to the app's timeout; someone (a TTL controller, a person) deletes it meanwhile
+    const stuck = job('stuck', { 'argocd.argoproj.io/hook': 'PreSync' }, { version: '1' }) as K8sObject & { spec: { template: { spec: Record<string, unknown> } } };
+    stuck.spec.template.spec.nodeSelector = { 'no-such-node': 'true' };
+    const started = Date.now();
+    const run = deploy({
+      plan: plan({ environment: `hook-gone-${id}`, apps: [app('shop', { namespace: ns, timeoutSeconds: 120 })] }),
+      rendered: new Map([['shop', rendered('shop', [configMap('settings', undefined), stuck])]]),
+      access,
+      config: config(admin),
+      logger: logger(),
+      signal,
+      pollMs: 200,
+    });
+    for (let i = 0; i < 100 && !(await getJson(admin, ['job', '-n', ns, 'stuck'])); i++) await new Promise((r) => setTimeout(r, 200));
+    await kubectl(admin, ['delete', 'job', '-n', ns, 'stuck', '--wait=false']);
+    const result = await run;
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result.apps[0]!.outcome).toBe('failed');
+    expect(result.apps[0]!.error!.details.join('\n')).toContain('Job/' + ns + '/stuck: deleted before its result was seen');
+    expect(await getJson(admin, ['configmap', '-n', ns, 'settings'])).toBeUndefined();
   });
 });
