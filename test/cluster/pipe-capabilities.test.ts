@@ -160,6 +160,13 @@ describe('discovery of everything the server serves', () => {
       expect(await seeded.find(`${group}/v1`, 'Gadget')).toEqual({ group, version: 'v1', kind: 'Gadget', resource: 'gadgets', namespaced: true });
       expect(await seeded.find('apps/v1', 'Deployment')).toBeDefined();
       expect(client.requests).toBe(requests);
+
+      // a group/version found without kinds (an aggregated API that was down then) is asked again
+      const withEmpty = new Map(aggregated);
+      withEmpty.set('apps/v1', new Map());
+      const retried = new Discovery(client, withEmpty);
+      expect(await retried.find('apps/v1', 'Deployment')).toEqual({ group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments', namespaced: true });
+      expect(client.requests).toBe(requests + 1);
     } finally {
       client.close();
     }
