@@ -1,7 +1,7 @@
 // Wires the stages; the only place that knows their order:
 // config -> root manifest -> (cluster access + deployed state) -> change plan -> render -> apply -> report.
 import { isTrue } from './config/booleans.js';
-import { loadConfig, misspeltVariables, withEnvironmentTarget, type Config } from './config/index.js';
+import { loadConfig, misspeltVariables, repositoryOf, withEnvironmentTarget, type Config } from './config/index.js';
 import type { ClusterAccess } from './identity/index.js';
 import { changesToDeploy, type DeployedState, type Plan } from './plan/model.js';
 import type { ClusterFacts } from './apply/capabilities.js';
@@ -106,7 +106,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       deployed = await readDeployedState(access, {
         environment: config.environment ?? 'default',
         ledgerNamespace: config.ledgerNamespace,
-        repository: { uuid: config.build.repoUuid, fullName: config.build.repoFullName },
+        repository: repositoryOf(config),
       });
     }
 

@@ -1,12 +1,13 @@
 import pLimit from 'p-limit';
 import { diffSummaryTable } from '../report/deploy-summary.js';
+import { repositoryOf } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
 import { applyObject, readLive } from './apply-object.js';
 import { missingNamespace, unchangedByDigest, type RunContext } from './app.js';
 import { unifiedDiff } from './diff-format.js';
 import { dryRunHook } from './hook-run.js';
-import { context, environmentOf, repositoryOf, withSession, type EngineOptions } from './engine.js';
+import { context, environmentOf, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, logAppError } from './errors.js';
 import { PipeError } from '../util/errors.js';

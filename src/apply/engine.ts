@@ -10,7 +10,7 @@ import { connect, type ClusterEndpoint } from './connection.js';
 import { Discovery, type ServedResources } from './discovery.js';
 import { clusterError } from './errors.js';
 import { itemId, itemKey, parseInventoryRef, type InventoryItem } from './inventory.js';
-import { LedgerWriter, otherLedgers, type LedgerEntry, type LedgerSnapshot, type RepositoryId } from './ledger.js';
+import { LedgerWriter, otherLedgers, type LedgerEntry, type LedgerSnapshot } from './ledger.js';
 import { prepare, type PreparedApp } from './prepare.js';
 
 export interface EngineOptions {
@@ -82,11 +82,6 @@ function ownership(prepared: Map<string, PreparedApp>, snapshot: LedgerSnapshot,
       return held;
     },
   };
-}
-
-/** The deploying repository, as the ledger tells its entries from another repository's. */
-export function repositoryOf(config: Pick<Config, 'build'>): RepositoryId {
-  return { uuid: config.build.repoUuid, fullName: config.build.repoFullName };
 }
 
 function auditOf(o: EngineOptions): Omit<AuditContext, 'app'> {

@@ -1,10 +1,11 @@
 import type { DeployedState, Plan } from '../plan/model.js';
 import { formatDuration, summaryLine, summaryTable } from '../report/deploy-summary.js';
+import { repositoryOf } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import { deployApp, type RunContext } from './app.js';
 import { KubeClient } from './client.js';
 import { connect, type ClusterEndpoint } from './connection.js';
-import { context, environmentOf, repositoryOf, unbounded, withSession, type EngineOptions } from './engine.js';
+import { context, environmentOf, unbounded, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, clusterError, logAppError } from './errors.js';
 import { InputError } from '../util/errors.js';

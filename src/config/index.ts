@@ -358,3 +358,8 @@ function checkClusterAccess(c: Config): void {
   }
   if (errors.length) throw new InputErrors(errors);
 }
+
+/** The deploying repository (BITBUCKET_REPO_UUID, kept across renames, and the full name), as the deploy ledger tells its entries from another repository's. */
+export function repositoryOf(config: Pick<Config, 'build'>): { uuid?: string; fullName?: string } {
+  return { uuid: config.build.repoUuid, fullName: config.build.repoFullName };
+}
