@@ -25,6 +25,14 @@ function policyFor(sub: string, aud = issuer.audience): TrustPolicy {
   return issuer.trustPolicy({ account: ACCOUNT, sub, aud });
 }
 
+/** A deploy whose cluster comes from eks:DescribeCluster at `url` (no CLUSTER_ENDPOINT / CLUSTER_CA_DATA given). */
+async function describeClusterAt(url: string): Promise<NodeJS.ProcessEnv> {
+  const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: url });
+  delete e.CLUSTER_ENDPOINT;
+  delete e.CLUSTER_CA_DATA;
+  return e;
+}
+
 function env(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   return {
     MODE: 'deploy',
@@ -263,9 +271,7 @@ describe('an AWS endpoint that accepts connections and never answers', () => {
   it('EKS DescribeCluster: the same, naming the EKS endpoint and AWS_ENDPOINT_URL_EKS', async () => {
     const silent = await silentServer();
     try {
-      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: silent.url });
-      delete e.CLUSTER_ENDPOINT;
-      delete e.CLUSTER_CA_DATA;
+      const e = await describeClusterAt(silent.url);
       const started = Date.now();
       const { err } = await attempt(e, SHORT);
       expect(Date.now() - started).toBeLessThan(5_000);
@@ -367,9 +373,7 @@ describe('an AWS endpoint that sends its headers, then its answer a byte at a ti
   it('EKS DescribeCluster: the same, naming the EKS endpoint', async () => {
     const trickle = await tricklingServer(50);
     try {
-      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: trickle.url });
-      delete e.CLUSTER_ENDPOINT;
-      delete e.CLUSTER_CA_DATA;
+      const e = await describeClusterAt(trickle.url);
       const started = Date.now();
       const { err } = await attempt(e, SHORT);
       expect(Date.now() - started).toBeLessThan(5_000);
@@ -405,9 +409,7 @@ describe('an AWS endpoint that resets every connection', () => {
   it('EKS DescribeCluster: the same, naming the EKS endpoint and AWS_ENDPOINT_URL_EKS', async () => {
     const reset = await resettingServer();
     try {
-      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: reset.url });
-      delete e.CLUSTER_ENDPOINT;
-      delete e.CLUSTER_CA_DATA;
+      const e = await describeClusterAt(reset.url);
       const { err } = await attempt(e);
       expect(err!.exitCode).toBe(1);
       expect(err!.message).toMatch(new RegExp(`^eks:DescribeCluster: ${reset.url.replace(/\./g, '\\.')} reset or closed the connection without answering \\(5 attempts in [\\d.]+ s\\)$`));
@@ -462,9 +464,7 @@ describe('answers that do not come from STS or EKS', () => {
   it('EKS DescribeCluster behind a proxy that answers HTML: names the EKS endpoint and AWS_ENDPOINT_URL_EKS', async () => {
     const fake = await fixedAnswer(403, 'text/html', '<html><body>Access denied by proxy</body></html>');
     try {
-      const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), AWS_ENDPOINT_URL_EKS: fake.url });
-      delete e.CLUSTER_ENDPOINT;
-      delete e.CLUSTER_CA_DATA;
+      const e = await describeClusterAt(fake.url);
       const { err } = await attempt(e);
       expect(err!.message).toBe(`eks:DescribeCluster: ${fake.url} answered HTTP 403, text/html, which is not an answer from EKS`);
       expect(err!.hint).toMatch(/AWS_ENDPOINT_URL_EKS/);
