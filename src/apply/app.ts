@@ -15,7 +15,7 @@ import { itemKey, parseInventoryRef } from './inventory.js';
 import type { LedgerEntry, LedgerWriter } from './ledger.js';
 import { countObjects, type AppResult, type ObjectResult } from './model.js';
 import { stage } from './order.js';
-import type { PreparedApp, Target } from './prepare.js';
+import { crdKinds, type PreparedApp, type Target } from './prepare.js';
 import { prune, pruneCandidates } from './prune.js';
 import { CancelledError, waitHealthy } from './wait.js';
 
@@ -228,12 +228,7 @@ function checkCancelled(ctx: RunContext): void {
 
 /** "group:Kind" of the kinds the CRDs among `targets` define. */
 function definedKinds(targets: Target[]): Set<string> {
-  const kinds = new Set<string>();
-  for (const t of targets) {
-    const spec = (t.object as { spec?: { group?: string; names?: { kind?: string } } }).spec;
-    if (t.object.kind === 'CustomResourceDefinition' && spec?.group && spec.names?.kind) kinds.add(`${spec.group}:${spec.names.kind}`);
-  }
-  return kinds;
+  return new Set([...crdKinds(targets.map((t) => t.object)).values()].map((k) => `${k.group}:${k.kind}`));
 }
 
 /**

@@ -35,23 +35,21 @@ export interface PreparedApp {
   skipped: { id: string; reason: string }[];
 }
 
-/** Kinds defined by CRDs rendered in this run, keyed "group/version:Kind". */
-function crdKinds(rendered: Iterable<RenderedApp>): Map<string, ResourceInfo> {
+/** Kinds defined by the CRDs among `objects`, keyed "group/version:Kind". */
+export function crdKinds(objects: Iterable<K8sObject>): Map<string, ResourceInfo> {
   const kinds = new Map<string, ResourceInfo>();
-  for (const r of rendered) {
-    for (const o of r.objects) {
-      if (o.kind !== 'CustomResourceDefinition' || !o.apiVersion.startsWith('apiextensions.k8s.io/')) continue;
-      const spec = (o as { spec?: { group?: string; scope?: string; names?: { kind?: string; plural?: string }; versions?: { name: string }[] } }).spec;
-      if (!spec?.group || !spec.names?.kind || !spec.names.plural) continue;
-      for (const v of spec.versions ?? []) {
-        kinds.set(`${spec.group}/${v.name}:${spec.names.kind}`, {
-          group: spec.group,
-          version: v.name,
-          kind: spec.names.kind,
-          resource: spec.names.plural,
-          namespaced: spec.scope !== 'Cluster',
-        });
-      }
+  for (const o of objects) {
+    if (o.kind !== 'CustomResourceDefinition' || !o.apiVersion.startsWith('apiextensions.k8s.io/')) continue;
+    const spec = (o as { spec?: { group?: string; scope?: string; names?: { kind?: string; plural?: string }; versions?: { name: string }[] } }).spec;
+    if (!spec?.group || !spec.names?.kind || !spec.names.plural) continue;
+    for (const v of spec.versions ?? []) {
+      kinds.set(`${spec.group}/${v.name}:${spec.names.kind}`, {
+        group: spec.group,
+        version: v.name,
+        kind: spec.names.kind,
+        resource: spec.names.plural,
+        namespaced: spec.scope !== 'Cluster',
+      });
     }
   }
   return kinds;
@@ -70,7 +68,7 @@ export async function prepare(opts: {
   audit: Omit<AuditContext, 'app'>;
   signal?: AbortSignal;
 }): Promise<Map<string, PreparedApp>> {
-  const newKinds = crdKinds(opts.rendered.values());
+  const newKinds = crdKinds([...opts.rendered.values()].flatMap((r) => r.objects));
   const problems: string[] = [];
   const touches: Touch[] = [];
   const owner = new Map<string, string>();
