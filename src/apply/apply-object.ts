@@ -44,6 +44,18 @@ export async function applyObject(client: KubeClient, t: Target, o: ApplyOptions
   return { action: classify(before, after), before, after };
 }
 
+/**
+ * Deletes a live object, only if it is still the one that was checked (its uid), with what it
+ * owns going too (a Job's pods, a Deployment's ReplicaSets): background propagation.
+ */
+export async function deleteObject(client: KubeClient, path: string, checked: K8sObject, signal?: AbortSignal): Promise<void> {
+  const uid = typeof checked.metadata.uid === 'string' ? checked.metadata.uid : undefined;
+  await client.request('DELETE', path, {
+    body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
+    signal,
+  });
+}
+
 /** The live object before an apply (read ahead for a whole wave, so the reads run in parallel). */
 export interface Live {
   object?: K8sObject;

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { K8sObject } from '../render/model.js';
 import { sleep } from '../util/retry.js';
-import { applyObject, readLive, type Applied, type Live } from './apply-object.js';
+import { applyObject, deleteObject, readLive, type Applied, type Live } from './apply-object.js';
 import type { RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { objectPath, resourcePath } from './discovery.js';
@@ -106,10 +106,7 @@ async function deleteHook(ctx: RunContext, t: Target, live: K8sObject, timing: H
   const path = objectPath(t.info, t.object);
   const uid = live.metadata.uid as string | undefined;
   try {
-    await ctx.client.request('DELETE', path, {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
-      signal: ctx.hardSignal,
-    });
+    await deleteObject(ctx.client, path, live, ctx.hardSignal);
   } catch (err) {
     if (!(err instanceof KubeApiError && (err.status === 404 || err.status === 409))) throw objectError(t.id, 'deleting the previous hook', err);
   }
@@ -131,10 +128,7 @@ async function deleteByPolicy(ctx: RunContext, hooks: Target[], policy: DeletePo
     try {
       const live = await ctx.client.get<K8sObject & { status?: Record<string, unknown> }>(objectPath(t.info, t.object), { signal: ctx.hardSignal });
       if (!live || (onlyFailed && hookHealth(live).state !== 'failed')) continue;
-      await ctx.client.request('DELETE', objectPath(t.info, t.object), {
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: live.metadata.uid } },
-        signal: ctx.hardSignal,
-      });
+      await deleteObject(ctx.client, objectPath(t.info, t.object), live, ctx.hardSignal);
       objects.push({ id: t.id, action: 'deleted', hook: phase, note: policy });
     } catch (err) {
       ctx.logger.warn(`${t.app}: could not delete ${phase} hook ${t.id} (${policy}): ${(err as Error).message}`);

@@ -3,6 +3,7 @@ import type { K8sObject } from '../render/model.js';
 import { ANNOTATION, LABEL, ownedBy } from './audit.js';
 import type { KubeClient } from './client.js';
 import { resourcePath, type Discovery } from './discovery.js';
+import { deleteObject } from './apply-object.js';
 import { objectError } from './errors.js';
 import { itemId, itemKey, parseInventoryRef, type InventoryItem } from './inventory.js';
 import type { ObjectResult } from './model.js';
@@ -131,10 +132,7 @@ async function pruneOne(client: KubeClient, discovery: Discovery, item: Inventor
   if (live.metadata.deletionTimestamp) return { id, action: 'pruned', note: 'already being deleted', live };
   if (!o.dryRun) {
     try {
-      await client.request('DELETE', path, {
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: live.metadata.uid } },
-        signal: o.signal,
-      });
+      await deleteObject(client, path, live, o.signal);
     } catch (err) {
       if ((err as { status?: number }).status === 404) return undefined;
       throw objectError(id, 'prune', err);
