@@ -12,7 +12,7 @@ import { appError, ObjectError, objectError } from './errors.js';
 import { crdEstablished } from './health.js';
 import { dryRunHook, runHooks, type HookTiming } from './hook-run.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
-import type { LedgerEntry, LedgerWriter } from './ledger.js';
+import { checkEntrySize, type LedgerEntry, type LedgerWriter } from './ledger.js';
 import { countObjects, type AppResult, type ObjectResult } from './model.js';
 import { stage } from './order.js';
 import { crdKinds, type PreparedApp, type Target } from './prepare.js';
@@ -99,6 +99,8 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
         hint: `if the app is meant to be empty, set allowEmpty: true on it in the root manifest; otherwise check its path (${app.path})`,
       });
     }
+    // an app whose inventory could not be recorded is refused before anything is applied
+    checkEntrySize(entry(ctx, p, [...p.targets.map((t) => t.ref), ...(previous?.objects ?? [])]));
     const deadline = started + app.timeoutSeconds * 1000;
     const timing: HookTiming = { deadline, timeoutSeconds: app.timeoutSeconds };
     const wait = ctx.config.wait && app.wait;

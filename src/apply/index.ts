@@ -12,7 +12,7 @@ import { InputError } from '../util/errors.js';
 import { deployedState, readLedger, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
 import { countObjects, type AppResult, type DeployResult, type ObjectResult, type RemovedAppResult } from './model.js';
-import { lockName } from './names.js';
+import { ledgerName, lockName } from './names.js';
 import { prune, pruneCandidates } from './prune.js';
 import { runLayers } from './schedule.js';
 import { movedSincePlan } from './stale.js';
@@ -152,12 +152,12 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
 function checkSharedLedger(snapshot: LedgerSnapshot, prepared: Map<string, unknown>, environment: string): void {
   const clashes = [...prepared.keys()].flatMap((app) => {
     const e = snapshot.foreign.get(app);
-    return e ? [`app ${app} is in the ledger from repository ${e.repository ?? e.repositoryUuid ?? '?'} (commit ${e.commit.slice(0, 12)}${e.buildNumber ? `, build ${e.buildNumber}` : ''})`] : [];
+    return e ? [`app ${app} is in the ledger from repository ${e.repository ?? e.repositoryUuid ?? '?'} (commit ${e.commit.slice(0, 12)}${e.buildNumber ? `, build ${e.buildNumber}` : ''}; ConfigMap ${ledgerName(environment, app)})`] : [];
   });
   if (!clashes.length) return;
-  throw new InputError(`${snapshot.source} of environment ${environment} holds apps of the same name from another repository; nothing was applied`, {
+  throw new InputError(`the ${snapshot.source} holds apps of the same name from another repository; nothing was applied`, {
     details: clashes,
-    hint: 'give each repository its own ledger and lock (LEDGER_NAMESPACE) or environment name, or rename the apps; if this repository was renamed or moved, remove the stale entries from the ledger ConfigMap',
+    hint: "give each repository its own ledger and lock (LEDGER_NAMESPACE) or environment name, or rename the apps; if this repository was renamed or moved, delete the stale entries' ConfigMaps named above (in LEDGER_NAMESPACE)",
   });
 }
 

@@ -3,11 +3,14 @@ import type { DeployedApp, DeployedState } from '../plan/model.js';
 import { PipeError } from '../util/errors.js';
 import { LABEL, MANAGED_BY, labelValue } from './audit.js';
 import { KubeApiError, type KubeClient } from './client.js';
-import { LEDGER_PREFIX, ledgerKey, ledgerName } from './names.js';
+import { LEDGER_LABEL, environmentSlug, ledgerName } from './names.js';
+
+/** The field manager of the ledger's ConfigMaps (not FIELD_MANAGER: they are the pipe's own records, not the user's objects). */
+const LEDGER_FIELD_MANAGER = 'app-of-apps-pipe-ledger';
 
 /**
- * The deploy ledger: one ConfigMap per environment in the pipe's namespace, one data key per app
- * holding a JSON entry. Written only after an app is healthy; read as the next run's base.
+ * The deploy ledger: one ConfigMap per app and environment in the pipe's namespace, its JSON
+ * entry under the key "entry". Written only after an app is healthy; read as the next run's base.
  */
 export const LedgerEntry = z.object({
   app: z.string(),
@@ -29,30 +32,42 @@ export const LedgerEntry = z.object({
 });
 export type LedgerEntry = z.output<typeof LedgerEntry>;
 
-/** Largest ledger the pipe writes: a ConfigMap holds at most 1 MiB. */
-export const MAX_LEDGER_BYTES = 1_000_000;
+/** Largest entry the pipe writes: each is one ConfigMap, which holds at most 1 MiB (about 15,000 objects). */
+export const MAX_ENTRY_BYTES = 1_000_000;
+
+/** The data key of a ledger ConfigMap that holds its entry. */
+export const ENTRY_KEY = 'entry';
 
 interface ConfigMap {
   apiVersion: 'v1';
   kind: 'ConfigMap';
-  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   data?: Record<string, string>;
 }
 
-export function decodeLedger(data: Record<string, string> | undefined): { entries: Map<string, LedgerEntry>; problems: string[] } {
+/**
+ * Decodes ledger ConfigMaps, one entry each. A ConfigMap whose entry cannot be read is a problem
+ * named by the ConfigMap (its app counts as never deployed), not a failed run.
+ */
+export function decodeLedger(items: readonly Pick<ConfigMap, 'metadata' | 'data'>[]): { entries: Map<string, LedgerEntry>; problems: string[] } {
   const entries = new Map<string, LedgerEntry>();
   const problems: string[] = [];
-  for (const [key, text] of Object.entries(data ?? {})) {
+  for (const cm of items) {
+    const text = cm.data?.[ENTRY_KEY];
+    if (text === undefined) {
+      problems.push(`ConfigMap ${cm.metadata.name} has no "${ENTRY_KEY}" key`);
+      continue;
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      problems.push(`entry ${key} is not JSON`);
+      problems.push(`ConfigMap ${cm.metadata.name}: the entry is not JSON`);
       continue;
     }
     const parsed = LedgerEntry.safeParse(json);
     if (parsed.success) entries.set(parsed.data.app, parsed.data);
-    else problems.push(`entry ${key}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    else problems.push(`ConfigMap ${cm.metadata.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   }
   return { entries, problems };
 }
@@ -61,12 +76,26 @@ export function encodeEntry(e: LedgerEntry): string {
   return JSON.stringify(e);
 }
 
+/**
+ * The encoded entry, or an error when it would not fit its ConfigMap: checked before an app is
+ * applied (with every object it could record) and again at the write.
+ */
+export function checkEntrySize(entry: LedgerEntry): string {
+  const text = encodeEntry(entry);
+  if (text.length > MAX_ENTRY_BYTES) {
+    throw new PipeError(`the deploy ledger entry of app ${entry.app} would be ${text.length} bytes (${entry.objects.length} objects), over a ConfigMap's 1 MiB`, {
+      hint: `split app ${entry.app} into several apps`,
+    });
+  }
+  return text;
+}
+
 export function toDeployedApp(e: LedgerEntry): DeployedApp {
   return { app: e.app, commit: e.commit, digest: e.digest, deployedAt: e.deployedAt, buildNumber: e.buildNumber, triggerer: e.triggerer, failed: e.failed };
 }
 
 export interface LedgerSnapshot {
-  /** "ledger ConfigMap ns/name" */
+  /** "ledger of environment production (ConfigMaps -l app-of-apps.io/ledger=production in ns)" */
   source: string;
   /** The entries of this repository's apps (all of them when the repository is not known). */
   entries: Map<string, LedgerEntry>;
@@ -98,17 +127,35 @@ export function splitByRepository(entries: Map<string, LedgerEntry>, repo: Repos
 
 const cmPath = (namespace: string, name?: string) => `/api/v1/namespaces/${namespace}/configmaps${name ? `/${name}` : ''}`;
 
+/** Every ConfigMap of the namespace that a label selector picks, page by page (a ledger of thousands of apps is one list of a few pages). */
+async function listConfigMaps(client: KubeClient, namespace: string, labelSelector: string, signal?: AbortSignal): Promise<ConfigMap[]> {
+  const items: ConfigMap[] = [];
+  let next: string | undefined;
+  do {
+    const res = await client.request<{ items?: ConfigMap[]; metadata?: { continue?: string } }>('GET', cmPath(namespace), {
+      query: { labelSelector, limit: 500, ...(next ? { continue: next } : {}) },
+      signal,
+    });
+    items.push(...(res.body.items ?? []));
+    next = res.body.metadata?.continue || undefined;
+  } while (next);
+  return items;
+}
+
+/** How messages name an environment's ledger. */
+export function ledgerSource(namespace: string, environment: string | undefined): string {
+  return `ledger of environment ${environment ?? 'default'} (ConfigMaps -l ${LEDGER_LABEL}=${environmentSlug(environment)} in ${namespace})`;
+}
+
 export async function readLedger(client: KubeClient, namespace: string, environment: string | undefined, repo: RepositoryId | undefined, signal?: AbortSignal): Promise<LedgerSnapshot> {
-  const name = ledgerName(environment);
-  const source = `ledger ConfigMap ${namespace}/${name}`;
+  const source = ledgerSource(namespace, environment);
   try {
-    const cm = await client.get<ConfigMap>(cmPath(namespace, name), { signal });
-    const { entries, problems } = decodeLedger(cm?.data);
+    const { entries, problems } = decodeLedger(await listConfigMaps(client, namespace, `${LEDGER_LABEL}=${environmentSlug(environment)}`, signal));
     return { source, ...splitByRepository(entries, repo), problems };
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 403) {
       throw new PipeError(`cannot read the deploy ledger (${source}): ${err.body.message ?? 'forbidden'}`, {
-        hint: `let the deploy identity get, create and update configmaps and leases in namespace ${namespace} (LEDGER_NAMESPACE)`,
+        hint: `let the deploy identity get, list, create, patch and delete configmaps and get, create, update and delete leases in namespace ${namespace} (LEDGER_NAMESPACE)`,
         cause: err,
       });
     }
@@ -117,16 +164,18 @@ export async function readLedger(client: KubeClient, namespace: string, environm
 }
 
 /**
- * The entries of every other environment's ledger in the namespace (one list of the pipe's
+ * The entries of every other environment's ledger in the namespace (one list of the pipe's ledger
  * ConfigMaps there): what other environments deployed, for prune's namespace check. Entries that
  * cannot be read are skipped; a failed list is thrown (the caller cannot tell, and keeps).
  */
 export async function otherLedgers(client: KubeClient, namespace: string, environment: string | undefined, signal?: AbortSignal): Promise<{ environment: string; entries: LedgerEntry[] }[]> {
-  const own = ledgerName(environment);
-  const res = await client.request<{ items?: ConfigMap[] }>('GET', cmPath(namespace), { query: { labelSelector: `${LABEL.managedBy}=${MANAGED_BY}` }, signal });
-  return (res.body.items ?? [])
-    .filter((cm) => cm.metadata.name !== own && cm.metadata.name.startsWith(LEDGER_PREFIX))
-    .map((cm) => ({ environment: cm.metadata.labels?.[LABEL.environment] ?? cm.metadata.name, entries: [...decodeLedger(cm.data).entries.values()] }));
+  const items = await listConfigMaps(client, namespace, `${LEDGER_LABEL},${LEDGER_LABEL}!=${environmentSlug(environment)}`, signal);
+  const byEnvironment = new Map<string, ConfigMap[]>();
+  for (const cm of items) {
+    const env = cm.metadata.labels?.[LABEL.environment] ?? cm.metadata.labels?.[LEDGER_LABEL] ?? '?';
+    byEnvironment.set(env, [...(byEnvironment.get(env) ?? []), cm]);
+  }
+  return [...byEnvironment].map(([env, cms]) => ({ environment: env, entries: [...decodeLedger(cms).entries.values()] }));
 }
 
 export function deployedState(snapshot: LedgerSnapshot): DeployedState {
@@ -134,15 +183,14 @@ export function deployedState(snapshot: LedgerSnapshot): DeployedState {
 }
 
 /**
- * Writes ledger entries. Entries recorded while a write is in flight are coalesced into the next
- * write (one PUT for many apps finishing together); every write is read-modify-write on the
- * ConfigMap's resourceVersion, so concurrent writers (another run, another environment's tool)
- * never lose each other's entries: a 409 re-reads and merges again.
+ * Writes ledger entries: each app's entry is its own ConfigMap, written with server-side apply
+ * (created or replaced in one request) and deleted when the app leaves the ledger. Apps never
+ * share an object, so apps finishing together never contend, and the ledger has no size limit
+ * but an app's own (one ConfigMap, 1 MiB). The environment lock keeps other runs out; writes for
+ * one app are kept in order.
  */
 export class LedgerWriter {
-  private chain: Promise<void> = Promise.resolve();
-  private batch: Map<string, LedgerEntry | null> | undefined;
-  private batchDone: Promise<void> | undefined;
+  private readonly pending = new Map<string, Promise<void>>();
   writes = 0;
 
   constructor(
@@ -152,59 +200,61 @@ export class LedgerWriter {
   ) {}
 
   record(entry: LedgerEntry): Promise<void> {
-    return this.enqueue(entry.app, entry);
+    return this.inOrder(entry.app, () => this.write(entry));
   }
 
   remove(app: string): Promise<void> {
-    return this.enqueue(app, null);
+    return this.inOrder(app, () => this.delete(app));
   }
 
-  private enqueue(app: string, value: LedgerEntry | null): Promise<void> {
-    if (!this.batch) {
-      const batch = new Map<string, LedgerEntry | null>();
-      this.batch = batch;
-      this.batchDone = this.chain.then(() => {
-        this.batch = undefined;
-        return this.write(batch);
+  private inOrder(app: string, op: () => Promise<void>): Promise<void> {
+    const done = (this.pending.get(app) ?? Promise.resolve()).catch(() => undefined).then(op);
+    const settled = done.catch(() => undefined);
+    this.pending.set(app, settled);
+    void settled.then(() => {
+      if (this.pending.get(app) === settled) this.pending.delete(app);
+    });
+    return done;
+  }
+
+  private async write(entry: LedgerEntry): Promise<void> {
+    const name = ledgerName(this.environment, entry.app);
+    const text = checkEntrySize(entry);
+    const body: ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name,
+        namespace: this.namespace,
+        labels: {
+          [LABEL.managedBy]: MANAGED_BY,
+          [LEDGER_LABEL]: environmentSlug(this.environment),
+          [LABEL.app]: labelValue(entry.app),
+          ...(this.environment ? { [LABEL.environment]: labelValue(this.environment) } : {}),
+        },
+      },
+      data: { [ENTRY_KEY]: text },
+    };
+    try {
+      this.writes++;
+      await this.client.request('PATCH', cmPath(this.namespace, name), {
+        body,
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: LEDGER_FIELD_MANAGER, force: 'true' },
       });
-      this.chain = this.batchDone.catch(() => undefined);
+    } catch (err) {
+      throw new PipeError(`cannot write the deploy ledger entry of app ${entry.app} (ConfigMap ${this.namespace}/${name}): ${(err as Error).message}`, { cause: err });
     }
-    this.batch.set(app, value);
-    return this.batchDone!;
   }
 
-  private async write(batch: Map<string, LedgerEntry | null>): Promise<void> {
-    const name = ledgerName(this.environment);
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.client.get<ConfigMap>(cmPath(this.namespace, name));
-      const data = { ...(current?.data ?? {}) };
-      for (const [app, entry] of batch) {
-        if (entry) data[ledgerKey(app)] = encodeEntry(entry);
-        else delete data[ledgerKey(app)];
-      }
-      const size = Object.entries(data).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      if (size > MAX_LEDGER_BYTES) {
-        throw new PipeError(`the deploy ledger ${this.namespace}/${name} would grow to ${size} bytes, over a ConfigMap's 1 MiB`, {
-          hint: 'split the environment into several root manifests or environments',
-        });
-      }
-      const labels = { [LABEL.managedBy]: MANAGED_BY, ...(this.environment ? { [LABEL.environment]: labelValue(this.environment) } : {}) };
-      const body: ConfigMap = {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name, namespace: this.namespace, labels, ...(current ? { resourceVersion: current.metadata.resourceVersion } : {}) },
-        data,
-      };
-      try {
-        this.writes++;
-        if (current) await this.client.request('PUT', cmPath(this.namespace, name), { body });
-        else await this.client.request('POST', cmPath(this.namespace), { body });
-        return;
-      } catch (err) {
-        // Someone else wrote in between: read again and merge.
-        if (err instanceof KubeApiError && err.status === 409 && attempt < 20) continue;
-        throw new PipeError(`cannot write the deploy ledger ${this.namespace}/${name}: ${(err as Error).message}`, { cause: err });
-      }
+  private async delete(app: string): Promise<void> {
+    const name = ledgerName(this.environment, app);
+    try {
+      this.writes++;
+      await this.client.request('DELETE', cmPath(this.namespace, name));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return;
+      throw new PipeError(`cannot remove the deploy ledger entry of app ${app} (ConfigMap ${this.namespace}/${name}): ${(err as Error).message}`, { cause: err });
     }
   }
 }

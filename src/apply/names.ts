@@ -9,16 +9,23 @@ export function environmentSlug(environment: string | undefined): string {
   return base ? `${base}-${hash}` : hash;
 }
 
-/** The deploy ledger ConfigMap of an environment. */
-export const LEDGER_PREFIX = 'app-of-apps-ledger-';
-export const ledgerName = (environment: string | undefined) => `${LEDGER_PREFIX}${environmentSlug(environment)}`;
+/**
+ * The deploy ledger: one ConfigMap per app and environment, labelled with the environment's slug
+ * (what a run lists), named "app-of-apps-ledger-<environment>.<app>" (the dot cannot occur in a
+ * slug, so no two environment/app pairs share a name).
+ */
+export const LEDGER_LABEL = 'app-of-apps.io/ledger';
+export function ledgerName(environment: string | undefined, app: string): string {
+  return `app-of-apps-ledger-${environmentSlug(environment)}.${ledgerAppPart(app)}`;
+}
 
 /** The Lease that locks an environment. */
 export const lockName = (environment: string | undefined) => `app-of-apps-lock-${environmentSlug(environment)}`;
 
-/** ConfigMap keys allow [-._a-zA-Z0-9]; app names that do not fit are encoded (the entry keeps the real name). */
-export function ledgerKey(app: string): string {
-  if (/^[-._a-zA-Z0-9]{1,200}$/.test(app)) return app;
+/** App names are DNS labels (dots allowed) already; anything else is encoded, the entry keeps the real name. */
+function ledgerAppPart(app: string): string {
+  if (app.length <= 100 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(app)) return app;
   const hash = createHash('sha256').update(app).digest('hex').slice(0, 12);
-  return `${app.replace(/[^-._a-zA-Z0-9]+/g, '_').slice(0, 180)}.${hash}`;
+  const base = app.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+/, '').slice(0, 80).replace(/-+$/, '');
+  return base ? `${base}-${hash}` : hash;
 }

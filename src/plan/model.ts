@@ -32,7 +32,7 @@ export interface DeployedApp {
 }
 
 export interface DeployedState {
-  /** The source of this state, for the plan output ("ledger ConfigMap app-of-apps-pipe/ledger-production"). */
+  /** The source of this state, for the plan output ("ledger of environment production (ConfigMaps -l ... in app-of-apps-pipe)"). */
   source: string;
   apps: Map<string, DeployedApp>;
 }

@@ -97,7 +97,7 @@ describe('two repositories, one environment', () => {
     const r = await pipe(search, 'search');
     expect(r.exitCode, r.all).toBe(2);
     expect(r.all).toContain(`holds apps of the same name from another repository; nothing was applied`);
-    expect(r.all).toMatch(/app payments is in the ledger from repository acme\/payments-apps \(commit [0-9a-f]{12}, build \d+\)/);
+    expect(r.all).toMatch(new RegExp(`app payments is in the ledger from repository acme/payments-apps \\(commit [0-9a-f]{12}, build \\d+; ConfigMap app-of-apps-ledger-${env}\\.payments\\)`));
     expect(r.all).toContain('LEDGER_NAMESPACE');
     expect(await getJson(admin, ['configmap', '-n', `search-${id}`, 'impostor'])).toBeUndefined();
     expect(await ledger(admin, env)).toEqual(ledgerBefore);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { itemId, itemKey, inventoryRef, parseInventoryRef } from '../../src/apply/inventory.js';
-import { decodeLedger, deployedState, encodeEntry, fromOtherRepository, splitByRepository, type LedgerEntry } from '../../src/apply/ledger.js';
+import { ENTRY_KEY, decodeLedger, deployedState, encodeEntry, fromOtherRepository, splitByRepository, type LedgerEntry } from '../../src/apply/ledger.js';
 import { leaseFree, microTime } from '../../src/apply/lock.js';
-import { environmentSlug, ledgerKey, ledgerName, lockName } from '../../src/apply/names.js';
+import { environmentSlug, ledgerName, lockName } from '../../src/apply/names.js';
 
 const entry = (app: string, extra: Partial<LedgerEntry> = {}): LedgerEntry => ({
   app,
@@ -15,21 +15,33 @@ const entry = (app: string, extra: Partial<LedgerEntry> = {}): LedgerEntry => ({
 });
 
 describe('ledger encoding', () => {
-  it('round-trips entries through ConfigMap data, keyed by a valid key', () => {
-    const apps = ['web', 'team/api', 'a b'];
-    const data = Object.fromEntries(apps.map((a) => [ledgerKey(a), encodeEntry(entry(a))]));
-    for (const k of Object.keys(data)) expect(k).toMatch(/^[-._a-zA-Z0-9]+$/);
-    const { entries, problems } = decodeLedger(data);
+  it('round-trips entries through ConfigMaps, one per app, named validly and apart per environment', () => {
+    const apps = ['web', 'api.v2', 'a'.repeat(63)];
+    const cms = apps.map((a) => ({ metadata: { name: ledgerName('production', a) }, data: { [ENTRY_KEY]: encodeEntry(entry(a)) } }));
+    for (const cm of cms) {
+      expect(cm.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/);
+      expect(cm.metadata.name.length).toBeLessThanOrEqual(253);
+    }
+    const { entries, problems } = decodeLedger(cms);
     expect(problems).toEqual([]);
     expect([...entries.keys()].sort()).toEqual([...apps].sort());
-    expect(entries.get('team/api')).toEqual(entry('team/api'));
+    expect(entries.get('api.v2')).toEqual(entry('api.v2'));
+    // "prod" + "eu-web" and "prod-eu" + "web" are two ConfigMaps
+    expect(ledgerName('prod', 'eu-web')).not.toBe(ledgerName('prod-eu', 'web'));
+    expect(ledgerName('production', 'web')).toBe('app-of-apps-ledger-production.web');
+    // names no root accepts still make a valid, distinct name
+    for (const odd of ['Web', 'a..b', 'team/api']) expect(ledgerName('x', odd)).toMatch(/^app-of-apps-ledger-x\.[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(ledgerName('x', 'Web')).not.toBe(ledgerName('x', 'web'));
   });
 
-  it('reports broken entries instead of failing the run (those apps count as never deployed)', () => {
-    const { entries, problems } = decodeLedger({ good: encodeEntry(entry('good')), bad: '{not json', partial: JSON.stringify({ app: 'p' }) });
+  it('reports broken entries, naming the ConfigMap, instead of failing the run (those apps count as never deployed)', () => {
+    const cm = (name: string, data: Record<string, string>) => ({ metadata: { name }, data });
+    const { entries, problems } = decodeLedger([cm('l.good', { [ENTRY_KEY]: encodeEntry(entry('good')) }), cm('l.bad', { [ENTRY_KEY]: '{not json' }), cm('l.partial', { [ENTRY_KEY]: JSON.stringify({ app: 'p' }) }), cm('l.empty', {})]);
     expect([...entries.keys()]).toEqual(['good']);
-    expect(problems).toHaveLength(2);
-    expect(problems[1]).toContain('partial');
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toContain('l.bad');
+    expect(problems[1]).toContain('l.partial');
+    expect(problems[2]).toContain('l.empty');
   });
 
   it("tells another repository's entries by UUID when both have one, else by full name; unknown is this repository", () => {
@@ -49,11 +61,10 @@ describe('ledger encoding', () => {
     const state = deployedState({ source: 'ledger ConfigMap ns/x', entries: new Map([['web', entry('web')]]), foreign: new Map(), problems: [] });
     expect(state.source).toBe('ledger ConfigMap ns/x');
     expect(state.apps.get('web')).toEqual({ app: 'web', commit: 'c'.repeat(40), digest: 'sha256:abc', deployedAt: '2025-01-01T00:00:00.000Z', buildNumber: '7', triggerer: undefined });
-    expect(decodeLedger(undefined).entries.size).toBe(0);
+    expect(decodeLedger([]).entries.size).toBe(0);
   });
 
   it('names per environment are valid object names', () => {
-    expect(ledgerName('production')).toBe('app-of-apps-ledger-production');
     expect(lockName(undefined)).toBe('app-of-apps-lock-default');
     const slug = environmentSlug('Prod EU/West');
     expect(slug).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);

@@ -106,9 +106,9 @@ export async function getJson<T = K8sObject & { spec?: any; status?: any; data?:
 
 /** The ledger entries of an environment, as kubectl sees them. */
 export async function ledger(kubeconfig: string, environment: string, namespace = 'app-of-apps-pipe'): Promise<Record<string, { commit: string; digest?: string; buildNumber?: string; objects: string[]; failed?: { commit: string; at: string } }>> {
-  const cm = await getJson(kubeconfig, ['configmap', '-n', namespace, `app-of-apps-ledger-${environment}`]);
-  return Object.fromEntries(Object.values(cm?.data ?? {}).map((v) => {
-    const e = JSON.parse(v) as { app: string; commit: string; objects: string[] };
+  const list = await getJson<{ items: { data?: Record<string, string> }[] }>(kubeconfig, ['configmap', '-n', namespace, '-l', `app-of-apps.io/ledger=${environment}`]);
+  return Object.fromEntries((list?.items ?? []).map((cm) => {
+    const e = JSON.parse(cm.data!.entry!) as { app: string; commit: string; objects: string[] };
     return [e.app, e];
   }));
 }
