@@ -11,7 +11,7 @@ import type { Discovery } from './discovery.js';
 import { appError, ObjectError, objectError } from './errors.js';
 import { crdEstablished } from './health.js';
 import { dryRunHook, runHooks, type HookTiming } from './hook-run.js';
-import { itemKey, parseInventoryRef } from './inventory.js';
+import { itemKey, itemRef, parseInventoryRef } from './inventory.js';
 import { checkEntrySize, type LedgerEntry, type LedgerWriter } from './ledger.js';
 import { countObjects, type AppResult, type ObjectResult } from './model.js';
 import { stage } from './order.js';
@@ -455,7 +455,9 @@ async function pruneAndRecord(ctx: RunContext, p: PreparedApp, objects: ObjectRe
       return held;
     };
     const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, occupied });
-    objects.push(...results.map(({ live: _live, ...r }) => r));
+    objects.push(...results.map(({ live: _live, retry: _retry, ...r }) => r));
+    // a Namespace kept while it holds other apps' objects stays in the inventory, to prune once free
+    inventory.push(...results.flatMap((r) => (r.retry ? [itemRef(r.retry)] : [])));
   } else {
     const keep = new Set(candidates.map(itemKey));
     inventory.push(...previous.filter((ref) => {

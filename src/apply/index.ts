@@ -9,6 +9,7 @@ import { context, environmentOf, unbounded, withSession, type EngineOptions } fr
 import { changesToDeploy } from '../plan/model.js';
 import { appError, clusterError, logAppError } from './errors.js';
 import { InputError } from '../util/errors.js';
+import { itemRef } from './inventory.js';
 import { deployedState, readLedger, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
 import { countObjects, type AppResult, type DeployResult, type ObjectResult, type RemovedAppResult } from './model.js';
@@ -191,8 +192,12 @@ async function removeApps(o: EngineOptions, ctx: RunContext, snapshot: LedgerSna
     }
     try {
       const candidates = pruneCandidates(entry.objects, new Set(), ctx.protectedKeys(app));
-      const objects = (await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, appRemoved: true, occupied: ctx.occupiedNamespaces(app) })).map(({ live: _l, ...r }) => r);
-      await ctx.ledger.remove(app);
+      const results = await prune(ctx.client, ctx.discovery, candidates, { app, environment: ctx.environment, signal: ctx.hardSignal, appRemoved: true, occupied: ctx.occupiedNamespaces(app) });
+      const objects = results.map(({ live: _l, retry: _r, ...r }) => r);
+      // a Namespace kept while it holds other apps' objects keeps the entry: a later run prunes it once free
+      const left = results.flatMap((r) => (r.retry ? [itemRef(r.retry)] : []));
+      if (left.length) await ctx.ledger.record({ ...entry, objects: left });
+      else await ctx.ledger.remove(app);
       logNotPruned(o.logger, app, objects);
       const kept = objects.filter((r) => r.action === 'prune-skipped');
       const note = kept.length ? `${kept.length} object(s) not pruned: ${[...new Set(kept.map((r) => r.note))].join('; ')}` : undefined;

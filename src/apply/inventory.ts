@@ -3,7 +3,7 @@ import type { K8sObject } from '../render/model.js';
 /**
  * An app's inventory entry for one object, as the ledger stores it:
  * "apps/v1 Deployment web/api" (namespaced) or "v1 Namespace web" (cluster-scoped).
- * Compact, because one ConfigMap holds the inventories of every app of an environment.
+ * Compact: an app's inventory is part of its ledger entry, one ConfigMap.
  */
 export interface InventoryItem {
   apiVersion: string;
@@ -15,6 +15,10 @@ export interface InventoryItem {
 export function inventoryRef(o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): string {
   const ns = o.metadata.namespace;
   return `${o.apiVersion} ${o.kind} ${ns ? `${ns}/` : ''}${o.metadata.name}`;
+}
+
+export function itemRef(i: InventoryItem): string {
+  return inventoryRef({ apiVersion: i.apiVersion, kind: i.kind, metadata: { name: i.name, namespace: i.namespace } });
 }
 
 export function parseInventoryRef(ref: string): InventoryItem | undefined {

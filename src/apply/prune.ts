@@ -70,6 +70,12 @@ export interface PruneOptions {
 
 export interface Pruned extends ObjectResult {
   live?: K8sObject;
+  /**
+   * Kept for now, not for good: a Namespace that holds objects of other apps (or whose other
+   * users could not be listed). It stays in the app's inventory, so a later prune deletes it
+   * once it is free; forgotten, it would be left behind for ever.
+   */
+  retry?: InventoryItem;
 }
 
 /**
@@ -89,13 +95,16 @@ export async function prune(client: KubeClient, discovery: Discovery, items: Inv
     const batch = items.filter((i) => kindRank(i.kind) === rank);
     const pruneOrKeep = async (item: InventoryItem): Promise<(Pruned & { keptBy?: true }) | undefined> => {
       if (item.kind === 'Namespace' && !item.namespace) {
-        let held = holding.get(item.name);
+        // kept for good when it holds an object kept by an annotation; for now when other apps use it
+        const keptInside = holding.get(item.name);
+        if (keptInside) return { id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${keptInside}` };
+        let used: string | undefined;
         try {
-          held ??= (await o.occupied?.())?.get(item.name);
+          used = (await o.occupied?.())?.get(item.name);
         } catch (err) {
-          return { id: itemId(item), action: 'prune-skipped', note: `kept: cannot tell whether another environment's apps use it (listing the ledgers failed: ${errorMessage(err)})` };
+          return { id: itemId(item), action: 'prune-skipped', note: `kept: cannot tell whether another environment's apps use it (listing the ledgers failed: ${errorMessage(err)})`, retry: item };
         }
-        if (held) return { id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${held}` };
+        if (used) return { id: itemId(item), action: 'prune-skipped', note: `kept: it holds ${used}`, retry: item };
       }
       return limit(() => pruneOne(client, discovery, item, o));
     };

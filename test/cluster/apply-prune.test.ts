@@ -210,6 +210,13 @@ describe('prune never deletes a namespace that holds objects of other apps', () 
     expect(second.apps[0]!.objects).toContainEqual({ id: `Namespace/${shared}`, action: 'prune-skipped', note: `kept: it holds ConfigMap/${shared}/tenant-cfg of app tenant` });
     expect((await getJson(admin, ['namespace', shared]))?.metadata.deletionTimestamp).toBeUndefined();
     expect(await getJson(admin, ['configmap', '-n', shared, 'tenant-cfg'])).toBeDefined();
+    // kept for now, not forgotten: once the tenant is gone, the platform's next prune deletes it
+    expect((await ledger(admin, env)).platform!.objects).toContain(`v1 Namespace ${shared}`);
+    const gone = await deploy({ plan: plan({ environment: env, apps: [apps[0]!], status: { platform: 'unchanged' }, removed: ['tenant'] }), rendered: new Map(), access, config: config(admin, { PRUNE_REMOVED_APPS: 'true' }), logger: logger(), signal });
+    expect(gone.ok, JSON.stringify(gone.removed)).toBe(true);
+    const third = await deploy({ plan: plan({ environment: env, apps: [apps[0]!], status: { platform: 'changed' } }), rendered: new Map([['platform', rendered('platform', [configMap('platform-cfg', undefined, { a: '2' })])]]), access, config: config(admin), logger: logger(), signal });
+    expect(third.apps[0]!.objects).toContainEqual({ id: `Namespace/${shared}`, action: 'pruned' });
+    expect((await ledger(admin, env)).platform!.objects).toEqual([`v1 ConfigMap platform-${id}/platform-cfg`]);
   });
 
   it("nor one that holds another environment's objects: an app removed with PRUNE_REMOVED_APPS keeps it", async () => {
@@ -231,6 +238,12 @@ describe('prune never deletes a namespace that holds objects of other apps', () 
     ]);
     expect((await getJson(admin, ['namespace', ns]))?.metadata.deletionTimestamp).toBeUndefined();
     expect(await getJson(admin, ['configmap', '-n', ns, 'guest'])).toBeDefined();
+    // the removed app's entry keeps the Namespace, so once the other environment leaves, it goes
+    expect((await ledger(admin, mine)).owner!.objects).toEqual([`v1 Namespace ${ns}`]);
+    expect((await deployIn(theirs, [], {}, { PRUNE_REMOVED_APPS: 'true' }, ['guest'])).ok).toBe(true);
+    const again = await deployIn(mine, [], {}, { PRUNE_REMOVED_APPS: 'true' }, ['owner']);
+    expect(again.removed[0]!.objects).toEqual([{ id: `Namespace/${ns}`, action: 'pruned' }]);
+    expect(await ledger(admin, mine)).toEqual({});
   });
 });
 
