@@ -45,6 +45,24 @@ const MAX_SINGLE_FETCHES = 5;
 /** Margin before the deploy time for --shallow-since: the deployed commit was made before it was deployed. */
 const SHALLOW_SINCE_MARGIN_DAYS = 7;
 
+/** Why HEAD does not resolve: a repository without a commit, or a damaged clone (asked only on this failure). */
+async function unresolvedHead(git: Git): Promise<InputError> {
+  const why = await git.run(['rev-parse', '--verify', 'HEAD^{commit}']).then(
+    () => '',
+    (e: unknown) => (e instanceof ToolError ? e.stderr : String(e)),
+  );
+  // a corrupt object says so; a missing one only shows as a HEAD that names a commit git cannot read
+  const named = await git.run(['rev-parse', '--verify', '--quiet', 'HEAD']).then((out) => out.trim(), () => '');
+  // git's last line is its conclusion ("fatal: loose object ... is corrupt")
+  const damaged = why.split('\n').reverse().find((l) => /corrupt|bad object|unable to (unpack|read)|inflate|could not parse/i.test(l))?.replace(/^(fatal|error): /, '').trim();
+  if (damaged || named) {
+    return new InputError(`the clone is damaged: git cannot read the checked-out commit${named ? ` ${named}` : ''} (${damaged ?? 'its object is missing'})`, {
+      hint: 'run the step again for a fresh clone (locally: clone again); `git fsck` lists the damaged objects',
+    });
+  }
+  return new InputError('the workspace has no commit checked out (HEAD does not resolve)', { hint: 'run the pipe in a git clone of the repository' });
+}
+
 /**
  * Chooses the base revision: BASE_REVISION; else each app's deployed commit (the ledger); else,
  * in a pull-request pipeline, the destination branch; else the parent commit.
@@ -53,7 +71,7 @@ export async function resolveBases(o: BaseOptions): Promise<Bases> {
   const { git } = o;
   // one process for HEAD and its parents: most runs need nothing else from git to choose the base
   const [head, ...parents] = (await git.commitAndParents('HEAD')) ?? [];
-  if (!head) throw new InputError('the workspace has no commit checked out (HEAD does not resolve)', { hint: 'run the pipe in a git clone of the repository' });
+  if (!head) throw await unresolvedHead(git);
   const finder = new CommitFinder(git, o.logger);
 
   if (o.baseRevision) {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveBases, type BaseOptions } from '../../src/plan/base.js';
 import type { DeployedState } from '../../src/plan/model.js';
 import { memoryLogger } from '../../src/report/logger.js';
@@ -140,6 +142,23 @@ describe('the git wrapper', () => {
     const empty = track(new TestRepo());
     const err = await bases(empty).catch((e: unknown) => e);
     expect((err as InputError).located).toBe('the workspace has no commit checked out (HEAD does not resolve)');
+  });
+
+  it('tells a damaged clone (the checked-out commit corrupt or missing) from one without a commit', async () => {
+    const repo = track(new TestRepo());
+    repo.write({ 'a.yaml': 'a: 1\n' });
+    repo.commit('one');
+    repo.write({ 'a.yaml': 'a: 2\n' });
+    const head = repo.commit('two');
+    const object = join(repo.dir, '.git', 'objects', head.slice(0, 2), head.slice(2));
+    chmodSync(object, 0o644);
+    writeFileSync(object, 'garbage');
+    const corrupt = (await bases(repo).catch((e: unknown) => e)) as InputError;
+    expect(corrupt.located).toMatch(new RegExp(`^the clone is damaged: git cannot read the checked-out commit ${head} \\(loose object ${head} .* is corrupt\\)$`));
+    expect(corrupt.hint).toContain('git fsck');
+    rmSync(object);
+    const missing = (await bases(repo).catch((e: unknown) => e)) as InputError;
+    expect(missing.located).toBe(`the clone is damaged: git cannot read the checked-out commit ${head} (its object is missing)`);
   });
 });
 
