@@ -4,7 +4,6 @@ import { repoPath } from '../util/tree.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
-import { mergeValues } from './options.js';
 import { normalizeRepoUrl } from './repo-url.js';
 import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
 import { describePath } from './issues.js';
@@ -269,7 +268,9 @@ async function mapHelm(
     }
   }
   let values: Record<string, unknown> | undefined;
-  if (typeof h.values === 'string' && h.values.trim()) {
+  // valuesObject replaces values: Argo CD's ValuesYAML reads one or the other, never both
+  if (isRecord(h.valuesObject)) values = h.valuesObject;
+  else if (typeof h.values === 'string' && h.values.trim()) {
     const parsed = parseYaml(h.values, 'spec.source.helm.values');
     const problem = parsed.errors[0] ?? (isRecord(parsed.docs[0]?.value) ? undefined : new InputError('not a map of values'));
     if (problem) {
@@ -277,7 +278,6 @@ async function mapHelm(
     }
     values = parsed.docs[0]!.value as Record<string, unknown>;
   } else if (isRecord(h.values)) values = h.values;
-  if (isRecord(h.valuesObject)) values = mergeValues(values, h.valuesObject);
   const parameters = (Array.isArray(h.parameters) ? h.parameters : []).filter(isRecord).map((p) => ({
     name: String(p.name ?? ''),
     value: String(p.value ?? ''),

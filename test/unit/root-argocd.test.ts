@@ -108,7 +108,8 @@ describe('Argo CD directory of Applications', () => {
       helm: {
         releaseName: 'rel',
         valueFiles: ['chart/values-live.yaml', 'shared/values.yaml'],
-        values: { image: { tag: '2', pullPolicy: 'IfNotPresent' } },
+        // valuesObject replaces values (Argo CD's ValuesYAML reads one or the other, never both)
+        values: { image: { tag: '2' } },
         parameters: [
           { name: 'a.b', value: '1' },
           { name: 'c', value: 'true', forceString: true },
@@ -117,6 +118,7 @@ describe('Argo CD directory of Applications', () => {
         missingValueFiles: ['chart/missing.yaml'],
       },
     });
+    expect(apps.chart!.helm!.values).toEqual({ image: { tag: '2' } });
     expect(apps.kust).toMatchObject({
       type: 'kustomize',
       namespace: 'default',
@@ -126,6 +128,21 @@ describe('Argo CD directory of Applications', () => {
         "destination https://prod.example.com:6443 is not used: the pipe deploys to the environment's cluster",
       ],
     });
+  });
+
+  it('renders helm.valuesObject instead of helm.values when both are given, as Argo CD does, and values alone when alone', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('both', src('chart', '    helm:\n      values: |\n        a: 1\n        keep: { x: 1 }\n      valuesObject:\n        b: 2\n')),
+        application('text-only', src('chart', '    helm:\n      values: |\n        a: 1\n')),
+        application('object-only', src('chart', '    helm:\n      valuesObject: { b: 2 }\n')),
+      ].join('---\n'),
+    });
+    const apps = byName(await load(dir, 'argo/apps.yaml', { repoUrls }));
+    expect(apps.both!.helm!.values).toEqual({ b: 2 });
+    expect(apps['text-only']!.helm!.values).toEqual({ a: 1 });
+    expect(apps['object-only']!.helm!.values).toEqual({ b: 2 });
   });
 
   it('lists every child it cannot render with the reason, never dropping one', async () => {
