@@ -1,5 +1,6 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { cp, mkdir, readdir, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename, join, relative, sep } from 'node:path';
+import { isMap, parseDocument } from 'yaml';
 import type { App, KustomizeOptions } from '../root/model.js';
 import type { ClusterCapabilities } from './model.js';
 import { InputError } from '../util/errors.js';
@@ -13,8 +14,8 @@ import { mask } from '../report/mask.js';
 
 /**
  * A kustomize app: `kubectl kustomize` of the app's path. The app's own options (namePrefix,
- * images, ...) go into a wrapping kustomization in the temp dir that has the app as its only
- * resource: the effect of Argo CD's `kustomize edit set ...`, without editing the clone.
+ * images, ...) are edited into a copy of its kustomization, as Argo CD's `kustomize edit set ...`
+ * edits its checkout: they replace the kustomization's own values, and the clone is never written.
  */
 export async function renderKustomize(a: {
   app: App;
@@ -27,34 +28,89 @@ export async function renderKustomize(a: {
   const { app, tree } = a;
   const dir = await tree.resolve(app.path);
   const found = await Promise.all(KUSTOMIZATION_FILES.map((f) => stat(join(dir, f)).then((s) => s.isFile(), () => false)));
-  if (!found.some(Boolean)) {
+  const file = KUSTOMIZATION_FILES.find((_, i) => found[i]);
+  if (!file) {
     throw new InputError(`${app.path || '.'} has no kustomization.yaml`, { where: app.origin, hint: "point the app's path at a kustomization directory" });
   }
-  const wrapper = wrapperKustomization(app.kustomize);
   let target = dir;
-  if (wrapper) {
-    target = join(a.tmp, 'kustomize');
-    await mkdir(target, { recursive: true });
-    wrapper.resources = [relative(target, dir).split(sep).join('/')];
-    await writeFile(join(target, 'kustomization.yaml'), JSON.stringify(wrapper));
+  const mirror = join(a.tmp, 'kustomize');
+  // kustomize names folders of the mirror in its messages: say them as the clone's
+  const toRepo = (abs: string) => relative(abs.startsWith(mirror + sep) || abs === mirror ? mirror : tree.root, abs).split(sep).join('/');
+  if (hasOptions(app.kustomize)) {
+    target = await mirrorOf(tree.root, dir, mirror);
+    const text = await readFile(join(target, file), 'utf8');
+    await writeFile(join(target, file), editKustomization(text, app.kustomize, posixJoin(app.path, file)));
   }
   let out: string;
   try {
     out = await a.kustomize.build(target, a.capabilities, a.signal);
   } catch (e) {
-    throw pullRefused(e, app, tree.root) ?? remoteFetchFailed(e, app, tree.root) ?? e;
+    throw pullRefused(e, app, toRepo) ?? remoteFetchFailed(e, app, toRepo) ?? e;
   }
   return parseManifests(out, app.path, { sourceComments: () => app.path }).objects;
 }
 
-function wrapperKustomization(k: KustomizeOptions | undefined): Record<string, unknown> | undefined {
-  if (!k) return undefined;
-  const w: Record<string, unknown> = {};
-  if (k.namePrefix) w.namePrefix = k.namePrefix;
-  if (k.nameSuffix) w.nameSuffix = k.nameSuffix;
-  if (k.images?.length) w.images = k.images.map(imageOverride);
-  if (k.commonLabels && Object.keys(k.commonLabels).length) w.labels = [{ pairs: k.commonLabels, includeSelectors: true }];
-  return Object.keys(w).length ? w : undefined;
+const hasOptions = (k: KustomizeOptions | undefined): k is KustomizeOptions =>
+  Boolean(k && (k.namePrefix || k.nameSuffix || k.images?.length || (k.commonLabels && Object.keys(k.commonLabels).length)));
+
+const posixJoin = (dir: string, file: string) => (dir ? `${dir}/${file}` : file);
+
+/**
+ * A copy of the app's folder at the same place in a mirror of the repository whose other entries
+ * are links to the clone's, so relative references (`../base`) resolve as they do in the clone
+ * while kustomize's load restrictions still see the app's files inside the app's folder.
+ */
+async function mirrorOf(repoRoot: string, dir: string, mirror: string): Promise<string> {
+  let from = await realpath(repoRoot);
+  const rel = relative(from, await realpath(dir));
+  let to = mirror;
+  for (const part of rel ? rel.split(sep) : []) {
+    await mkdir(to, { recursive: true });
+    for (const entry of await readdir(from)) if (entry !== part) await symlink(join(from, entry), join(to, entry));
+    from = join(from, part);
+    to = join(to, part);
+  }
+  // links inside the folder stay as written, pointing where they point in the clone
+  await cp(from, to, { recursive: true, verbatimSymlinks: true, filter: (src) => basename(src) !== '.git' });
+  return to;
+}
+
+/**
+ * The kustomization with the app's options written in, as `kustomize edit set nameprefix /
+ * namesuffix / image` and `edit add label --force` write them: scalars replaced, an image entry
+ * of the same name replaced (a `*` keeps the entry's own value), labels set over the file's own.
+ */
+export function editKustomization(text: string, k: KustomizeOptions, file: string): string {
+  const doc = parseDocument(text);
+  if (doc.errors.length || (doc.contents !== null && !isMap(doc.contents))) {
+    throw new InputError(`${file} is not a kustomization: ${doc.errors[0]?.message.split('\n')[0] ?? 'not a YAML map'}`, {
+      where: { file },
+      hint: 'fix the kustomization file',
+    });
+  }
+  if (k.namePrefix) doc.set('namePrefix', k.namePrefix);
+  if (k.nameSuffix) doc.set('nameSuffix', k.nameSuffix);
+  if (k.images?.length) {
+    const own = (doc.toJS() as { images?: unknown } | null)?.images;
+    const images = new Map<string, Record<string, string>>();
+    for (const im of Array.isArray(own) ? own : []) {
+      if (im && typeof im === 'object' && typeof im.name === 'string') images.set(im.name, im as Record<string, string>);
+    }
+    for (const spec of k.images) {
+      const set = imageOverride(spec);
+      const name = set.name!;
+      const before = images.get(name) ?? {};
+      const merged: Record<string, string> = { name };
+      for (const key of ['newName', 'newTag', 'digest'] as const) {
+        const v = set[key] === '*' ? before[key] : set[key];
+        if (v !== undefined && v !== '*') merged[key] = v;
+      }
+      images.set(name, merged);
+    }
+    doc.set('images', [...images.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, im]) => im));
+  }
+  for (const [key, value] of Object.entries(k.commonLabels ?? {})) doc.setIn(['commonLabels', key], value);
+  return doc.toString();
 }
 
 /** Argo CD / `kustomize edit set image` syntax: [name=]newName[:tag][@digest]. */
@@ -77,14 +133,14 @@ export function imageOverride(spec: string): Record<string, string> {
 }
 
 /** kustomize wanted to download a helmCharts chart: say which one and how to vendor it. */
-function pullRefused(e: unknown, app: App, repoRoot: string): InputError | undefined {
+function pullRefused(e: unknown, app: App, toRepo: (abs: string) => string): InputError | undefined {
   if (!(e instanceof ToolError) || !e.stderr.includes(PULL_REFUSED)) return undefined;
   const args = e.stderr.split(PULL_REFUSED)[1]?.split('\n')[0]?.trim() ?? '';
   const repo = /--repo (\S+)/.exec(args)?.[1];
   const chart = /--repo \S+ (\S+)/.exec(args)?.[1] ?? /pull (oci:\/\/\S+)/.exec(args)?.[1] ?? 'a chart';
   const version = /--version (\S+)/.exec(args)?.[1];
   const untarDir = /--untardir (\S+)/.exec(args)?.[1];
-  const vendorDir = untarDir ? relative(repoRoot, untarDir).split(sep).join('/') : `${app.path}/charts`;
+  const vendorDir = untarDir ? toRepo(untarDir) : `${app.path}/charts`;
   const pull = ['helm pull', repo ? `--repo ${repo}` : '', chart, version ? `--version ${version}` : '', `--untar --untardir ${vendorDir}`];
   return new InputError(`kustomize helmCharts needs network dependency ${chart}${version ? ` ${version}` : ''}${repo ? ` from repo ${repo}` : ''}`, {
     where: app.origin,
@@ -100,14 +156,14 @@ const FETCH_FAILED = /failed to run '[^']*\bgit |Could not resolve host|no such 
  * `github.com/org/repo/path?ref=v1`, `git@github.com:org/repo.git//path`): say which, from which
  * kustomization, and that it needs the network, instead of blaming the kustomization.
  */
-function remoteFetchFailed(e: unknown, app: App, repoRoot: string): InputError | undefined {
+function remoteFetchFailed(e: unknown, app: App, toRepo: (abs: string) => string): InputError | undefined {
   if (!(e instanceof ToolError) || !FETCH_FAILED.test(e.stderr)) return undefined;
   const refs = [...e.stderr.matchAll(/accumulating \w+ from '([^']+)'/g)].filter((m) => isRemote(m[1]!));
   const failed = refs.at(-1);
   if (!failed) return undefined;
   const ref = failed[1]!;
   // the kustomization that lists it: the last folder kustomize recursed into before it, else the app's
-  const dirs = [...e.stderr.slice(0, failed.index).matchAll(/recursed accumulation of path '([^']+)'/g)].map((m) => relative(repoRoot, m[1]!).split(sep).join('/'));
+  const dirs = [...e.stderr.slice(0, failed.index).matchAll(/recursed accumulation of path '([^']+)'/g)].map((m) => toRepo(m[1]!));
   const inRepo = dirs.filter((d) => d !== '..' && !d.startsWith('../')).at(-1);
   const dir = inRepo === undefined ? app.path || '.' : inRepo || '.';
   return new InputError(`the kustomization in ${dir} uses the remote resource ${ref}, which needs network access, and kustomize could not fetch it`, {

@@ -60,6 +60,39 @@ describe('kustomize apps', () => {
     expect(await listAll(ws.workspace)).toEqual(before);
   });
 
+  it("replaces the kustomization's own namePrefix, nameSuffix and image entry, as Argo CD's `kustomize edit set` does, instead of stacking on them", async () => {
+    const ws = await makeWorkspace({
+      ...repo,
+      'apps/web/own/kustomization.yaml': [
+        'resources: [../../../bases/web, extra.yaml]',
+        'namePrefix: inner-',
+        'nameSuffix: -old',
+        'images:',
+        '  - name: nginx',
+        '    newName: registry.example.com/nginx',
+        '    newTag: "1.0"',
+        '  - name: busybox',
+        '    newTag: "1.36"',
+        'commonLabels: { team: old, tier: web }',
+        '',
+      ].join('\n'),
+      'apps/web/own/extra.yaml': 'apiVersion: v1\nkind: Pod\nmetadata: {name: tool}\nspec:\n  containers: [{name: t, image: busybox}]\n',
+    });
+    const before = await listAll(ws.workspace);
+    const r = await renderApp(
+      kApp({ path: 'apps/web/own', kustomize: { namePrefix: 'outer-', nameSuffix: '-new', images: ['nginx=other.example.com/nginx:2.0'], commonLabels: { team: 'new' } } }),
+      { ...ws, ...tools },
+    );
+    expect(r.objects.map(objectId)).toEqual(['ConfigMap/web/outer-web-config-new', 'Deployment/web/outer-web-new', 'Pod/web/outer-tool-new']);
+    const deployment = r.objects[1] as unknown as { metadata: { labels: object }; spec: { template: { spec: { containers: { image: string }[]; volumes: unknown[] } } } };
+    expect(deployment.spec.template.spec.containers[0]!.image).toBe('other.example.com/nginx:2.0');
+    expect(deployment.spec.template.spec.volumes).toEqual([{ name: 'cfg', configMap: { name: 'outer-web-config-new' } }]);
+    expect(deployment.metadata.labels).toEqual({ team: 'new', tier: 'web' });
+    // an entry the application does not name stays
+    expect((r.objects[2] as unknown as { spec: { containers: { image: string }[] } }).spec.containers[0]!.image).toBe('busybox:1.36');
+    expect(await listAll(ws.workspace)).toEqual(before);
+  });
+
   it('reads Argo CD image overrides', () => {
     expect(imageOverride('nginx:1.2')).toEqual({ name: 'nginx', newTag: '1.2' });
     expect(imageOverride('nginx=registry.local:5000/nginx:1.2')).toEqual({ name: 'nginx', newName: 'registry.local:5000/nginx', newTag: '1.2' });
