@@ -15,6 +15,8 @@ export interface ArgoContext {
   repoUrls: string[];
   /** The branch being built: a targetRevision naming it is what the pipe deploys anyway. */
   branch?: string;
+  /** Names a destination.name may give the cluster the pipe deploys to (ENVIRONMENT, CLUSTER_NAME), besides in-cluster. */
+  clusterNames?: string[];
   /** TIMEOUT: Argo CD Applications carry no health timeout of their own. */
   timeoutSeconds?: number;
   /** Filled on first use: this repository's normalized URLs and the answers so far. */
@@ -135,6 +137,8 @@ export async function mapApplication(
   if (src.chart) {
     return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);
   }
+  const elsewhere = otherCluster(spec.destination, ctx.clusterNames ?? []);
+  if (elsewhere) return unsupported('another cluster', elsewhere);
   if (typeof src.repoURL !== 'string' || !src.repoURL) return unsupported('none', 'spec.source.repoURL is empty or not a URL');
   if (!isThisRepository(ctx, src.repoURL)) {
     const known = ctx.repoUrls.length
@@ -194,11 +198,6 @@ export async function mapApplication(
   if (revision && revision !== 'HEAD' && revision !== ctx.branch && revision !== `refs/heads/${ctx.branch}`) {
     notes.push(`targetRevision ${revision} is not honoured: the pipe deploys the commit being built`);
   }
-  const server = spec.destination?.server;
-  const cluster = spec.destination?.name;
-  if ((server && !IN_CLUSTER.includes(server)) || (cluster && cluster !== 'in-cluster')) {
-    notes.push(`destination ${server ?? cluster} is not used: the pipe deploys to the environment's cluster`);
-  }
   const syncOptions = spec.syncPolicy?.syncOptions;
   const options = new Set(Array.isArray(syncOptions) ? syncOptions.map(String) : []);
   const wave = obj.metadata?.annotations?.[SYNC_WAVE];
@@ -227,6 +226,22 @@ export async function mapApplication(
     ...(notes.length ? { notes } : {}),
   };
   return { ...app, definitionDigest: definitionDigest(app) };
+}
+
+/**
+ * Why the destination is a cluster other than the one the pipe deploys to, or undefined: Argo CD
+ * would deploy there, so deploying the app here would put it in the wrong cluster.
+ */
+function otherCluster(destination: { server?: string; name?: string } | undefined, names: string[]): string | undefined {
+  const { server, name } = destination ?? {};
+  const here = names.length ? ` (${names.map((n) => `"${n}"`).join(', ')})` : '';
+  if (server && !IN_CLUSTER.includes(server)) {
+    return `spec.destination.server ${server} is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, or name this cluster in destination.name${here}`;
+  }
+  if (name && name !== 'in-cluster' && !names.includes(name)) {
+    return `spec.destination.name ${name} is another cluster; the pipe deploys only to the cluster it runs for, which destination.name may call in-cluster or by its ENVIRONMENT or CLUSTER_NAME${here}`;
+  }
+  return undefined;
 }
 
 /** Whether a repoURL names this repository (normalized once per distinct spelling). */

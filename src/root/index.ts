@@ -22,6 +22,8 @@ export interface LoadRootOptions {
   repoUrls: string[];
   /** The branch being built (BITBUCKET_BRANCH): an Argo CD targetRevision naming it is no note-worthy difference. */
   branch?: string;
+  /** CLUSTER_NAME: an Argo CD destination.name naming it is the cluster being deployed to. */
+  clusterName?: string;
   /** TIMEOUT: the health timeout of apps whose root sets none (default 300 s). */
   defaultTimeoutSeconds?: number;
   helmBin: string;
@@ -49,7 +51,8 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
         (candidates.length ? `; in this repository: ${candidates.map((c) => `ROOT_MANIFEST=${c}`).join(', ')}` : ''),
     });
   }
-  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch, timeoutSeconds: opts.defaultTimeoutSeconds };
+  const clusterNames = [opts.environment, opts.clusterName].filter((n): n is string => Boolean(n));
+  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch, clusterNames, timeoutSeconds: opts.defaultTimeoutSeconds };
 
   if (kind === 'dir') {
     if (await files.isFile(join(path, NATIVE_FILE))) return loadRoot({ ...opts, path: join(path, NATIVE_FILE) });

@@ -75,7 +75,8 @@ describe('Argo CD directory of Applications', () => {
           // with spec.sources given, Argo CD ignores spec.source
           source: { repoURL: REPO, path: 'plain' },
           sources: [{ repoURL: 'https://BITBUCKET.org/acme/gitops/', path: 'kust', targetRevision: 'v1.2.0', kustomize: { namePrefix: 'p-', images: ['web=web:2'], commonLabels: { team: 'a' } } }],
-          destination: { server: 'https://prod.example.com:6443' },
+          // another cluster's destination is not deployed here (see below); in-cluster by name is
+          destination: { name: 'in-cluster' },
         },
       }),
       'argo/README.md': 'not read',
@@ -123,10 +124,7 @@ describe('Argo CD directory of Applications', () => {
       type: 'kustomize',
       namespace: 'default',
       kustomize: { namePrefix: 'p-', images: ['web=web:2'], commonLabels: { team: 'a' } },
-      notes: [
-        'targetRevision v1.2.0 is not honoured: the pipe deploys the commit being built',
-        "destination https://prod.example.com:6443 is not used: the pipe deploys to the environment's cluster",
-      ],
+      notes: ['targetRevision v1.2.0 is not honoured: the pipe deploys the commit being built'],
     });
   });
 
@@ -143,6 +141,42 @@ describe('Argo CD directory of Applications', () => {
     expect(apps.both!.helm!.values).toEqual({ b: 2 });
     expect(apps['text-only']!.helm!.values).toEqual({ a: 1 });
     expect(apps['object-only']!.helm!.values).toEqual({ b: 2 });
+  });
+
+  it('does not deploy an Application whose destination is another cluster into this one: it is listed with the reason', async () => {
+    const dest = (d: string) => `  destination:\n${d}    namespace: team\n`;
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('by-server', src('plain'), dest('    server: https://prod.example.com:6443\n')),
+        application('by-name', src('plain'), dest('    name: prod-eu\n')),
+        application('local-server', src('plain'), dest('    server: https://kubernetes.default.svc\n')),
+        application('local-name', src('plain'), dest('    name: in-cluster\n')),
+        application('this-env', src('plain'), dest('    name: staging\n')),
+        application('this-cluster', src('plain'), dest('    name: staging-eks\n')),
+      ].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls, environment: 'staging', clusterName: 'staging-eks' });
+    expect(root.apps.map((a) => [a.name, a.notes])).toEqual([
+      ['local-server', undefined],
+      ['local-name', undefined],
+      ['this-env', undefined],
+      ['this-cluster', undefined],
+    ]);
+    expect(root.unsupported.map((u) => [u.name, u.source, u.reason, u.origin.line])).toEqual([
+      [
+        'by-server',
+        'another cluster',
+        'spec.destination.server https://prod.example.com:6443 is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, or name this cluster in destination.name ("staging", "staging-eks")',
+        1,
+      ],
+      [
+        'by-name',
+        'another cluster',
+        'spec.destination.name prod-eu is another cluster; the pipe deploys only to the cluster it runs for, which destination.name may call in-cluster or by its ENVIRONMENT or CLUSTER_NAME ("staging", "staging-eks")',
+        16,
+      ],
+    ]);
   });
 
   it('lists every child it cannot render with the reason, never dropping one', async () => {
