@@ -16,11 +16,14 @@ interface K8sDoc {
 
 const isArgo = (d: K8sDoc) => typeof d.apiVersion === 'string' && d.apiVersion.startsWith('argoproj.io/');
 
-/** A `kind: List` (as kubectl writes several objects in one) stands for its items, each located in it. */
+/**
+ * A list (`kind: List`, or a typed one such as `ApplicationList`, as kubectl writes several objects
+ * in one; Kubernetes reads any kind ending in List with items so) stands for its items, each located in it.
+ */
 function expandLists(docs: YamlDoc[]): YamlDoc[] {
   return docs.flatMap((doc) => {
     const v = doc.value as { kind?: unknown; items?: unknown } | undefined;
-    if (!v || typeof v !== 'object' || v.kind !== 'List' || !Array.isArray(v.items)) return [doc];
+    if (!v || typeof v !== 'object' || typeof v.kind !== 'string' || !v.kind.endsWith('List') || !Array.isArray(v.items)) return [doc];
     return v.items.map(
       (item: unknown, i): YamlDoc => ({
         ...doc,

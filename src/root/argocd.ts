@@ -139,6 +139,9 @@ export async function mapApplication(
   }
   const elsewhere = otherCluster(spec.destination, ctx.clusterNames ?? []);
   if (elsewhere) return unsupported('another cluster', elsewhere);
+  const syncOptions = new Set((spec.syncPolicy?.syncOptions ?? []).map(String));
+  const unapplied = syncPolicyNotApplied(spec, syncOptions);
+  if (unapplied) return unsupported('sync policy', unapplied);
   if (typeof src.repoURL !== 'string' || !src.repoURL) return unsupported('none', 'spec.source.repoURL is empty or not a URL');
   if (!isThisRepository(ctx, src.repoURL)) {
     const known = ctx.repoUrls.length
@@ -198,8 +201,7 @@ export async function mapApplication(
   if (revision && revision !== 'HEAD' && revision !== ctx.branch && revision !== `refs/heads/${ctx.branch}`) {
     notes.push(`targetRevision ${revision} is not honoured: the pipe deploys the commit being built`);
   }
-  const syncOptions = spec.syncPolicy?.syncOptions;
-  const options = new Set(Array.isArray(syncOptions) ? syncOptions.map(String) : []);
+  const options = syncOptions;
   const wave = obj.metadata?.annotations?.[SYNC_WAVE];
   if (wave !== undefined && !/^-?\d+$/.test(String(wave).trim())) {
     throw new InputError(`Application ${name}: annotation ${SYNC_WAVE} is "${wave}", not a whole number`, { where: at('metadata', 'annotations', SYNC_WAVE), hint: 'use a whole number such as "-1" or "2"' });
@@ -243,6 +245,24 @@ function otherCluster(destination: { server?: string; name?: string } | undefine
   }
   return undefined;
 }
+
+/**
+ * Why Argo CD would write the app's objects differently than the pipe does, or undefined: the
+ * labels and annotations it puts on a namespace it creates, and fields it leaves alone because
+ * ignoreDifferences names them (the pipe would overwrite them, e.g. the replicas an autoscaler set).
+ */
+function syncPolicyNotApplied(spec: NonNullable<Application['spec']>, options: Set<string>): string | undefined {
+  const meta = spec.syncPolicy?.managedNamespaceMetadata;
+  if (options.has('CreateNamespace=true') && isRecord(meta) && (hasEntries(meta.labels) || hasEntries(meta.annotations))) {
+    return 'spec.syncPolicy.managedNamespaceMetadata is not applied by the pipe (it would create the namespace without those labels and annotations); declare the Namespace with them among the app\'s manifests instead';
+  }
+  if (options.has('RespectIgnoreDifferences=true') && Array.isArray(spec.ignoreDifferences) && spec.ignoreDifferences.length) {
+    return 'syncOptions RespectIgnoreDifferences=true: the pipe would overwrite the fields spec.ignoreDifferences names, which Argo CD leaves as they are in the cluster; remove those fields from the manifests (or the option) to deploy it with the pipe';
+  }
+  return undefined;
+}
+
+const hasEntries = (v: unknown) => isRecord(v) && Object.keys(v).length > 0;
 
 /** Whether a repoURL names this repository (normalized once per distinct spelling). */
 function isThisRepository(ctx: ArgoContext, url: string): boolean {

@@ -179,6 +179,43 @@ describe('Argo CD directory of Applications', () => {
     ]);
   });
 
+  it('lists an Application Argo CD would write differently (namespace metadata, respected ignoreDifferences) instead of deploying it otherwise', async () => {
+    const policy = (p: string, more = '') => `  syncPolicy:\n${p}${more}`;
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('ns-meta', src('plain'), policy('    managedNamespaceMetadata:\n      labels: { istio-injection: enabled }\n    syncOptions: [CreateNamespace=true]\n')),
+        application('ns-meta-unused', src('plain'), policy('    managedNamespaceMetadata:\n      labels: { istio-injection: enabled }\n')),
+        application('respect', src('plain'), policy('    syncOptions: [RespectIgnoreDifferences=true]\n', '  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers: [/spec/replicas]\n')),
+        application('ignore-only', src('plain'), '  ignoreDifferences:\n  - kind: ConfigMap\n    jsonPointers: [/data]\n'),
+      ].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.apps.map((a) => a.name)).toEqual(['ns-meta-unused', 'ignore-only']);
+    expect(root.unsupported.map((u) => [u.name, u.source, u.reason])).toEqual([
+      [
+        'ns-meta',
+        'sync policy',
+        "spec.syncPolicy.managedNamespaceMetadata is not applied by the pipe (it would create the namespace without those labels and annotations); declare the Namespace with them among the app's manifests instead",
+      ],
+      [
+        'respect',
+        'sync policy',
+        'syncOptions RespectIgnoreDifferences=true: the pipe would overwrite the fields spec.ignoreDifferences names, which Argo CD leaves as they are in the cluster; remove those fields from the manifests (or the option) to deploy it with the pipe',
+      ],
+    ]);
+  });
+
+  it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/list.yaml': `apiVersion: argoproj.io/v1alpha1\nkind: ApplicationList\nitems:\n- apiVersion: argoproj.io/v1alpha1\n  kind: Application\n  metadata: { name: listed }\n  spec:\n    source: { repoURL: ${REPO}, path: plain }\n`,
+    });
+    const root = await load(dir, 'argo', { repoUrls });
+    expect(root.apps.map((a) => [a.name, a.path, a.origin])).toEqual([['listed', 'plain', { file: 'argo/list.yaml', line: 4 }]]);
+    expect(root.notes).toEqual([]);
+  });
+
   it('lists every child it cannot render with the reason, never dropping one', async () => {
     const dir = makeRepo({
       ...CHILDREN,
