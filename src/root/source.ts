@@ -35,8 +35,9 @@ export async function typeMismatch(files: RepoFiles, path: string, type: SourceT
 export async function jsonnetFiles(files: RepoFiles, path: string, opts: DirectoryOptions): Promise<string[]> {
   const found = (await files.filesIn(path, opts.recurse)).filter((f) => /\.(jsonnet|libsonnet)$/.test(f));
   const rel = (f: string) => (path ? f.slice(path.length + 1) : f);
-  const include = opts.include ? picomatch(opts.include, { dot: true }) : () => true;
-  const exclude = opts.exclude ? picomatch(opts.exclude, { dot: true }) : () => false;
+  // Argo CD's globs, as the render reads them (src/render/directory.ts): a * matches across folders
+  const include = opts.include ? picomatch(opts.include, { bash: true, dot: true }) : () => true;
+  const exclude = opts.exclude ? picomatch(opts.exclude, { bash: true, dot: true }) : () => false;
   return found.filter((f) => f.endsWith('.jsonnet') && include(rel(f)) && !exclude(rel(f)));
 }
 

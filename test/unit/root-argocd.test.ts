@@ -206,6 +206,21 @@ describe('Argo CD directory of Applications', () => {
     ]);
   });
 
+  it("reads jsonnet a recursive directory source excludes with Argo CD's globs (a * matches across folders) as excluded", async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'deep/a.yaml': 'kind: ConfigMap\n',
+      'deep/lib/x.jsonnet': '{}\n',
+      'argo/apps.yaml': [
+        application('excluded', src('deep', '    directory:\n      recurse: true\n      exclude: "*.jsonnet"\n')),
+        application('included', src('deep', '    directory:\n      recurse: true\n      include: "*.jsonnet"\n')),
+      ].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.apps.map((a) => a.name)).toEqual(['excluded']);
+    expect(root.unsupported.map((u) => [u.name, u.source])).toEqual([['included', 'jsonnet']]);
+  });
+
   it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
     const dir = makeRepo({
       ...CHILDREN,
