@@ -5,7 +5,7 @@ import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
 import { normalizeRepoUrl } from './repo-url.js';
-import { chartNeedsNetwork, detectType, jsonnetFiles, relativeTo } from './source.js';
+import { chartNeedsNetwork, detectType, jsonnetFiles, ksonnetApp, relativeTo } from './source.js';
 import { describePath } from './issues.js';
 import { lazyLocation, parseYaml, type PathKey } from './yaml.js';
 
@@ -177,6 +177,8 @@ export async function mapApplication(
   let kustomize: KustomizeOptions | undefined;
   if (type === 'directory') {
     directory = { recurse: src.directory?.recurse ?? false, include: src.directory?.include || undefined, exclude: src.directory?.exclude || undefined };
+    const ksonnet = await ksonnetApp(ctx.files, path);
+    if (ksonnet) return unsupported('ksonnet', `${ksonnet} is a ksonnet application, which neither Argo CD (since 2.1) nor the pipe renders; commit the rendered YAML instead`);
     const jsonnet = await jsonnetFiles(ctx.files, path, directory);
     if (jsonnet.length) {
       return unsupported('jsonnet', `${path || '.'} holds jsonnet (${jsonnet.slice(0, 3).join(', ')}${jsonnet.length > 3 ? ', ...' : ''}), which Argo CD evaluates and the pipe does not; commit the rendered YAML instead`);

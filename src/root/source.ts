@@ -41,6 +41,15 @@ export async function jsonnetFiles(files: RepoFiles, path: string, opts: Directo
   return found.filter((f) => f.endsWith('.jsonnet') && include(rel(f)) && !exclude(rel(f)));
 }
 
+/** The ksonnet app file at a path (app.yaml of kind ksonnet.io/app), or undefined. */
+export async function ksonnetApp(files: RepoFiles, path: string): Promise<string | undefined> {
+  const file = join(path, 'app.yaml');
+  const text = await files.readIfFile(file);
+  if (text === undefined || !text.includes('ksonnet.io/app')) return undefined;
+  const doc = parseYaml(text, file).docs[0]?.value as { kind?: unknown } | undefined;
+  return doc?.kind === 'ksonnet.io/app' ? file : undefined;
+}
+
 interface ChartDependency {
   name?: string;
   repository?: string;

@@ -221,6 +221,20 @@ describe('Argo CD directory of Applications', () => {
     expect(root.unsupported.map((u) => [u.name, u.source])).toEqual([['included', 'jsonnet']]);
   });
 
+  it('lists a ksonnet app (app.yaml of kind ksonnet.io/app, as in argocd-example-apps) as unsupported, not as a directory that fails to render', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'ksonnet-guestbook/app.yaml': 'apiVersion: 0.3.0\nkind: ksonnet.io/app\nname: ksonnet-guestbook\nversion: 0.0.1\n',
+      'ksonnet-guestbook/components/guestbook-ui.jsonnet': '{}\n',
+      'argo/apps.yaml': application('ksonnet-guestbook', src('ksonnet-guestbook')),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.apps).toEqual([]);
+    expect(root.unsupported.map((u) => [u.name, u.source, u.reason])).toEqual([
+      ['ksonnet-guestbook', 'ksonnet', 'ksonnet-guestbook/app.yaml is a ksonnet application, which neither Argo CD (since 2.1) nor the pipe renders; commit the rendered YAML instead'],
+    ]);
+  });
+
   it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
     const dir = makeRepo({
       ...CHILDREN,
