@@ -185,7 +185,9 @@ export async function mapApplication(
     }
   } else if (type === 'helm') {
     const h = src.helm ?? {};
-    const extra = Object.keys(h).filter((k) => !HELM_KEYS.includes(k));
+    // v3 is Argo CD's default and how the pipe's pinned helm renders; v2 (Tiller-era) is not
+    if (h.version !== undefined && h.version !== 'v3') return unsupported('helm', `spec.source.helm.version ${String(h.version)} is not supported: the pipe renders charts as helm 3 does (Argo CD's default, v3)`);
+    const extra = Object.keys(h).filter((k) => !HELM_KEYS.includes(k) && k !== 'version');
     if (extra.length) return unsupported('helm', `spec.source.helm.${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not supported by the pipe`);
     const mapped = await mapHelm(name, h, path, (...k) => at(...srcKey, 'helm', ...k), ctx.files);
     if ('reason' in mapped) return unsupported('helm', mapped.reason);

@@ -235,6 +235,16 @@ describe('Argo CD directory of Applications', () => {
     ]);
   });
 
+  it("reads helm.version v3 (Argo CD's default) as no option, and any other version as unsupported", async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [application('v3', src('chart', '    helm:\n      version: v3\n')), application('v2', src('chart', '    helm:\n      version: v2\n'))].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.apps.map((a) => a.name)).toEqual(['v3']);
+    expect(root.unsupported.map((u) => [u.name, u.reason])).toEqual([['v2', "spec.source.helm.version v2 is not supported: the pipe renders charts as helm 3 does (Argo CD's default, v3)"]]);
+  });
+
   it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
     const dir = makeRepo({
       ...CHILDREN,
