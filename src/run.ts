@@ -89,7 +89,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     .filter((u): u is string => Boolean(u))
     .map(withoutUserInfo);
   const rootAt = (tree: WorkTree | GitTree) =>
-    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, clusterName: config.identity.clusterName, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
+    loadRoot({ tree, path: config.rootManifest, environment: config.environment, repoUrls, branch: config.build.branch, clusterName: config.identity.clusterName, clusterEndpoint: config.identity.clusterEndpoint, defaultTimeoutSeconds: config.timeoutSeconds, helmBin, tmpDir: tmp });
   const root = await rootAt(new WorkTree(config.workspace));
   // the environment's cluster and role in the root manifest serve where no pipe variable says otherwise
   config = withEnvironmentTarget(config, root.environment, root.file);

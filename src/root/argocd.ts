@@ -17,6 +17,8 @@ export interface ArgoContext {
   branch?: string;
   /** Names a destination.name may give the cluster the pipe deploys to (ENVIRONMENT, CLUSTER_NAME), besides in-cluster. */
   clusterNames?: string[];
+  /** The API endpoint of that cluster when given (CLUSTER_ENDPOINT): a destination.server naming it is this cluster too. */
+  clusterServer?: string;
   /** TIMEOUT: Argo CD Applications carry no health timeout of their own. */
   timeoutSeconds?: number;
   /** Filled on first use: this repository's normalized URLs and the answers so far. */
@@ -137,7 +139,7 @@ export async function mapApplication(
   if (src.chart) {
     return unsupported('remote chart', `Helm chart ${src.chart}${src.targetRevision ? ` ${src.targetRevision}` : ''} from the chart repository ${src.repoURL ?? '(none)'} needs network access; vendor it into this repository and point spec.source.path at it`);
   }
-  const elsewhere = otherCluster(spec.destination, ctx.clusterNames ?? []);
+  const elsewhere = otherCluster(spec.destination, ctx.clusterNames ?? [], ctx.clusterServer);
   if (elsewhere) return unsupported('another cluster', elsewhere);
   const syncOptions = new Set((spec.syncPolicy?.syncOptions ?? []).map(String));
   const unapplied = syncPolicyNotApplied(spec, syncOptions);
@@ -238,11 +240,11 @@ export async function mapApplication(
  * Why the destination is a cluster other than the one the pipe deploys to, or undefined: Argo CD
  * would deploy there, so deploying the app here would put it in the wrong cluster.
  */
-function otherCluster(destination: { server?: string; name?: string } | undefined, names: string[]): string | undefined {
+function otherCluster(destination: { server?: string; name?: string } | undefined, names: string[], endpoint: string | undefined): string | undefined {
   const { server, name } = destination ?? {};
   const here = names.length ? ` (${names.map((n) => `"${n}"`).join(', ')})` : '';
-  if (server && !IN_CLUSTER.includes(server)) {
-    return `spec.destination.server ${server} is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, or name this cluster in destination.name${here}`;
+  if (server && !IN_CLUSTER.includes(server) && !(endpoint && sameServer(server, endpoint))) {
+    return `spec.destination.server ${server} is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, name this cluster in destination.name${here}, or give this cluster's endpoint as CLUSTER_ENDPOINT${endpoint ? ` (now ${endpoint})` : ''}`;
   }
   if (name && name !== 'in-cluster' && !names.includes(name)) {
     return `spec.destination.name ${name} is another cluster; the pipe deploys only to the cluster it runs for, which destination.name may call in-cluster or by its ENVIRONMENT or CLUSTER_NAME${here}`;
@@ -267,6 +269,19 @@ function syncPolicyNotApplied(spec: NonNullable<Application['spec']>, options: S
 }
 
 const hasEntries = (v: unknown) => isRecord(v) && Object.keys(v).length > 0;
+
+/** Two API server URLs name the same server: scheme and host in any case, the default port, a trailing slash. */
+function sameServer(a: string, b: string): boolean {
+  const norm = (u: string) => {
+    try {
+      const url = new URL(u);
+      return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+    } catch {
+      return u.replace(/\/+$/, '');
+    }
+  };
+  return norm(a) === norm(b);
+}
 
 /** Whether a repoURL names this repository (normalized once per distinct spelling). */
 function isThisRepository(ctx: ArgoContext, url: string): boolean {

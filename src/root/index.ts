@@ -24,6 +24,8 @@ export interface LoadRootOptions {
   branch?: string;
   /** CLUSTER_NAME: an Argo CD destination.name naming it is the cluster being deployed to. */
   clusterName?: string;
+  /** CLUSTER_ENDPOINT: an Argo CD destination.server naming it is the cluster being deployed to. */
+  clusterEndpoint?: string;
   /** TIMEOUT: the health timeout of apps whose root sets none (default 300 s). */
   defaultTimeoutSeconds?: number;
   helmBin: string;
@@ -52,7 +54,7 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
     });
   }
   const clusterNames = [opts.environment, opts.clusterName].filter((n): n is string => Boolean(n));
-  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch, clusterNames, timeoutSeconds: opts.defaultTimeoutSeconds };
+  const argo = { files, repoUrls: opts.repoUrls, branch: opts.branch, clusterNames, clusterServer: opts.clusterEndpoint, timeoutSeconds: opts.defaultTimeoutSeconds };
 
   if (kind === 'dir') {
     if (await files.isFile(join(path, NATIVE_FILE))) return loadRoot({ ...opts, path: join(path, NATIVE_FILE) });

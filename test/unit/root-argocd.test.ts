@@ -167,7 +167,7 @@ describe('Argo CD directory of Applications', () => {
       [
         'by-server',
         'another cluster',
-        'spec.destination.server https://prod.example.com:6443 is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, or name this cluster in destination.name ("staging", "staging-eks")',
+        'spec.destination.server https://prod.example.com:6443 is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, name this cluster in destination.name ("staging", "staging-eks"), or give this cluster\'s endpoint as CLUSTER_ENDPOINT',
         1,
       ],
       [
@@ -176,6 +176,21 @@ describe('Argo CD directory of Applications', () => {
         'spec.destination.name prod-eu is another cluster; the pipe deploys only to the cluster it runs for, which destination.name may call in-cluster or by its ENVIRONMENT or CLUSTER_NAME ("staging", "staging-eks")',
         16,
       ],
+    ]);
+
+    // the cluster's endpoint (CLUSTER_ENDPOINT) names it too, however the URL is spelled
+    const endpoint = 'https://ABC123.gr7.eu-west-1.eks.amazonaws.com';
+    const eks = makeRepo({
+      ...CHILDREN,
+      'argo/apps.yaml': [
+        application('same', src('plain'), dest('    server: https://abc123.gr7.eu-west-1.eks.amazonaws.com:443/\n')),
+        application('other', src('plain'), dest('    server: https://xyz.gr7.eu-west-1.eks.amazonaws.com\n')),
+      ].join('---\n'),
+    });
+    const byEndpoint = await load(eks, 'argo/apps.yaml', { repoUrls, environment: 'staging', clusterEndpoint: endpoint });
+    expect(byEndpoint.apps.map((a) => a.name)).toEqual(['same']);
+    expect(byEndpoint.unsupported.map((u) => u.reason)).toEqual([
+      `spec.destination.server https://xyz.gr7.eu-west-1.eks.amazonaws.com is another cluster; the pipe deploys only to the cluster it runs for: point the destination at https://kubernetes.default.svc, name this cluster in destination.name ("staging"), or give this cluster's endpoint as CLUSTER_ENDPOINT (now ${endpoint})`,
     ]);
   });
 
