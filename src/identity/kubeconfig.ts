@@ -131,8 +131,14 @@ function fileProblems(entry: string, fields: Record<string, unknown>, files: Fil
   return out;
 }
 
-/** Names of flags, env variables and auth-provider fields whose values are secrets. */
+/**
+ * Names of flags, env variables and auth-provider fields whose values are secrets; not those that
+ * name where a secret is or how it is used (`--token-cache-dir`, `--client-key-file`,
+ * `AWS_SHARED_CREDENTIALS_FILE`, `--role-session-name`): a path masked hides it in every line.
+ */
 const SECRET_NAME = /secret|token|passw|pwd|key|cred|auth|private|session|cookie|cert/i;
+const NOT_A_SECRET = /[-_.](dir|directory|path|file|cache|url|uri|endpoint|region|profile|name|type|mode|format|ttl|timeout|duration|expiry)$/i;
+const secretName = (name: string) => SECRET_NAME.test(name) && !NOT_A_SECRET.test(name);
 
 /**
  * The secrets of a kubeconfig user: its token, key and password, an auth-provider's secret fields,
@@ -144,15 +150,15 @@ export function userSecrets(user: Record<string, unknown>): string[] {
   const str = (v: unknown) => (typeof v === 'string' ? [v] : []);
   const out = ['token', 'client-key-data', 'password'].flatMap((field) => str(user[field]));
   const provider = (user['auth-provider'] ?? {}) as { config?: Record<string, unknown> };
-  for (const [name, value] of Object.entries(provider.config ?? {})) if (SECRET_NAME.test(name)) out.push(...str(value));
+  for (const [name, value] of Object.entries(provider.config ?? {})) if (secretName(name)) out.push(...str(value));
   const exec = (user.exec ?? {}) as { args?: unknown; env?: unknown };
   for (const e of Array.isArray(exec.env) ? (exec.env as { name?: unknown; value?: unknown }[]) : []) {
-    if (SECRET_NAME.test(String(e?.name ?? ''))) out.push(...str(e?.value));
+    if (secretName(String(e?.name ?? ''))) out.push(...str(e?.value));
   }
   const args = Array.isArray(exec.args) ? exec.args.map(String) : [];
   args.forEach((arg, i) => {
     const flag = /^--?([^=]+)(?:=(.*))?$/s.exec(arg);
-    if (!flag || !SECRET_NAME.test(flag[1]!)) return;
+    if (!flag || !secretName(flag[1]!)) return;
     if (flag[2] !== undefined) out.push(flag[2]);
     else if (args[i + 1] !== undefined && !args[i + 1]!.startsWith('-')) out.push(args[i + 1]!);
   });

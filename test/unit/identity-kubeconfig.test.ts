@@ -91,7 +91,7 @@ describe('userSecrets', () => {
       'auth-provider': { name: 'oidc', config: { 'client-id': 'kubernetes', 'client-secret': 'oidc-client-secret', 'id-token': 'oidc-id-token', 'idp-issuer-url': 'https://issuer.example' } },
       exec: {
         command: 'plugin',
-        args: ['get-token', '--cluster-name', 'prod', '--client-secret', 'arg-secret-1', '--api-key=arg-secret-2', '--token', '--verbose'],
+        args: ['get-token', '--cluster-name', 'prod', '--client-secret', 'arg-secret-1', '--api-key=arg-secret-2', '--token', '--verbose', '--token-cache-dir', '/home/runner/.kube/cache', '--client-key-file=/etc/keys/client.pem', '--role-session-name', 'bitbucket'],
         env: [
           { name: 'PLUGIN_SECRET', value: 'env-secret-1' },
           { name: 'VAULT_ADDR', value: 'https://vault.example' },
@@ -100,11 +100,14 @@ describe('userSecrets', () => {
           { name: 'FEATURE', value: 'true' },
           { name: 'KUBE_NAMESPACE', value: 'default' },
           { name: 'AWS_SECRET_ACCESS_KEY', value: 'env-secret-2' },
+          // where a secret is, not the secret: a path masked would hide it in every line
+          { name: 'AWS_SHARED_CREDENTIALS_FILE', value: '/home/runner/.aws/credentials' },
+          { name: 'AWS_SESSION_TOKEN', value: 'env-secret-3' },
         ],
       },
     };
     // a namespace, a region or "true" masked would hide names in every line and break the JSON report
-    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'env-secret-2', 'oidc-client-secret', 'oidc-id-token']);
+    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'env-secret-2', 'env-secret-3', 'oidc-client-secret', 'oidc-id-token']);
   });
 
   it('are masked once KUBE_CONFIG is read', () => {
