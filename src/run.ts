@@ -9,6 +9,7 @@ import type { ClusterCapabilities, RenderedApp, RenderError } from './render/mod
 import type { planReport } from './report/plan-report.js';
 import { createLogger, type Logger } from './report/logger.js';
 import { reportFailure } from './report/failure.js';
+import type { RunOutcome, RunRecord } from './report/code-insights.js';
 import { checkReportFile } from './report/report-file.js';
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,20 +46,53 @@ export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promis
   registerCredentialVariables(env);
   // rendered manifests and inline Helm values: removed at the end, and on exit (a second SIGTERM)
   const tmp = PrivateDir.create();
+  const started = Date.now();
+  let config: Config | undefined;
+  // what the stages got to, for the Code Insights report (of a failed run too)
+  const record: RunRecord = {};
+  let exitCode: number;
+  let error: unknown;
   try {
     // before the variables are checked: a misspelt one is most worth knowing when something is wrong
     for (const warning of misspeltVariables(env)) logger.warn(warning);
-    const config = loadConfig(env);
+    config = loadConfig(env);
     checkReportFile(config.reportFile);
-    return await runStages(config, env, logger, tmp.path, opts.signal ?? new AbortController().signal);
+    exitCode = await runStages(config, env, logger, tmp.path, opts.signal ?? new AbortController().signal, record);
   } catch (err) {
-    return reportFailure(err, logger);
+    error = err;
+    exitCode = reportFailure(err, logger);
   } finally {
     tmp.remove();
   }
+  if (config?.codeInsights.enabled) {
+    // a cancelled run has seconds before it is killed: a short try
+    const timeoutMs = opts.signal?.aborted ? 5_000 : 20_000;
+    await publishCodeInsights(config, { ...record, exitCode, error, durationMs: Date.now() - started }, logger, timeoutMs);
+  }
+  return exitCode;
 }
 
-async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, tmp: string, signal: AbortSignal): Promise<number> {
+/** The run as a Bitbucket Code Insights report on the commit; a failure to publish is a warning, never the run's result. */
+async function publishCodeInsights(config: Config, outcome: Omit<RunOutcome, 'mode' | 'environment' | 'pipelineUrl'>, logger: Logger, timeoutMs: number): Promise<void> {
+  const { insightsReport, publishInsights } = await import('./report/code-insights.js');
+  const given = config.build.commit!;
+  // Bitbucket gives short SHAs on pull-request builds; the API wants the full one
+  const commit = (await new Git(config.workspace).resolve(given).catch(() => undefined)) ?? (/^[0-9a-f]{40}$/i.test(given) ? given : undefined);
+  if (!commit) {
+    logger.warn(`the Code Insights report was not published: BITBUCKET_COMMIT ${given} is not a commit of the clone; the run's result is unchanged`);
+    return;
+  }
+  const repository = config.build.repoFullName!;
+  const built = insightsReport({
+    ...outcome,
+    mode: config.mode,
+    environment: outcome.plan?.environment ?? config.environment,
+    pipelineUrl: config.build.buildNumber ? `https://bitbucket.org/${repository}/pipelines/results/${config.build.buildNumber}` : undefined,
+  });
+  await publishInsights({ repository, commit, proxy: config.codeInsights.proxy }, built, logger, timeoutMs);
+}
+
+async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, tmp: string, signal: AbortSignal, record: RunRecord): Promise<number> {
   let config = given;
   const started = Date.now();
   const kubectlBin = toolPath('kubectl', env);
@@ -143,6 +177,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     const { planReport, printPlan } = await stages.planReport();
     const { writeReport } = await stages.jsonReport();
     const report = planReport(plan, rendered, errors);
+    record.plan = report;
     for (const r of rendered.values()) for (const w of r.warnings ?? []) logger.warn(`${r.app}: ${w}`);
 
     if (config.mode === 'plan') {
@@ -157,7 +192,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
       await writeReport(config, { mode: config.mode, plan: report, durationMs: Date.now() - started });
       throw combineErrors(errors, `${errors.length} apps cannot be rendered`);
     }
-    return await applyStage(config, plan, deployed, rendered, report, { access: access!, served: cluster?.served }, logger, signal, started);
+    return await applyStage(config, plan, deployed, rendered, report, { access: access!, served: cluster?.served }, logger, signal, started, record);
   } finally {
     await access?.dispose();
   }
@@ -264,12 +299,14 @@ async function applyStage(
   logger: Logger,
   signal: AbortSignal,
   started: number,
+  record: RunRecord,
 ): Promise<number> {
   const apply = await stages.apply();
   const { writeReport } = await stages.jsonReport();
   const { successLine } = await stages.deploySummary();
   if (config.mode === 'diff') {
     const result = await apply.diff({ plan, rendered, ...cluster, config, logger, signal });
+    record.diff = result;
     await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });
     const changed = result.apps.filter((a) => a.changed).map((a) => a.app);
     if (!result.ok) {
@@ -289,6 +326,7 @@ async function applyStage(
     return ExitCode.ok;
   }
   const result = await apply.deploy({ plan, deployed, rendered, ...cluster, config, logger, signal });
+  record.deploy = result;
   await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (result.ok) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { InputError, InputErrors, type Location } from '../util/errors.js';
 import { closest, distance } from '../util/spelling.js';
-import { booleanVar, durationVar, enumVar, intVar, listVar, stringVar } from './values.js';
+import { booleanVar, durationVar, enumVar, intVar, listVar, optionalBooleanVar, stringVar } from './values.js';
 
 export const MODES = ['deploy', 'plan', 'diff'] as const;
 export type Mode = (typeof MODES)[number];
@@ -15,6 +15,8 @@ export const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 const optionalString = stringVar();
 const roleArn = stringVar(ROLE_ARN, 'expected an IAM role ARN such as arn:aws:iam::123456789012:role/deploy');
 const url = stringVar(/^https?:\/\/\S+$/, 'expected an http(s) URL');
+/** Bitbucket's local proxy as a pipe's container reaches it; it authenticates calls to Bitbucket's API. */
+export const DEFAULT_INSIGHTS_PROXY = 'http://host.docker.internal:29418';
 
 /**
  * Every variable the pipe reads, with its default. The key is the variable's name, so a zod
@@ -43,6 +45,8 @@ const schema = z.object({
   ),
   LOCK_TIMEOUT: durationVar(600, 0),
   REPORT_FILE: optionalString,
+  CODE_INSIGHTS: optionalBooleanVar(),
+  CODE_INSIGHTS_PROXY: url.transform((v) => v ?? DEFAULT_INSIGHTS_PROXY),
   DEBUG: booleanVar(false),
 
   // Identity and cluster access
@@ -91,6 +95,9 @@ const schema = z.object({
 });
 
 type Vars = z.output<typeof schema>;
+
+/** Every variable the pipe reads (pipe.yml and README's table list the pipe's own). */
+export const VARIABLES: readonly string[] = Object.keys(schema.shape);
 
 /** The pipe's own variables (not Bitbucket's or the AWS SDK's), for "did you mean" on an unknown one. */
 const OWN_VARIABLES = Object.keys(schema.shape).filter((k) => !k.startsWith('BITBUCKET_') && !k.startsWith('AWS_') && k !== 'CI');
@@ -183,6 +190,8 @@ export interface Config {
   lockTimeoutSeconds: number;
   /** Absolute path of the JSON report. */
   reportFile: string;
+  /** Bitbucket Code Insights: on in a Bitbucket pipeline unless CODE_INSIGHTS=false. */
+  codeInsights: { enabled: boolean; proxy: string };
   debug: boolean;
   identity: IdentityConfig;
   build: BuildContext;
@@ -232,6 +241,11 @@ function toConfig(v: Vars, cwd: string): Config {
     ledgerNamespace: v.LEDGER_NAMESPACE,
     lockTimeoutSeconds: v.LOCK_TIMEOUT,
     reportFile,
+    codeInsights: {
+      // a Bitbucket pipeline (it sets BITBUCKET_PIPELINE_UUID) has the proxy; elsewhere only when asked
+      enabled: v.CODE_INSIGHTS ?? (v.BITBUCKET_PIPELINE_UUID !== undefined && v.BITBUCKET_COMMIT !== undefined && repoFullName(v) !== undefined),
+      proxy: v.CODE_INSIGHTS_PROXY,
+    },
     debug: v.DEBUG,
     identity: {
       oidcRoleArn: v.AWS_OIDC_ROLE_ARN,
@@ -256,7 +270,7 @@ function toConfig(v: Vars, cwd: string): Config {
       branch: v.BITBUCKET_BRANCH,
       tag: v.BITBUCKET_TAG,
       buildNumber: v.BITBUCKET_BUILD_NUMBER,
-      repoFullName: v.BITBUCKET_REPO_FULL_NAME,
+      repoFullName: repoFullName(v),
       repoSlug: v.BITBUCKET_REPO_SLUG,
       workspace: v.BITBUCKET_WORKSPACE,
       repoUuid: v.BITBUCKET_REPO_UUID,
@@ -275,6 +289,11 @@ function toConfig(v: Vars, cwd: string): Config {
   };
 }
 
+/** "workspace/slug": BITBUCKET_REPO_FULL_NAME, else BITBUCKET_WORKSPACE and BITBUCKET_REPO_SLUG. */
+function repoFullName(v: Pick<Vars, 'BITBUCKET_REPO_FULL_NAME' | 'BITBUCKET_WORKSPACE' | 'BITBUCKET_REPO_SLUG'>): string | undefined {
+  return v.BITBUCKET_REPO_FULL_NAME ?? (v.BITBUCKET_WORKSPACE && v.BITBUCKET_REPO_SLUG ? `${v.BITBUCKET_WORKSPACE}/${v.BITBUCKET_REPO_SLUG}` : undefined);
+}
+
 /** Rules that span several variables. */
 function checkCombinations(c: Config): void {
   const errors: InputError[] = [];
@@ -289,6 +308,12 @@ function checkCombinations(c: Config): void {
   if (id.secretAccessKey && !id.accessKeyId) err('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not');
   if (id.kubeConfig && !/^[A-Za-z0-9+/=\s_-]+$/.test(id.kubeConfig)) {
     err('KUBE_CONFIG', 'is not base64', 'set KUBE_CONFIG to the output of `base64 -w0 ~/.kube/config`');
+  }
+  if (c.codeInsights.enabled) {
+    if (!c.build.repoFullName || !/^[^/\s]+\/[^/\s]+$/.test(c.build.repoFullName)) {
+      err('CODE_INSIGHTS', 'a Code Insights report needs the repository: BITBUCKET_REPO_FULL_NAME (workspace/slug) is not set', 'set BITBUCKET_REPO_FULL_NAME, or CODE_INSIGHTS=false');
+    }
+    if (!c.build.commit) err('CODE_INSIGHTS', 'a Code Insights report needs the commit: BITBUCKET_COMMIT is not set', 'set BITBUCKET_COMMIT, or CODE_INSIGHTS=false');
   }
   if (errors.length) throw new InputErrors(errors);
 }
@@ -355,6 +380,12 @@ function checkClusterAccess(c: Config): void {
         'set AWS_OIDC_ROLE_ARN (or roleArn on the environment in the root manifest) and add `oidc: true` to the step (preferred), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
       );
     }
+  }
+  if (c.codeInsights.enabled) {
+    if (!c.build.repoFullName || !/^[^/\s]+\/[^/\s]+$/.test(c.build.repoFullName)) {
+      err('CODE_INSIGHTS', 'a Code Insights report needs the repository: BITBUCKET_REPO_FULL_NAME (workspace/slug) is not set', 'set BITBUCKET_REPO_FULL_NAME, or CODE_INSIGHTS=false');
+    }
+    if (!c.build.commit) err('CODE_INSIGHTS', 'a Code Insights report needs the commit: BITBUCKET_COMMIT is not set', 'set BITBUCKET_COMMIT, or CODE_INSIGHTS=false');
   }
   if (errors.length) throw new InputErrors(errors);
 }

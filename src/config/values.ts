@@ -24,6 +24,13 @@ export const booleanVar = (fallback: boolean) =>
     (v) => (v === undefined ? fallback : isTrue(v)),
   );
 
+/** A boolean whose default depends on other variables: undefined when unset. */
+export const optionalBooleanVar = () =>
+  variable(
+    (v) => (TRUE.includes(v.trim().toLowerCase()) || FALSE.includes(v.trim().toLowerCase()) ? undefined : `expected true/false (or yes/no, on/off, 1/0), got "${v}"`),
+    (v) => (v === undefined ? undefined : isTrue(v)),
+  );
+
 /** Durations: "300", "300s", "5m", "1h30m". Result in seconds. */
 export function parseDuration(v: string): number | undefined {
   const s = v.trim().toLowerCase();

@@ -14,6 +14,9 @@ export interface PlanReport {
     name: string;
     type: string;
     path: string;
+    /** Where the app is defined: the root manifest (or Application file) and line. */
+    file: string;
+    line?: number;
     namespace: string;
     status: string;
     deploy: boolean;
@@ -50,6 +53,8 @@ export function planReport(plan: Plan, rendered: Map<string, RenderedApp>, error
         name: app.name,
         type: app.type,
         path: app.path,
+        file: app.origin.file,
+        line: app.origin.line,
         namespace: app.namespace,
         status,
         deploy: layerOf.has(app.name),

@@ -96,5 +96,17 @@ export function combineErrors(errors: PipeError[], summary: string): PipeError {
   if (errors.length === 1) return errors[0]!;
   const details = errors.flatMap((e) => [e.located + (e.hint ? ` (what to do: ${e.hint})` : ''), ...e.details.map((d) => `  ${d}`)]);
   const exitCode = errors.every((e) => e.exitCode === ExitCode.badInput) ? ExitCode.badInput : ExitCode.deployFailed;
-  return new PipeError(summary, { exitCode, details, hint: EACH_PROBLEM });
+  return new CombinedError(summary, errors, { exitCode, details, hint: EACH_PROBLEM });
+}
+
+/** Several failures as one, each kept (`errors`) for reports that place them on their files and lines. */
+export class CombinedError extends PipeError {
+  constructor(
+    message: string,
+    readonly errors: PipeError[],
+    opts: ConstructorParameters<typeof PipeError>[1],
+  ) {
+    super(message, opts);
+    this.name = 'CombinedError';
+  }
 }

@@ -3,11 +3,12 @@
 // a plain directory app, a Helm chart, two kustomize apps on a shared base, with dependsOn.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient } from '../../src/apply/client.js';
 import { connect } from '../../src/apply/connection.js';
 import { EnvironmentLock } from '../../src/apply/lock.js';
 import { useTestbed } from '../support/cluster-global-setup.js';
+import { startBitbucketProxy, type FakeBitbucketProxy } from '../support/bitbucket-proxy.js';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
 import { accessFor, getJson, ledger, logger, uid } from './helpers/engine.js';
 import { Repo, yamlConfigMap, yamlDeployment, yamlService } from './helpers/repo.js';
@@ -57,6 +58,20 @@ const repo = new Repo({
   'apps/admin/kustomization.yaml': 'resources: [../../bases/svc]\nnamePrefix: admin-\n',
 });
 afterAll(() => repo.remove());
+// Bitbucket's local proxy, for the Code Insights reports of the diff and the failed deploy
+let proxy: FakeBitbucketProxy;
+beforeAll(async () => {
+  proxy = await startBitbucketProxy();
+});
+afterAll(() => proxy.close());
+const insights = () => ({ CODE_INSIGHTS: 'true', CODE_INSIGHTS_PROXY: proxy.url });
+/** The report and annotations a run sent (the requests from `from` on). */
+const sent = (from: number) => {
+  const reqs = proxy.requests.slice(from);
+  return { report: reqs.find((q) => q.method === 'PUT'), annotations: reqs.filter((q) => q.method === 'POST').flatMap((q) => q.body as Record<string, unknown>[]) };
+};
+/** The line of "- name: <app>" in the root manifest. */
+const lineOf = (app: string) => root().split('\n').indexOf(`  - name: ${app}`) + 1;
 
 const kubeConfig = (file = admin) => Buffer.from(readFileSync(file)).toString('base64');
 let build = 100;
@@ -121,8 +136,16 @@ describe('the pipe deploys an App of Apps', () => {
     const ledgerBefore = await ledger(admin, env);
     repo.commit({ 'apps/api/values.yaml': 'replicas: 3\n' });
     const before = await rv('deployment', 'api', 'api');
-    const r = await pipe({ MODE: 'diff' });
+    const from = proxy.requests.length;
+    const r = await pipe({ MODE: 'diff', ...insights() });
     expect(r.exitCode, r.all).toBe(0);
+    // the pull request's report: what would change, annotated on the app's line of the root manifest
+    const { report: diffReport, annotations } = sent(from);
+    expect(diffReport!.url).toBe(`http://api.bitbucket.org/2.0/repositories/acme/platform-apps/commit/${repo.head()}/reports/app-of-apps-pipe-diff-${env}`);
+    expect(diffReport!.body).toMatchObject({ title: `App of Apps diff: ${env}`, result: 'PASSED', details: '1 app would change: api.' });
+    expect(annotations).toEqual([
+      expect.objectContaining({ annotation_type: 'CODE_SMELL', result: 'PASSED', path: 'app-of-apps.yaml', line: lineOf('api'), summary: 'api would change: 1 to update', details: `update Deployment/${ns('api')}/api` }),
+    ]);
     expect(r.stdout).toContain(`--- live/Deployment/${ns('api')}/api`);
     expect(r.stdout).toMatch(/^-\s+replicas: 2$/m);
     expect(r.stdout).toMatch(/^\+\s+replicas: 3$/m);
@@ -138,9 +161,15 @@ describe('the pipe deploys an App of Apps', () => {
       'apps/api/templates/deployment.yaml': yamlDeployment('api', { nodeSelector: 'no-such-node: "x"', progressDeadlineSeconds: 2 }).replace('replicas: 1', 'replicas: {{ .Values.replicas }}'),
       'apps/web/kustomization.yaml': 'resources: [../../bases/svc]\nnamePrefix: web-\ncommonAnnotations: {tier: front}\n',
     });
-    const r = await pipe();
+    const from = proxy.requests.length;
+    const r = await pipe(insights());
     expect(r.exitCode).toBe(1);
     expect(outcomes()).toEqual({ api: 'failed', web: 'skipped' });
+    const { report: failedReport, annotations } = sent(from);
+    expect(failedReport!.body).toMatchObject({ title: `App of Apps deploy: ${env}`, result: 'FAILED', details: 'Deploy: 1 failed, 1 skipped.' });
+    expect((failedReport!.body as { data: { title: string; value: unknown }[] }).data).toContainEqual({ title: 'Failed', type: 'NUMBER', value: 1 });
+    expect(annotations).toEqual([expect.objectContaining({ annotation_type: 'BUG', severity: 'HIGH', result: 'FAILED', path: 'app-of-apps.yaml', line: lineOf('api') })]);
+    expect(annotations[0]!.summary).toMatch(new RegExp(`^api failed: .*Deployment/${ns('api')}/api: rollout failed: ProgressDeadlineExceeded`));
     expect(r.all).toMatch(new RegExp(`api: FAILED after .*Deployment/${ns('api')}/api: rollout failed: ProgressDeadlineExceeded`));
     expect(r.all).toMatch(/web: skipped: dependency api failed/);
     const l = await ledger(admin, env);

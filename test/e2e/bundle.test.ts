@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBitbucketProxy } from '../support/bitbucket-proxy.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { startStsServer, type StsServer } from '../support/sts-server.js';
 
@@ -43,11 +44,13 @@ const run = (args: string[], env: Record<string, string>, entrypoint = join(dist
     reject: false,
   });
 
-const planExample = (env: Record<string, string> = {}, entrypoint?: string) => {
+const exampleRepo = () => {
   const repo = join(tmp, 'example');
   if (!existsSync(repo)) execFileSync(process.execPath, [join(ROOT, 'scripts/example-repo.mjs'), 'native', '--out', repo]);
-  return run([], { MODE: 'plan', ENVIRONMENT: 'staging', BITBUCKET_CLONE_DIR: repo, REPORT_FILE: join(tmp, 'report.json'), ...env }, entrypoint);
+  return repo;
 };
+const planExample = (env: Record<string, string> = {}, entrypoint?: string) =>
+  run([], { MODE: 'plan', ENVIRONMENT: 'staging', BITBUCKET_CLONE_DIR: exampleRepo(), REPORT_FILE: join(tmp, 'report.json'), ...env }, entrypoint);
 
 describe('the shipped bundle', () => {
   it('starts from the startup snapshot: it runs with the bundle file gone', async () => {
@@ -85,5 +88,20 @@ describe('the shipped bundle', () => {
     const r = await planExample();
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
+  });
+
+  it('publishes the Code Insights report from the snapshot (HTTP through the proxy is loaded at run time)', async () => {
+    const proxy = await startBitbucketProxy();
+    try {
+      const head = execFileSync('git', ['-C', exampleRepo(), 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+      const r = await planExample({ BITBUCKET_PIPELINE_UUID: '{1}', BITBUCKET_COMMIT: head, BITBUCKET_REPO_FULL_NAME: 'acme/platform-apps', CODE_INSIGHTS_PROXY: proxy.url });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`Code Insights report "App of Apps plan: staging" published on ${head.slice(0, 12)}`);
+      expect(proxy.requests.map((q) => q.method)).toEqual(['DELETE', 'PUT']);
+      expect(proxy.requests[1]!.body).toMatchObject({ result: 'PASSED', title: 'App of Apps plan: staging' });
+      expect((proxy.requests[1]!.body as { details: string }).details).toMatch(/^2 apps of 4 would be deployed: (web, admin|admin, web)\.$/);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -29,6 +29,8 @@ export function bitbucketEnv(cloneDir: string, commit: string, extra: Record<str
     BITBUCKET_STEP_TRIGGERER_UUID: '{1a2b3c4d-0000-4000-8000-000000000001}',
     BITBUCKET_GIT_HTTP_ORIGIN: 'http://bitbucket.org/acme/platform-apps',
     BITBUCKET_GIT_SSH_ORIGIN: 'git@bitbucket.org:acme/platform-apps.git',
+    // Bitbucket's proxy is not here: the tests of the Code Insights report turn it on with a local one
+    CODE_INSIGHTS: 'false',
     ...extra,
   };
 }

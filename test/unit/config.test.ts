@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { misspeltVariables, loadConfig, withEnvironmentTarget } from '../../src/config/index.js';
+import { misspeltVariables, loadConfig, VARIABLES, withEnvironmentTarget } from '../../src/config/index.js';
 import { InputErrors } from '../../src/util/errors.js';
 
 const base = { BITBUCKET_CLONE_DIR: '/repo', MODE: 'plan' };
@@ -106,5 +110,19 @@ describe('misspelt variables', () => {
     ]);
     // short names, other tools' variables and Bitbucket's own are not guesses
     expect(misspeltVariables({ HOME: '/root', HOSTNAME: 'x', NODE_VERSION: '20', AWS_REGON: 'x', BITBUCKET_EXIT_CODE: '0', lowercase_mode: 'x' })).toEqual([]);
+  });
+});
+
+describe('pipe.yml and README list the variables the pipe reads', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const listed = (load(readFileSync(join(root, 'pipe.yml'), 'utf8')) as { variables: { name: string }[] }).variables.map((v) => v.name);
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+  it('every variable of pipe.yml is read, and every variable of the pipe is in pipe.yml and in README', () => {
+    expect(listed.filter((v) => !VARIABLES.includes(v))).toEqual([]);
+    // Bitbucket's own variables, and the AWS SDK's fallbacks the pipe honours, are not the pipe's to list
+    const own = VARIABLES.filter((v) => !v.startsWith('BITBUCKET_') && v !== 'CI' && v !== 'AWS_DEFAULT_REGION' && v !== 'AWS_ENDPOINT_URL');
+    expect(own.filter((v) => !listed.includes(v))).toEqual([]);
+    expect(listed.filter((v) => !readme.includes(`| \`${v}\``) && !readme.includes(`\`${v}\`, `) && !readme.includes(`, \`${v}\` |`))).toEqual([]);
   });
 });

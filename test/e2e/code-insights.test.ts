@@ -1,0 +1,165 @@
+// The Code Insights report through the pipe's real entrypoint, with the variables Bitbucket sets and
+// a local stand-in for the pipeline's proxy (what host.docker.internal:29418 is in a pipe).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBitbucketProxy, type FakeBitbucketProxy } from '../support/bitbucket-proxy.js';
+import { bitbucketEnv, runPipe } from '../support/pipe.js';
+import { TestRepo } from '../support/repo.js';
+
+const made: TestRepo[] = [];
+let proxy: FakeBitbucketProxy;
+beforeAll(async () => {
+  proxy = await startBitbucketProxy();
+});
+afterAll(async () => {
+  await proxy.close();
+  made.forEach((r) => r.cleanup());
+});
+
+const CM = (name: string, v = '1') => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { v: "${v}" }\n`;
+const ROOT = `apiVersion: app-of-apps/v1
+kind: Root
+environments:
+  staging: {}
+apps:
+  - name: web
+    path: apps/web
+  - name: api
+    path: apps/api
+`;
+
+/** A repository with two commits: the second changes app web only. */
+function twoCommits(): { repo: TestRepo; head: string } {
+  const repo = new TestRepo().write({ 'app-of-apps.yaml': ROOT, 'apps/web/cm.yaml': CM('web'), 'apps/api/cm.yaml': CM('api') });
+  made.push(repo);
+  repo.commit('one');
+  repo.write({ 'apps/web/cm.yaml': CM('web', '2') });
+  return { repo, head: repo.commit('two') };
+}
+
+/** Bitbucket's variables as a pipeline sets them: the report is on unless CODE_INSIGHTS=false. */
+function pipelineEnv(dir: string, commit: string, extra: Record<string, string> = {}): Record<string, string> {
+  const { CODE_INSIGHTS: _off, ...env } = bitbucketEnv(dir, commit, { MODE: 'plan', ENVIRONMENT: 'staging', CODE_INSIGHTS_PROXY: proxy.url });
+  return { ...env, ...extra };
+}
+
+/** The requests of one run: those made since `from`. */
+const since = (from: number) => proxy.requests.slice(from);
+
+describe('Code Insights report', () => {
+  it('a plan on a pull-request build (short BITBUCKET_COMMIT) is reported on the full commit, through the proxy, replacing the last one', async () => {
+    const { repo, head } = twoCommits();
+    const from = proxy.requests.length;
+    const r = await runPipe(pipelineEnv(repo.dir, head.slice(0, 12), { REPORT_FILE: join(repo.dir, '..', `${Date.now()}-plan.json`) }));
+    expect(r.exitCode, r.all).toBe(0);
+    const reqs = since(from);
+    const url = `http://api.bitbucket.org/2.0/repositories/acme/platform-apps/commit/${head}/reports/app-of-apps-pipe-plan-staging`;
+    // deleted first (a re-run leaves no annotations of the last), then written; a plan without problems has no annotations
+    expect(reqs.map((q) => `${q.method} ${q.url}`)).toEqual([`DELETE ${url}`, `PUT ${url}`]);
+    expect(reqs[1]!.body).toMatchObject({
+      title: 'App of Apps plan: staging',
+      report_type: 'TEST',
+      reporter: 'app-of-apps-pipe',
+      result: 'PASSED',
+      link: 'https://bitbucket.org/acme/platform-apps/pipelines/results/42',
+      details: '1 app of 2 would be deployed: web.',
+    });
+    const data = Object.fromEntries((reqs[1]!.body as { data: { title: string; value: unknown }[] }).data.map((d) => [d.title, d.value]));
+    expect(data).toMatchObject({ Environment: 'staging', 'Apps in the root': 2, 'Apps to deploy': 1, 'Compared with': `${repo.git('rev-parse', 'HEAD~1').slice(0, 12)} (parent commit)` });
+    expect(data.Duration).toBeGreaterThan(0);
+    expect(r.stdout).toContain(`Code Insights report "App of Apps plan: staging" published on ${head.slice(0, 12)} (0 annotations)`);
+
+    // the same run again replaces the report
+    const again = proxy.requests.length;
+    expect((await runPipe(pipelineEnv(repo.dir, head))).exitCode).toBe(0);
+    expect(since(again).map((q) => q.method)).toEqual(['DELETE', 'PUT']);
+  });
+
+  it('bad input: a failed report, the error annotated on its file and line', async () => {
+    const repo = new TestRepo().write({ 'app-of-apps.yaml': ROOT.replace('    path: apps/api\n', '    path: apps/api\n    dependsOn: [database]\n'), 'apps/web/cm.yaml': CM('web'), 'apps/api/cm.yaml': CM('api') });
+    made.push(repo);
+    const head = repo.commit('one');
+    const from = proxy.requests.length;
+    const r = await runPipe(pipelineEnv(repo.dir, head));
+    expect(r.exitCode, r.all).toBe(2);
+    const [, put, post] = since(from);
+    expect(put!.body).toMatchObject({ result: 'FAILED', title: 'App of Apps plan: staging' });
+    expect((put!.body as { details: string }).details).toMatch(/^app-of-apps\.yaml:\d+(:\d+)?: .*database/);
+    expect(post!.url).toMatch(/\/reports\/app-of-apps-pipe-plan-staging\/annotations$/);
+    expect(post!.body).toEqual([
+      expect.objectContaining({ annotation_type: 'BUG', severity: 'HIGH', result: 'FAILED', path: 'app-of-apps.yaml', line: expect.any(Number), summary: expect.stringContaining('database') }),
+    ]);
+    const line = (post!.body as { line: number }[])[0]!.line;
+    expect(ROOT.replace('    path: apps/api\n', '    path: apps/api\n    dependsOn: [database]\n').split('\n')[line - 1]).toContain('database');
+  });
+
+  it('an error holding a secret (a token in a remote URL) reaches the report masked', async () => {
+    const token = 'INSIGHTSTOKEN123abc';
+    const repo = new TestRepo().write({
+      'app-of-apps.yaml': ROOT,
+      'apps/web/kustomization.yaml': `resources:\n  - https://x-token-auth:${token}@bitbucket.invalid/acme/infra//deploy/web?ref=v1\n`,
+      'apps/api/cm.yaml': CM('api'),
+    });
+    made.push(repo);
+    const head = repo.commit('one');
+    const from = proxy.requests.length;
+    const r = await runPipe(pipelineEnv(repo.dir, head, { FORCE: 'true' }));
+    expect(r.exitCode, r.all).toBe(2);
+    const reqs = since(from);
+    expect(reqs.map((q) => q.method)).toEqual(['DELETE', 'PUT', 'POST']);
+    for (const q of reqs) expect(q.raw).not.toContain(token);
+    expect(reqs[1]!.raw).toContain('https://****@bitbucket.invalid/acme/infra');
+  });
+
+  it("a proxy that refuses or does not answer is a warning: the run's result stands", async () => {
+    const { repo, head } = twoCommits();
+    proxy.failWith(500, 'Internal Server Error');
+    try {
+      const r = await runPipe(pipelineEnv(repo.dir, head));
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout).toContain('✔ Plan: 1 of 2 apps would be deployed');
+      expect(r.stderr).toContain(
+        `WARNING: the Code Insights report was not published (DELETE http://api.bitbucket.org/2.0/repositories/acme/platform-apps/commit/${head}/reports/app-of-apps-pipe-plan-staging answered HTTP 500: Internal Server Error, through the proxy ${proxy.url}); the run's result is unchanged. Outside a Bitbucket pipeline, set CODE_INSIGHTS=false`,
+      );
+      // nothing listening: refused at once
+      const closed = await runPipe(pipelineEnv(repo.dir, head, { CODE_INSIGHTS_PROXY: 'http://127.0.0.1:1' }));
+      expect(closed.exitCode).toBe(0);
+      expect(closed.stderr).toMatch(/WARNING: the Code Insights report was not published \(.*ECONNREFUSED.*through the proxy http:\/\/127\.0\.0\.1:1\)/);
+      // a proxy that takes the request and never answers: bounded
+      proxy.failWith('hang');
+      const started = Date.now();
+      const hung = await runPipe(pipelineEnv(repo.dir, head));
+      expect(hung.exitCode).toBe(0);
+      expect(Date.now() - started).toBeLessThan(40_000);
+      expect(hung.stderr).toMatch(/WARNING: the Code Insights report was not published \(timeout of 10000ms exceeded, through the proxy /);
+    } finally {
+      proxy.failWith(undefined);
+    }
+  });
+
+  it('is off outside a pipeline, and CODE_INSIGHTS=false turns it off in one; CODE_INSIGHTS=true without the repository is bad input', async () => {
+    const { repo, head } = twoCommits();
+    const from = proxy.requests.length;
+    const { BITBUCKET_PIPELINE_UUID: _p, ...local } = pipelineEnv(repo.dir, head);
+    expect((await runPipe(local)).exitCode).toBe(0);
+    expect((await runPipe(pipelineEnv(repo.dir, head, { CODE_INSIGHTS: 'false' }))).exitCode).toBe(0);
+    expect(since(from)).toEqual([]);
+
+    const { BITBUCKET_REPO_FULL_NAME: _n, BITBUCKET_WORKSPACE: _w, ...nameless } = pipelineEnv(repo.dir, head, { CODE_INSIGHTS: 'true' });
+    const r = await runPipe(nameless);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('CODE_INSIGHTS: a Code Insights report needs the repository: BITBUCKET_REPO_FULL_NAME (workspace/slug) is not set');
+  });
+
+  it('the JSON report names where each app is defined (what the annotations point at)', async () => {
+    const { repo, head } = twoCommits();
+    const file = join(repo.dir, '..', `${Date.now()}-where.json`);
+    expect((await runPipe(bitbucketEnv(repo.dir, head, { MODE: 'plan', ENVIRONMENT: 'staging', REPORT_FILE: file }))).exitCode).toBe(0);
+    const apps = JSON.parse(readFileSync(file, 'utf8')).plan.apps as { name: string; file: string; line: number }[];
+    expect(apps.map((a) => [a.name, a.file, a.line]).sort()).toEqual([
+      ['api', 'app-of-apps.yaml', 8],
+      ['web', 'app-of-apps.yaml', 6],
+    ]);
+  });
+});
