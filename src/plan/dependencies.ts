@@ -199,11 +199,18 @@ export async function analyzeDependencies(o: {
   const deps = new Map<string, AppDependencies>();
   for (const app of o.apps) {
     const values = [...(app.helm?.valueFiles ?? []), ...(app.helm?.missingValueFiles ?? [])].map((path) => ({ path, kind: 'values file' }));
+    const files = (app.helm?.fileParameters ?? []).map((f) => ({ path: f.path, kind: 'helm file parameter' }));
     const refs = app.type === 'directory' ? [] : [...(graph.leads.get(app.path) ?? [])].map(([path, kind]) => ({ path, kind }));
+    // components the app's options add (Argo CD's kustomize.components): the folder, and what it reaches
+    const components = (app.kustomize?.components ?? []).flatMap((c) => {
+      const dir = resolveRef(app.path, c);
+      if (dir === undefined) return [];
+      return [{ path: dir, kind: 'kustomize component' }, ...[...(graph.leads.get(dir)?.keys() ?? [])].map((path) => ({ path, kind: 'kustomize component' }))];
+    });
     deps.set(app.name, {
       folder: app.path,
       directory: app.type === 'directory' ? (app.directory ?? { recurse: false }) : undefined,
-      paths: [...values, ...refs],
+      paths: [...values, ...files, ...refs, ...components],
       watch: app.watch,
     });
   }

@@ -59,13 +59,23 @@ export async function renderHelm(a: { app: App; tree: WorkTree; helm: Helm; tmp:
     await writeFile(inline, JSON.stringify(app.helm.values), { mode: 0o600 });
     valueFiles.push(inline);
   }
+  const fileParameters: { name: string; file: string }[] = [];
+  for (const f of app.helm?.fileParameters ?? []) {
+    if (!(await tree.exists(repoPath(f.path, app.origin)))) {
+      throw new InputError(`file parameter ${f.name}: ${f.path} does not exist`, { where: app.origin, hint: `add ${f.path} to the repository, or remove the file parameter` });
+    }
+    fileParameters.push({ name: f.name, file: await tree.resolve(f.path) });
+  }
   const out = await a.helm.template(
     {
       release: app.helm?.releaseName || app.name,
       chart: needsCopy ? copy : chartDir,
-      namespace: app.namespace,
+      // Argo CD's helm.namespace is the release's namespace only: objects that name none still go to the app's
+      namespace: app.helm?.namespace || app.namespace,
       valueFiles,
       parameters: app.helm?.parameters ?? [],
+      fileParameters,
+      skipCrds: app.helm?.skipCrds,
       capabilities: a.capabilities,
     },
     a.signal,

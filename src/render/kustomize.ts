@@ -1,6 +1,6 @@
 import { cp, mkdir, readdir, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
-import { isMap, parseDocument } from 'yaml';
+import { isMap, isSeq, parseDocument } from 'yaml';
 import type { App, KustomizeOptions } from '../root/model.js';
 import type { ClusterCapabilities } from './model.js';
 import { InputError } from '../util/errors.js';
@@ -39,7 +39,13 @@ export async function renderKustomize(a: {
   if (hasOptions(app.kustomize)) {
     target = await mirrorOf(tree.root, dir, mirror);
     const text = await readFile(join(target, file), 'utf8');
-    await writeFile(join(target, file), editKustomization(text, app.kustomize, posixJoin(app.path, file)));
+    let k = app.kustomize;
+    if (k.ignoreMissingComponents && k.components?.length) {
+      // as Argo CD: checked at render time, in the folder being rendered
+      const present = await Promise.all(k.components.map((c) => stat(join(target, c)).then(() => true, () => false)));
+      k = { ...k, components: k.components.filter((_, i) => present[i]) };
+    }
+    await writeFile(join(target, file), editKustomization(text, k, posixJoin(app.path, file), app.name));
   }
   let out: string;
   try {
@@ -51,7 +57,18 @@ export async function renderKustomize(a: {
 }
 
 const hasOptions = (k: KustomizeOptions | undefined): k is KustomizeOptions =>
-  Boolean(k && (k.namePrefix || k.nameSuffix || k.images?.length || (k.commonLabels && Object.keys(k.commonLabels).length)));
+  Boolean(
+    k &&
+      (k.namePrefix ||
+        k.nameSuffix ||
+        k.namespace ||
+        k.images?.length ||
+        k.replicas?.length ||
+        k.components?.length ||
+        k.patches?.length ||
+        (k.commonLabels && Object.keys(k.commonLabels).length) ||
+        (k.commonAnnotations && Object.keys(k.commonAnnotations).length)),
+  );
 
 const posixJoin = (dir: string, file: string) => (dir ? `${dir}/${file}` : file);
 
@@ -76,11 +93,13 @@ async function mirrorOf(repoRoot: string, dir: string, mirror: string): Promise<
 }
 
 /**
- * The kustomization with the app's options written in, as `kustomize edit set nameprefix /
- * namesuffix / image` and `edit add label --force` write them: scalars replaced, an image entry
- * of the same name replaced (a `*` keeps the entry's own value), labels set over the file's own.
+ * The kustomization with the app's options written in, as Argo CD writes them: `kustomize edit set
+ * nameprefix / namesuffix / image / replicas / namespace` replace (an image or replicas entry of the
+ * same name; a `*` keeps the image entry's own value), `edit add label / annotation` set keys over
+ * the file's own (or fail on one the file has, without --force), patches are appended to the
+ * file's own, and `edit add component` appends the components the file does not list yet.
  */
-export function editKustomization(text: string, k: KustomizeOptions, file: string): string {
+export function editKustomization(text: string, k: KustomizeOptions, file: string, appName = ''): string {
   const doc = parseDocument(text);
   if (doc.errors.length || (doc.contents !== null && !isMap(doc.contents))) {
     throw new InputError(`${file} is not a kustomization: ${doc.errors[0]?.message.split('\n')[0] ?? 'not a YAML map'}`, {
@@ -88,12 +107,12 @@ export function editKustomization(text: string, k: KustomizeOptions, file: strin
       hint: 'fix the kustomization file',
     });
   }
+  const own = (doc.toJS() ?? {}) as Record<string, unknown>;
   if (k.namePrefix) doc.set('namePrefix', k.namePrefix);
   if (k.nameSuffix) doc.set('nameSuffix', k.nameSuffix);
   if (k.images?.length) {
-    const own = (doc.toJS() as { images?: unknown } | null)?.images;
     const images = new Map<string, Record<string, string>>();
-    for (const im of Array.isArray(own) ? own : []) {
+    for (const im of Array.isArray(own.images) ? own.images : []) {
       if (im && typeof im === 'object' && typeof im.name === 'string') images.set(im.name, im as Record<string, string>);
     }
     for (const spec of k.images) {
@@ -107,10 +126,61 @@ export function editKustomization(text: string, k: KustomizeOptions, file: strin
       }
       images.set(name, merged);
     }
-    doc.set('images', [...images.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, im]) => im));
+    doc.set('images', byName([...images.values()]));
   }
-  for (const [key, value] of Object.entries(k.commonLabels ?? {})) doc.setIn(['commonLabels', key], value);
+  if (k.replicas?.length) {
+    const replicas = new Map(k.replicas.map((r) => [r.name, { name: r.name, count: r.count }]));
+    for (const r of Array.isArray(own.replicas) ? own.replicas : []) {
+      if (r && typeof r === 'object' && typeof r.name === 'string' && !replicas.has(r.name)) replicas.set(r.name, r);
+    }
+    doc.set('replicas', byName([...replicas.values()]));
+  }
+  for (const field of ['commonLabels', 'commonAnnotations'] as const) {
+    const entries = Object.entries(k[field] ?? {}).map(([key, value]) => editAddArg(key, value, field, file, appName));
+    const mine = own[field];
+    const clash = k.clashFails?.includes(field) && mine && typeof mine === 'object' ? entries.filter(([key]) => key in mine) : [];
+    if (clash.length) {
+      const force = field === 'commonLabels' ? 'forceCommonLabels' : 'forceCommonAnnotations';
+      throw new InputError(`Application ${appName}: spec.source.kustomize.${field} sets ${clash.map(([key]) => `"${key}"`).join(', ')}, which ${file} already sets in ${field}`, {
+        where: { file },
+        hint: `Argo CD fails on this too (kustomize edit add ${field === 'commonLabels' ? 'label' : 'annotation'}): set ${force}: true in the Application to replace the kustomization's value, or drop the key from one of them`,
+      });
+    }
+    for (const [key, value] of entries) doc.setIn([field, key], value);
+  }
+  if (k.namespace) doc.set('namespace', k.namespace);
+  if (k.patches?.length) {
+    const patches = doc.get('patches', true);
+    if (patches !== undefined && !isSeq(patches)) {
+      throw new InputError(`${file}: patches is not a list, so the patches of Application ${appName} cannot be added to it`, { where: { file }, hint: 'write patches as a list' });
+    }
+    if (isSeq(patches)) for (const p of k.patches) patches.add(doc.createNode(p));
+    else doc.set('patches', k.patches);
+  }
+  if (k.components?.length) {
+    const listed = Array.isArray(own.components) ? own.components.map(String) : [];
+    const added = k.components.filter((c, i) => c !== basename(file) && !listed.includes(c) && k.components!.indexOf(c) === i);
+    const components = doc.get('components', true);
+    if (isSeq(components)) for (const c of added) components.add(c);
+    else if (added.length) doc.set('components', added);
+  }
   return doc.toString();
+}
+
+const byName = <T extends { name?: unknown }>(list: T[]): T[] => list.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
+
+/**
+ * A key and value as `kustomize edit add label / annotation` reads Argo CD's "key:value" argument:
+ * split at the first colon, a value in double quotes unquoted.
+ */
+function editAddArg(key: string, value: string, field: string, file: string, appName: string): [string, string] {
+  const arg = `${key}:${value}`;
+  const c = arg.indexOf(':');
+  if (c === 0) {
+    throw new InputError(`Application ${appName}: spec.source.kustomize.${field} has an empty key`, { where: { file }, hint: 'give every key a name' });
+  }
+  const v = arg.slice(c + 1);
+  return [arg.slice(0, c), v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v];
 }
 
 /** Argo CD / `kustomize edit set image` syntax: [name=]newName[:tag][@digest]. */

@@ -30,17 +30,27 @@ export class Helm {
     };
   }
 
-  /** `helm template`: hooks stay, helm tests are skipped (a deploy has no place to run them). */
+  /** `helm template`: hooks stay, helm tests are skipped (a deploy has no place to run them); CRDs unless skipCrds, as Argo CD. */
   async template(
-    a: { release: string; chart: string; namespace: string; valueFiles: string[]; parameters: HelmParameter[]; capabilities?: ClusterCapabilities },
+    a: {
+      release: string;
+      chart: string;
+      namespace: string;
+      valueFiles: string[];
+      parameters: HelmParameter[];
+      fileParameters?: { name: string; file: string }[];
+      skipCrds?: boolean;
+      capabilities?: ClusterCapabilities;
+    },
     signal?: AbortSignal,
   ): Promise<string> {
     // every value joined to its flag, and the release and chart after "--": nothing a root entry
     // writes (a parameter named --post-renderer, a release name -x) can be read as another flag
-    const argv = ['template', '--namespace', a.namespace, '--include-crds', '--skip-tests'];
+    const argv = ['template', '--namespace', a.namespace, ...(a.skipCrds ? [] : ['--include-crds']), '--skip-tests'];
     argv.push(...capabilityFlags(a.capabilities, '--kube-version', '--api-versions'));
     for (const f of a.valueFiles) argv.push(`--values=${f}`);
     for (const p of a.parameters) argv.push(`${p.forceString ? '--set-string' : '--set'}=${p.name}=${escapeSetValue(p.value)}`);
+    for (const f of a.fileParameters ?? []) argv.push(`--set-file=${f.name}=${escapeSetValue(f.file)}`);
     argv.push('--', a.release, a.chart);
     const r = await runTool(this.bin, argv, { env: this.env, timeoutMs: RENDER_TIMEOUT_MS, signal });
     return r.stdout;

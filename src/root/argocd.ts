@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { InputError, InputErrors, type Location } from '../util/errors.js';
+import { posix } from 'node:path';
 import { repoPath } from '../util/tree.js';
+import { isRemote } from '../util/source-files.js';
 import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
@@ -31,6 +33,23 @@ export interface ArgoContext {
  * Other fields are not looked at.
  */
 const text = z.string();
+/** Argo CD's KustomizePatch: only these fields reach the kustomization (it is a typed struct there). */
+const PatchFields = z.looseObject({
+  path: text.optional(),
+  patch: text.optional(),
+  target: z
+    .looseObject({
+      group: text.optional(),
+      version: text.optional(),
+      kind: text.optional(),
+      name: text.optional(),
+      namespace: text.optional(),
+      labelSelector: text.optional(),
+      annotationSelector: text.optional(),
+    })
+    .optional(),
+  options: z.record(z.string(), z.boolean()).optional(),
+});
 const SourceFields = z.looseObject({
   repoURL: text.optional(),
   path: text.optional(),
@@ -45,10 +64,28 @@ const SourceFields = z.looseObject({
       valuesObject: z.record(z.string(), z.unknown()).optional(),
       parameters: z.array(z.looseObject({ name: text, value: z.union([text, z.number(), z.boolean()]).optional(), forceString: z.boolean().optional() })).optional(),
       ignoreMissingValueFiles: z.boolean().optional(),
+      namespace: text.optional(),
+      skipCrds: z.boolean().optional(),
+      fileParameters: z.array(z.looseObject({ name: text, path: text })).optional(),
     })
     .optional(),
   kustomize: z
-    .looseObject({ namePrefix: text.optional(), nameSuffix: text.optional(), images: z.array(text).optional(), commonLabels: z.record(z.string(), text).optional() })
+    .looseObject({
+      namePrefix: text.optional(),
+      nameSuffix: text.optional(),
+      images: z.array(text).optional(),
+      commonLabels: z.record(z.string(), text).optional(),
+      forceCommonLabels: z.boolean().optional(),
+      commonAnnotations: z.record(z.string(), text).optional(),
+      forceCommonAnnotations: z.boolean().optional(),
+      commonAnnotationsEnvsubst: z.boolean().optional(),
+      namespace: text.optional(),
+      // count is an IntOrString in Argo CD's type
+      replicas: z.array(z.looseObject({ name: text, count: z.union([z.number().int(), text]) })).optional(),
+      components: z.array(text).optional(),
+      ignoreMissingComponents: z.boolean().optional(),
+      patches: z.array(PatchFields).optional(),
+    })
     .optional(),
   directory: z.looseObject({ recurse: z.boolean().optional(), include: text.optional(), exclude: text.optional() }).optional(),
 });
@@ -89,8 +126,22 @@ type Source = z.output<typeof SourceFields>;
 const SYNC_WAVE = 'argocd.argoproj.io/sync-wave';
 const IN_CLUSTER = ['https://kubernetes.default.svc', 'https://kubernetes.default.svc/'];
 /** Tool options the pipe renders; any other option changes the output in a way it would not reproduce. */
-const HELM_KEYS = ['releaseName', 'valueFiles', 'values', 'valuesObject', 'parameters', 'ignoreMissingValueFiles', 'passCredentials'];
-const KUSTOMIZE_KEYS = ['namePrefix', 'nameSuffix', 'images', 'commonLabels'];
+const HELM_KEYS = ['releaseName', 'valueFiles', 'values', 'valuesObject', 'parameters', 'ignoreMissingValueFiles', 'passCredentials', 'namespace', 'skipCrds', 'fileParameters'];
+const KUSTOMIZE_KEYS = [
+  'namePrefix',
+  'nameSuffix',
+  'images',
+  'commonLabels',
+  'forceCommonLabels',
+  'commonAnnotations',
+  'forceCommonAnnotations',
+  'commonAnnotationsEnvsubst',
+  'namespace',
+  'replicas',
+  'components',
+  'ignoreMissingComponents',
+  'patches',
+];
 
 /**
  * One Application -> an App of the resolved model, or an UnsupportedApp with the reason. Input
@@ -200,7 +251,9 @@ export async function mapApplication(
     const k = src.kustomize ?? {};
     const extra = Object.keys(k).filter((key) => !KUSTOMIZE_KEYS.includes(key));
     if (extra.length) return unsupported('kustomize', `spec.source.kustomize.${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not supported by the pipe`);
-    kustomize = mapKustomize(k);
+    const mapped = await mapKustomize(name, k, path, (...key) => at(...srcKey, 'kustomize', ...key), ctx.files);
+    if ('reason' in mapped) return unsupported('kustomize', mapped.reason);
+    kustomize = mapped.options;
   }
 
   const revision = src.targetRevision;
@@ -337,23 +390,138 @@ async function mapHelm(
     value: String(p.value ?? ''),
     ...(p.forceString === true ? { forceString: true } : {}),
   }));
+  // a map in Argo CD (name -> path): the last entry of a name wins
+  const fileParameters = new Map<string, string>();
+  for (const [j, f] of (Array.isArray(h.fileParameters) ? h.fileParameters : []).entries()) {
+    if (!isRecord(f)) continue;
+    const raw = String(f.path ?? '');
+    const where = at('fileParameters', j, 'path');
+    const field = `Application ${name}: spec.source.helm.fileParameters[${j}].path`;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { reason: `file parameter ${String(f.name)} reads ${raw}, a URL; fetching it needs network access` };
+    if (raw.includes('$')) return { reason: `file parameter ${String(f.name)} path ${raw} uses variables of Argo CD's build environment, which the pipe does not set` };
+    const p = raw.startsWith('/') ? raw.replace(/^\/+/, '') : posix.join(path || '.', raw);
+    if (p === '..' || p.startsWith('../')) {
+      throw new InputError(`${field} "${raw}" (relative to ${path || '.'}) is outside the repository`, {
+        where,
+        hint: 'name a file inside the repository: relative to spec.source.path, or from the repository root with a leading /',
+      });
+    }
+    const file = repoPath(p, where);
+    const kind = await files.kind(file, where);
+    if (kind !== 'file') {
+      throw new InputError(`${field} "${raw}" (${file || '.'}) ${kind === 'dir' ? 'is a folder, not a file' : 'does not exist in this repository'}`, {
+        where,
+        hint: 'Argo CD fails on it too (helm --set-file): name a file of the repository, relative to spec.source.path',
+      });
+    }
+    fileParameters.delete(String(f.name));
+    fileParameters.set(String(f.name), file);
+  }
   return {
     releaseName: typeof h.releaseName === 'string' && h.releaseName ? h.releaseName : name,
     valueFiles,
     values: values && Object.keys(values).length ? values : undefined,
     parameters,
     ...(missingValueFiles.length ? { missingValueFiles } : {}),
+    ...(typeof h.namespace === 'string' && h.namespace ? { namespace: h.namespace } : {}),
+    ...(h.skipCrds === true ? { skipCrds: true } : {}),
+    ...(fileParameters.size ? { fileParameters: [...fileParameters].map(([n, path]) => ({ name: n, path })) } : {}),
   };
 }
 
-function mapKustomize(k: Record<string, unknown>): KustomizeOptions | undefined {
+/** Argo CD's `kustomize edit set namespace` takes a DNS label (kustomize's check). */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** strconv.Atoi, which Argo CD reads a replica count given as a string with. */
+const WHOLE = /^[+-]?\d+$/;
+
+async function mapKustomize(
+  name: string,
+  k: Record<string, unknown>,
+  path: string,
+  at: (...key: PathKey[]) => Location,
+  files: RepoFiles,
+): Promise<{ options: KustomizeOptions | undefined } | { reason: string }> {
+  const field = (...key: PathKey[]) => `Application ${name}: spec.source.kustomize.${describePath(key)}`;
+  const strings = (v: unknown) => (isRecord(v) && Object.keys(v).length ? Object.fromEntries(Object.entries(v).map(([a, b]) => [a, String(b)])) : undefined);
+  const commonLabels = strings(k.commonLabels);
+  const commonAnnotations = strings(k.commonAnnotations);
+  // envsubst over values without a "$" is the identity; with one, the values depend on Argo CD's build environment
+  if (k.commonAnnotationsEnvsubst === true && Object.values(commonAnnotations ?? {}).some((v) => v.includes('$'))) {
+    return {
+      reason:
+        'spec.source.kustomize.commonAnnotationsEnvsubst: the annotation values use variables of Argo CD\'s build environment ($ARGOCD_APP_REVISION, $KUBE_VERSION, ...), which the pipe does not set; write the values out',
+    };
+  }
+  const namespace = typeof k.namespace === 'string' && k.namespace ? k.namespace : undefined;
+  if (namespace !== undefined && !NAMESPACE.test(namespace)) {
+    throw new InputError(`${field('namespace')} "${namespace}" is not a valid namespace name`, {
+      where: at('namespace'),
+      hint: 'Argo CD fails on it too (kustomize edit set namespace): use lowercase letters, digits and "-", at most 63',
+    });
+  }
+  const replicas: { name: string; count: number }[] = [];
+  for (const [j, r] of (Array.isArray(k.replicas) ? k.replicas : []).entries()) {
+    if (!isRecord(r)) continue;
+    const count = typeof r.count === 'number' ? r.count : WHOLE.test(String(r.count)) ? Number(String(r.count)) : undefined;
+    const replica = String(r.name ?? '');
+    if (count === undefined || replica.includes('=')) {
+      throw new InputError(`${field('replicas', j)}: ${count === undefined ? `count "${String(r.count)}" is not a whole number` : `name "${replica}" has a "="`}`, {
+        where: at('replicas', j),
+        hint: 'Argo CD fails on it too (kustomize edit set replicas <name>=<count>): give the name of a Deployment, StatefulSet ... and a whole number',
+      });
+    }
+    replicas.push({ name: replica, count });
+  }
+  const components: string[] = [];
+  for (const [j, c] of asStrings(k.components).entries()) {
+    if (isRemote(c)) return { reason: `spec.source.kustomize.components: ${c} is a remote component; fetching it needs network access` };
+    if (/[*?[]/.test(c)) return { reason: `spec.source.kustomize.components: ${c} is a glob, which kustomize expands on Argo CD's checkout; list the component folders instead` };
+    const where = at('components', j);
+    const p = posix.join(path || '.', c);
+    if (c.startsWith('/') || p === '..' || p.startsWith('../')) {
+      throw new InputError(`${field('components', j)} "${c}" (relative to ${path || '.'}) is outside the repository`, {
+        where,
+        hint: 'name a component folder inside the repository, relative to spec.source.path',
+      });
+    }
+    const kind = await files.kind(repoPath(p, where), where);
+    if (kind !== 'dir' && k.ignoreMissingComponents !== true) {
+      throw new InputError(`${field('components', j)} "${c}" (${p}) ${kind === 'file' ? 'is a file, not a component folder' : 'does not exist in this repository'}`, {
+        where,
+        hint: 'Argo CD fails on it too: fix the path (relative to spec.source.path), or set kustomize.ignoreMissingComponents: true',
+      });
+    }
+    components.push(c);
+  }
+  const patches = (Array.isArray(k.patches) ? k.patches : []).filter(isRecord).map(patchAsArgoWrites);
+  const clashFails = [
+    ...(commonLabels && k.forceCommonLabels !== true ? (['commonLabels'] as const) : []),
+    ...(commonAnnotations && k.forceCommonAnnotations !== true ? (['commonAnnotations'] as const) : []),
+  ];
   const out: KustomizeOptions = {
     namePrefix: typeof k.namePrefix === 'string' && k.namePrefix ? k.namePrefix : undefined,
     nameSuffix: typeof k.nameSuffix === 'string' && k.nameSuffix ? k.nameSuffix : undefined,
     images: Array.isArray(k.images) && k.images.length ? asStrings(k.images) : undefined,
-    commonLabels: isRecord(k.commonLabels) ? Object.fromEntries(Object.entries(k.commonLabels).map(([a, b]) => [a, String(b)])) : undefined,
+    commonLabels,
+    commonAnnotations,
+    namespace,
+    replicas: replicas.length ? replicas : undefined,
+    components: components.length ? components : undefined,
+    ignoreMissingComponents: components.length && k.ignoreMissingComponents === true ? true : undefined,
+    patches: patches.length ? patches : undefined,
+    clashFails: clashFails.length ? clashFails : undefined,
   };
-  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
+  return { options: Object.values(out).some((v) => v !== undefined) ? out : undefined };
+}
+
+/** A patch as Argo CD's typed KustomizePatch writes it: known fields only, empty ones left out (omitempty). */
+function patchAsArgoWrites(p: Record<string, unknown>): Record<string, unknown> {
+  const nonEmpty = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.filter((key) => typeof o[key] === 'string' && o[key] !== '').map((key) => [key, o[key]]));
+  return {
+    ...nonEmpty(p, ['path', 'patch']),
+    ...(isRecord(p.target) ? { target: nonEmpty(p.target, ['group', 'version', 'kind', 'name', 'namespace', 'labelSelector', 'annotationSelector']) } : {}),
+    ...(isRecord(p.options) && Object.keys(p.options).length ? { options: p.options } : {}),
+  };
 }
 
 /** A copy without null-valued keys (deeply; list items stay). */

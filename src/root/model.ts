@@ -31,6 +31,12 @@ export interface HelmOptions {
    * dependencies, so deleting one, or adding it back, changes the app.
    */
   missingValueFiles?: string[];
+  /** Argo CD's helm.namespace: the namespace helm renders with (.Release.Namespace); objects still go to the app's namespace. */
+  namespace?: string;
+  /** Argo CD's helm.skipCrds: the chart's crds/ folder is not rendered. */
+  skipCrds?: boolean;
+  /** --set-file: each value is the text of a repository file (repository-relative path), applied after the parameters. */
+  fileParameters?: { name: string; path: string }[];
 }
 
 export interface KustomizeOptions {
@@ -38,6 +44,22 @@ export interface KustomizeOptions {
   nameSuffix?: string;
   images?: string[];
   commonLabels?: Record<string, string>;
+  commonAnnotations?: Record<string, string>;
+  /** `kustomize edit set namespace`: the namespace of every namespaced object the kustomization renders. */
+  namespace?: string;
+  /** `kustomize edit set replicas`: replaces the kustomization's entry of the same name. */
+  replicas?: { name: string; count: number }[];
+  /** Component folders relative to the app's path, as written: appended to the kustomization's components. */
+  components?: string[];
+  /** Argo CD's ignoreMissingComponents: a component folder that does not exist is left out instead of failing. */
+  ignoreMissingComponents?: boolean;
+  /** Inline patches, appended to the kustomization's own. */
+  patches?: Record<string, unknown>[];
+  /**
+   * Fields whose keys the kustomization may not set already (Argo CD without forceCommonLabels /
+   * forceCommonAnnotations: `kustomize edit add` fails on them). Unset: the app's value replaces it.
+   */
+  clashFails?: ('commonLabels' | 'commonAnnotations')[];
 }
 
 export interface App {

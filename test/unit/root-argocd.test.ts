@@ -283,8 +283,10 @@ describe('Argo CD directory of Applications', () => {
         application('two-paths', `  sources:\n  - repoURL: ${REPO}\n    path: plain\n  - repoURL: ${REPO}\n    path: kust\n`),
         // Argo CD ignores spec.source when spec.sources is given
         application('both-multi', `${src('plain')}  sources:\n  - repoURL: ${REPO}\n    path: plain\n  - repoURL: ${REPO}\n    path: kust\n`),
-        application('file-params', src('chart', '    helm:\n      fileParameters: [{ name: a, path: b }]\n')),
-        application('patches', src('kust', '    kustomize:\n      patches: [{ patch: x }]\n')),
+        application('kube-version', src('chart', '    helm:\n      kubeVersion: "1.29"\n')),
+        application('without-selector', src('kust', '    kustomize:\n      commonLabels: { a: b }\n      labelWithoutSelector: true\n')),
+        application('envsubst', src('kust', '    kustomize:\n      commonAnnotations: { rev: $ARGOCD_APP_REVISION }\n      commonAnnotationsEnvsubst: true\n')),
+        application('remote-component', src('kust', '    kustomize:\n      components: [https://github.com/org/repo//c?ref=v1]\n')),
         application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
         application('url-values', src('chart', '    helm:\n      valueFiles: [https://example.com/v.yaml]\n')),
         application('no-source', ''),
@@ -297,7 +299,24 @@ describe('Argo CD directory of Applications', () => {
     expect(root.apps.map((a) => a.name)).toEqual(['fine']);
     const reasons = Object.fromEntries(root.unsupported.map((u) => [u.name, [u.source, u.reason, u.origin.line]]));
     expect(Object.keys(reasons).sort()).toEqual(
-      ['both-multi', 'fleet', 'file-params', 'helm-on-plain', 'jsonnet-files', 'jsonnet-option', 'multi', 'no-source', 'other-repo', 'patches', 'plugin', 'remote-chart', 'two-paths', 'url-values'].sort(),
+      [
+        'both-multi',
+        'envsubst',
+        'fleet',
+        'helm-on-plain',
+        'jsonnet-files',
+        'jsonnet-option',
+        'kube-version',
+        'multi',
+        'no-source',
+        'other-repo',
+        'plugin',
+        'remote-chart',
+        'remote-component',
+        'two-paths',
+        'url-values',
+        'without-selector',
+      ].sort(),
     );
     expect(reasons['other-repo']).toEqual([
       'another repository',
@@ -313,8 +332,10 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons.multi![1]).toBe('spec.sources has 2 sources (values from one source for a chart in another); the pipe renders single-source Applications');
     expect(reasons['two-paths']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
     expect(reasons['both-multi']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
-    expect(reasons['file-params']![1]).toBe('spec.source.helm.fileParameters is not supported by the pipe');
-    expect(reasons.patches![1]).toBe('spec.source.kustomize.patches is not supported by the pipe');
+    expect(reasons['kube-version']![1]).toBe('spec.source.helm.kubeVersion is not supported by the pipe');
+    expect(reasons['without-selector']![1]).toBe('spec.source.kustomize.labelWithoutSelector is not supported by the pipe');
+    expect(reasons.envsubst![1]).toMatch(/^spec\.source\.kustomize\.commonAnnotationsEnvsubst: the annotation values use variables of Argo CD's build environment/);
+    expect(reasons['remote-component']![1]).toBe('spec.source.kustomize.components: https://github.com/org/repo//c?ref=v1 is a remote component; fetching it needs network access');
     expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
     expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
     expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
