@@ -142,3 +142,52 @@ describe('plan mode on the Argo CD example', () => {
     expect(r.stderr).toMatch(/reports cannot be rendered: .*jsonnet/i);
   });
 });
+
+describe('plan mode on Argo CD Applications with tool options', () => {
+  it('renders kustomize components and helm skipCrds / fileParameters as Argo CD does, and a change to their files changes the app', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'aoa-e2e-')), 'repo');
+    dirs.push(dir);
+    const app = (name: string, path: string, options: string) =>
+      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: ${name}, namespace: argocd}\nspec:\n  project: default\n  destination: {server: https://kubernetes.default.svc, namespace: shop}\n  source:\n    repoURL: git@bitbucket.org:acme/platform-apps.git\n    path: ${path}\n${options}`;
+    const files: Record<string, string> = {
+      'argo/web.yaml': app('web', 'apps/web', '    kustomize:\n      namespace: web\n      components: [../../components/extra]\n'),
+      'argo/api.yaml': app('api', 'charts/api', "    helm:\n      skipCrds: true\n      fileParameters: [{name: settings, path: /shared/settings.txt}]\n"),
+      'apps/web/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'apps/web/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n',
+      'components/extra/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [secret.yaml]\n',
+      'components/extra/secret.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: extra}\nstringData: {a: "1"}\n',
+      'charts/api/Chart.yaml': 'apiVersion: v2\nname: api\nversion: 1.0.0\n',
+      'charts/api/crds/widget.yaml':
+        'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n',
+      'charts/api/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: api}\ndata:\n  settings: {{ .Values.settings | quote }}\n',
+      'shared/settings.txt': 'level=info\n',
+    };
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    }
+    const commit = (message: string) => {
+      git(dir, 'add', '--all');
+      execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '--no-gpg-sign', '-m', message]);
+      return git(dir, 'rev-parse', 'HEAD');
+    };
+    git(dir, 'init', '--quiet', '--initial-branch=main');
+    commit('apps');
+    writeFileSync(join(dir, 'shared/settings.txt'), 'level=debug\n');
+    writeFileSync(join(dir, 'components/extra/secret.yaml'), files['components/extra/secret.yaml']!.replace('"1"', '"2"'));
+    const head = commit('settings and the extra component');
+
+    const reportFile = join(dir, '..', 'options.json');
+    const r = await runPipe(bitbucketEnv(dir, head, { MODE: 'plan', ROOT_MANIFEST: 'argo', REPORT_FILE: reportFile }));
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('helm file parameter shared/settings.txt changed');
+    expect(r.stdout).toContain('kustomize component components/extra/secret.yaml changed');
+    const report = reportOf(reportFile);
+    expect(report.plan.unsupported).toEqual([]);
+    const byName = Object.fromEntries(report.plan.apps.map((a: { name: string }) => [a.name, a]));
+    // the component's Secret is rendered; the chart's CRD is not (skipCrds)
+    expect(byName.web).toMatchObject({ status: 'changed', deploy: true, objects: { ConfigMap: 1, Secret: 1 } });
+    expect(byName.api).toMatchObject({ status: 'changed', deploy: true, objects: { ConfigMap: 1 } });
+  });
+});

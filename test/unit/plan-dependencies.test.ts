@@ -238,3 +238,45 @@ describe('analyzeDependencies (a real repository, git grep)', () => {
     }
   });
 });
+
+describe("files an Argo CD Application's options add (kustomize components, helm fileParameters)", () => {
+  const APPLIED: App[] = [
+    app('k', { type: 'kustomize', path: 'apps/k', kustomize: { components: ['../../libs/comp'] } }),
+    app('hf', { type: 'helm', path: 'apps/hf', helm: { releaseName: 'hf', valueFiles: [], parameters: [], fileParameters: [{ name: 's', path: 'shared/settings.txt' }] } }),
+  ];
+  let repo: TestRepo;
+  beforeAll(() => {
+    repo = new TestRepo().write({
+      ...FILES,
+      'apps/k/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
+      'apps/k/cm.yaml': CM,
+      // a component that reaches a folder of its own
+      'libs/comp/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [../other]\npatches: [{path: patch.yaml}]\n',
+      'libs/comp/patch.yaml': CM,
+      'apps/hf/Chart.yaml': 'apiVersion: v2\nname: hf\nversion: 1.0.0\n',
+      'shared/settings.txt': 'a=1\n',
+      'shared/other.txt': 'b=1\n',
+    });
+    repo.commit('initial');
+  });
+  afterAll(() => repo.cleanup());
+
+  async function changedApps(files: string[]) {
+    const analysis = await analyzeDependencies({ apps: APPLIED, changed: files, tree: new WorkTree(repo.dir), search: gitManifestSearch(new Git(repo.dir)) });
+    const commit = 'c'.repeat(40);
+    const d = decide({ root: root(APPLIED), base: () => ({ kind: 'commit', commit }), changed: new Map([[commit, files]]), baseRoots: new Map(), deps: analysis.deps, force: false, only: [] });
+    const changed = d.changes.filter((c) => c.status === 'changed');
+    return Object.fromEntries(changed.map((c) => [c.app.name, c.reasons]));
+  }
+
+  it('a component folder outside the app, and what it reaches, make the app changed', async () => {
+    expect(await changedApps(['libs/comp/patch.yaml'])).toEqual({ k: ['kustomize component libs/comp/patch.yaml changed'] });
+    expect(Object.keys(await changedApps(['libs/other/x.yaml']))).toEqual(['k']);
+    expect(await changedApps(['libs/unused/u.yaml'])).toEqual({});
+  });
+
+  it('a file named by fileParameters makes the chart changed, and no other file beside it', async () => {
+    expect(await changedApps(['shared/settings.txt'])).toEqual({ hf: ['helm file parameter shared/settings.txt changed'] });
+    expect(await changedApps(['shared/other.txt'])).toEqual({});
+  });
+});
