@@ -67,7 +67,7 @@ const FIXED: Record<string, string> = {
   'bases/extra base/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
   'apps/api/Chart.yaml': 'apiVersion: v2\nname: api\nversion: 1.0.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: file://../../charts/lib\n',
   'apps/api/templates/cm.yaml':
-    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n  labels:\n    {{- include "lib.labels" . | nindent 4 }}\ndata:\n  level: {{ .Values.level | quote }}\n  replicas: {{ .Values.replicas | default 1 | quote }}\n',
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n  labels:\n    {{- include "lib.labels" . | nindent 4 }}\ndata:\n  level: {{ .Values.level | quote }}\n  replicas: {{ .Values.replicas | default 1 | quote }}\n  settings: {{ .Values.settings | default "" | quote }}\n',
   'charts/lib/Chart.yaml': 'apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n',
   'apps/off/cm.yaml': cm('off', 0),
 };
@@ -93,6 +93,8 @@ interface Scenario {
    * app depends on, and which root fields are its entry.
    */
   model: Record<string, { files: (path: string) => boolean; root: string[] }>;
+  /** Extra arguments of a child's render by hand (the flags its tool options give). */
+  renderArgs?: Record<string, string[]>;
 }
 
 const directoryFile = (folder: string, recurse: boolean) => (p: string) =>
@@ -198,7 +200,8 @@ const argocd: Scenario = {
   apps: ['plain', 'deep', 'web', 'admin', 'api'],
   disabled: [],
   fixed: Object.fromEntries(Object.entries(FIXED).filter(([p]) => !p.startsWith('apps/off/'))),
-  editable: Object.fromEntries(Object.entries(EDITABLE).filter(([p]) => !p.startsWith('apps/worker/') && p !== 'shared/settings.txt')),
+  // shared/settings.txt: the api Application reads it with helm.fileParameters
+  editable: Object.fromEntries(Object.entries(EDITABLE).filter(([p]) => !p.startsWith('apps/worker/'))),
   added: ['apps/plain/added.yaml', 'apps/deep/b/added.yaml', 'bases/service/added.yaml', 'apps/admin/added.txt', 'docs/added.md'],
   // apiFlag: a value of one child; webTag: production values of one child; label: every
   // Application's labels (nothing deployed changes); stagingTag: the staging values file only;
@@ -217,7 +220,7 @@ const argocd: Scenario = {
     'argocd/apps/templates/api.yaml': application(
       'api',
       'apps/api',
-      '    helm:\n      valueFiles: [../../values/production/api.yaml]\n      parameters: [{ name: flag, value: "{{ .Values.apiFlag }}" }]\n',
+      '    helm:\n      valueFiles: [../../values/production/api.yaml]\n      parameters: [{ name: flag, value: "{{ .Values.apiFlag }}" }]\n      fileParameters: [{ name: settings, path: /shared/settings.txt }]\n',
     ),
   }),
   model: {
@@ -225,8 +228,10 @@ const argocd: Scenario = {
     deep: { files: CHILD_MODEL.deep, root: [] },
     web: { files: CHILD_MODEL.web, root: ['webTag'] },
     admin: { files: CHILD_MODEL.admin, root: [] },
-    api: { files: CHILD_MODEL.api, root: ['apiFlag'] },
+    // helm.fileParameters: the file it names is read by the chart's render
+    api: { files: (p) => CHILD_MODEL.api(p) || p === 'shared/settings.txt', root: ['apiFlag'] },
   },
+  renderArgs: { api: ['--set-file', 'settings=shared/settings.txt'] },
 };
 
 /** mulberry32: small, seeded, good enough to pick edits. */
@@ -265,7 +270,7 @@ function filesBelow(dir: string, prefix = ''): string[] {
 }
 
 /** What each child renders at a commit, by the real tools on a checkout of it. */
-function renderAt(repo: TestRepo, sha: string, apps: string[]): Record<string, string> {
+function renderAt(repo: TestRepo, sha: string, apps: string[], extra: Record<string, string[]> = {}): Record<string, string> {
   const dir = join(scratch, sha.slice(0, 12));
   repo.git('worktree', 'add', '--detach', '-q', dir, sha);
   const folder = (app: string, keep: (rel: string) => boolean) =>
@@ -282,7 +287,7 @@ function renderAt(repo: TestRepo, sha: string, apps: string[]): Record<string, s
     worker: () => folder('apps/worker', (rel) => !rel.includes('/') && /\.(ya?ml|json)$/.test(rel)),
     web: () => run(kubectl, ['kustomize', 'apps/web/overlays/production'], dir),
     admin: () => run(kubectl, ['kustomize', 'apps/admin'], dir),
-    api: () => run(helm, ['template', 'api', 'apps/api', '-f', 'values/production/api.yaml'], dir),
+    api: () => run(helm, ['template', 'api', 'apps/api', '-f', 'values/production/api.yaml', ...(extra.api ?? [])], dir),
   };
   return Object.fromEntries(apps.map((app) => [app, all[app]!()]));
 }
@@ -309,7 +314,7 @@ async function walk(sc: Scenario): Promise<void> {
   for (const [path, target] of Object.entries(LINKS)) symlinkSync(target, join(repo.dir, path));
   const history: Snapshot[] = [{ sha: repo.commit('initial'), files: new Map(files), root: { ...root } }];
   const renders = new Map<string, Record<string, string>>();
-  const rendered = (sha: string) => renders.get(sha) ?? renders.set(sha, renderAt(repo, sha, sc.apps)).get(sha)!;
+  const rendered = (sha: string) => renders.get(sha) ?? renders.set(sha, renderAt(repo, sha, sc.apps, sc.renderArgs)).get(sha)!;
 
   // first every edit alone, each against its parent (so each rule is seen by itself), then a
   // random walk of one to three edits per commit against random earlier commits
