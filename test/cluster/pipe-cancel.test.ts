@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestbed } from '../support/cluster-global-setup.js';
 import { bitbucketEnv } from '../support/pipe.js';
-import { getJson, ledger, uid } from './helpers/engine.js';
+import { getJson, kubectl, ledger, uid } from './helpers/engine.js';
 import { Repo, yamlConfigMap, yamlDeployment } from './helpers/repo.js';
 
 const bed = useTestbed();
@@ -45,8 +45,8 @@ function startPipe() {
   });
 }
 
-/** Starts the pipe, waits until `ready(output)` holds, then sends SIGTERM. */
-async function cancelWhen(ready: (output: string) => boolean | Promise<boolean>) {
+/** Starts the pipe, waits until `ready(output)` holds, then sends SIGTERM (or `signal`). */
+async function cancelWhen(ready: (output: string) => boolean | Promise<boolean>, signal: NodeJS.Signals = 'SIGTERM') {
   const proc = startPipe();
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -64,7 +64,7 @@ async function cancelWhen(ready: (output: string) => boolean | Promise<boolean>)
     proc.then((r) => reject(new Error(`pipe ended early: ${r.all}`)), reject);
   });
   const signalled = Date.now();
-  proc.kill('SIGTERM');
+  proc.kill(signal);
   const r = await proc;
   return { ...r, afterSignalMs: Date.now() - signalled };
 }
@@ -107,6 +107,33 @@ describe('SIGTERM during a deploy', () => {
     expect((await ledger(admin, env)).slow).toEqual({ ...deployed, failed: { commit: attempt, at: expect.any(String) } });
 
     // the revert: git says nothing of slow changed since its recorded commit; the mark says the cluster differs
+    repo.commit({ 'apps/slow/deploy.yaml': good });
+    const revert = await startPipe();
+    expect(revert.exitCode, revert.all).toBe(0);
+    expect(revert.all).toMatch(new RegExp(`slow: started .*its last deploy attempt \\(${attempt.slice(0, 12)}, [^)]+\\) changed objects and did not finish`));
+    expect(await liveSelector()).toBeUndefined();
+    const after = (await ledger(admin, env)).slow!;
+    expect(after.commit).toBe(repo.head());
+    expect(after.failed).toBeUndefined();
+  });
+
+  it('a run killed outright (SIGKILL) after changing a deployed app leaves the mark too, so the revert pushed next is deployed', async () => {
+    const good = yamlDeployment('slow');
+    const deployed = (await ledger(admin, env)).slow!;
+    expect(deployed.failed).toBeUndefined();
+    repo.commit({ 'apps/slow/deploy.yaml': yamlDeployment('slow', { nodeSelector: 'no-such-node: "y"' }) });
+    const attempt = repo.head();
+    const liveSelector = async () =>
+      ((await getJson(admin, ['deployment', '-n', `slow-${id}`, 'slow'])) as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string> } } } } | undefined)?.spec?.template?.spec?.nodeSelector;
+    // no handler runs: whatever the ledger says now was written before the change went live
+    const r = await cancelWhen(async (out) => /^slow: started/m.test(out) && (await liveSelector()) !== undefined, 'SIGKILL');
+    expect(r.signal, r.all).toBe('SIGKILL');
+    expect((await ledger(admin, env)).slow).toEqual({ ...deployed, failed: { commit: attempt, at: expect.any(String) } });
+    // the killed run's lease is left behind (it expires after 60 s): removed here, as an operator may
+    const lease = ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${env}`];
+    expect((await getJson(admin, lease))?.spec?.holderIdentity).toMatch(new RegExp(`^build 42, commit ${attempt.slice(0, 12)}`));
+    await kubectl(admin, ['delete', ...lease]);
+
     repo.commit({ 'apps/slow/deploy.yaml': good });
     const revert = await startPipe();
     expect(revert.exitCode, revert.all).toBe(0);
