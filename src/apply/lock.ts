@@ -47,6 +47,18 @@ export function leaseFree(spec: Lease['spec'], serverNowMs: number, marginMs = 2
 }
 
 /**
+ * How long ago the holder renewed the lease, and when it expires if nobody renews it: tells a
+ * waiting run whether it waits for a live deploy or for the lease of a killed run to run out.
+ */
+export function leaseAge(spec: Lease['spec'], serverNowMs: number): string {
+  const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '');
+  if (Number.isNaN(renewed)) return '';
+  const ago = Math.max(0, Math.round((serverNowMs - renewed) / 1000));
+  const left = Math.max(0, Math.ceil((renewed + (spec.leaseDurationSeconds ?? 0) * 1000 - serverNowMs) / 1000));
+  return `last renewed ${ago}s ago; if its run is gone, the lock expires in ${left}s`;
+}
+
+/**
  * An environment lock: a coordination.k8s.io/v1 Lease in the ledger namespace, held while
  * deploying and renewed at a third of its duration. Times are written and judged in the API
  * server's clock (its Date header), so runners with skewed clocks still agree on expiry; a run
@@ -141,13 +153,14 @@ export class EnvironmentLock {
         throw this.explain(err);
       }
       const holder = current.spec.holderIdentity!;
+      const age = leaseAge(current.spec, this.serverNow());
       if (Date.now() >= deadline) {
-        throw new PipeError(`environment lock ${this.o.namespace}/${this.o.name} is held by ${holder} (since ${current.spec.acquireTime ?? '?'}); waited ${this.o.timeoutSeconds}s`, {
+        throw new PipeError(`environment lock ${this.o.namespace}/${this.o.name} is held by ${holder} (since ${current.spec.acquireTime ?? '?'}${age ? `; ${age}` : ''}); waited ${this.o.timeoutSeconds}s`, {
           hint: 'another pipeline is deploying to this environment: wait for it to finish, or raise LOCK_TIMEOUT; a lock left by a killed run expires on its own',
         });
       }
       if (announced !== holder) {
-        this.o.logger.info(`waiting for the environment lock held by ${holder} (up to ${this.o.timeoutSeconds}s)`);
+        this.o.logger.info(`waiting for the environment lock held by ${holder} (${age ? `${age}; ` : ''}waiting up to ${this.o.timeoutSeconds}s)`);
         announced = holder;
       }
       await sleep(Math.min(this.o.pollMs ?? 2_000, Math.max(0, deadline - Date.now())));

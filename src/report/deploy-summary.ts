@@ -20,13 +20,14 @@ const RESULT_LABEL: Record<AppResult['outcome'], string> = {
 export function summaryTable(result: DeployResult): string {
   const rows = result.apps.map((a) => [
     a.app,
-    a.outcome === 'unchanged' && a.reason ? a.reason : RESULT_LABEL[a.outcome],
+    // "unchanged (digest)" qualifies the result; a longer reason (found deployed while this run waited) is a note
+    a.outcome === 'unchanged' && a.reason?.startsWith('unchanged') ? a.reason : RESULT_LABEL[a.outcome],
     String(a.counts.created),
     String(a.counts.configured),
     String(a.counts.unchanged),
     String(a.counts.pruned),
     formatDuration(a.durationMs),
-    a.outcome === 'skipped' || a.outcome === 'failed' ? (a.reason ?? '').split('\n')[0]!.slice(0, 120) : '',
+    a.outcome === 'skipped' || a.outcome === 'failed' || (a.outcome === 'unchanged' && !a.reason?.startsWith('unchanged')) ? (a.reason ?? '').split('\n')[0]!.slice(0, 120) : '',
   ]);
   for (const r of result.removed) {
     const pruned = r.objects.filter((o) => o.action === 'pruned').length;

@@ -65,6 +65,8 @@ describe('environment lock', () => {
     const result = await deploy({ plan: plan({ environment: `${env}-k`, apps: [app('one', { namespace: `${ns}-k` })] }), rendered: objs, access, config: config(admin, { LOCK_TIMEOUT: '30' }), logger: log, signal });
     expect(result.ok).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+    // while it waits, the run says the holder stopped renewing and when the lease runs out
+    expect(log.lines.join('\n'), log.lines.join('\n')).toMatch(/waiting for the environment lock held by build 9, commit deadbeef \[killed\] \(last renewed \d+s ago; if its run is gone, the lock expires in [0-4]s; waiting up to 30s\)/);
     expect(log.lines.join('\n')).toContain('taking over the expired environment lock of build 9, commit deadbeef [killed]');
   });
 });

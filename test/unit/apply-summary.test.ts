@@ -41,6 +41,13 @@ describe('deploy summary', () => {
     expect(lines[6]).toMatch(/^admin\s+disabled \(kept\)\s+0\s+0\s+0\s+0\s+disabled for production; its objects stay/);
   });
 
+  it('an app found deployed while the run waited is unchanged, with the reason as its note', () => {
+    const reason = 'already deployed at this commit by build 43 (commit 92fdef4f7010) while this run waited';
+    const lines = summaryTable({ ...result, apps: [app('slow', 'unchanged', [], reason)], removed: [] }).split('\n');
+    expect(lines[0]).toMatch(/^APP\s+RESULT\s+CREATED/);
+    expect(lines[1]).toMatch(new RegExp(`^slow\\s+unchanged\\s+0\\s+0\\s+0\\s+0\\s+1\\.2s\\s+${reason.replace(/[()]/g, '\\$&')}$`));
+  });
+
   it('the plan tells an app gone from the root from one disabled for the environment', () => {
     const report: PlanReport = {
       environment: 'production',
