@@ -12,6 +12,7 @@ import { clusterError } from './errors.js';
 import { itemId, itemKey, parseInventoryRef, type InventoryItem } from './inventory.js';
 import { LedgerWriter, otherLedgers, type LedgerEntry, type LedgerSnapshot } from './ledger.js';
 import { prepare, type PreparedApp } from './prepare.js';
+import { afterGrace, CANCEL_GRACE_MS } from '../util/grace.js';
 
 export interface EngineOptions {
   plan: Plan;
@@ -116,18 +117,6 @@ export function unbounded(signal: AbortSignal): AbortSignal {
   return signal;
 }
 
-/** Stops starting work when `signal` aborts, and cuts in-flight requests `graceMs` later. */
-function graceful(signal: AbortSignal, graceMs: number): { hard: AbortSignal; dispose: () => void } {
-  unbounded(signal);
-  const hard = new AbortController();
-  unbounded(hard.signal);
-  let timer: NodeJS.Timeout | undefined;
-  const onAbort = () => (timer = setTimeout(() => hard.abort(signal.reason), graceMs));
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-  return { hard: hard.signal, dispose: () => (clearTimeout(timer), signal.removeEventListener('abort', onAbort)) };
-}
-
 /** What deploy and diff share: a connection, discovery, and every app checked before anything else. */
 export interface Session {
   client: KubeClient;
@@ -140,7 +129,7 @@ export interface Session {
 export async function withSession<T>(o: EngineOptions, changes: AppChange[], fn: (s: Session) => Promise<T>): Promise<T> {
   try {
     const client = new KubeClient(await connect(o.access, { context: o.config.identity.kubeContext }));
-    const { hard, dispose } = graceful(o.signal, o.graceMs ?? 10_000);
+    const { hard, dispose } = afterGrace(o.signal, o.graceMs ?? CANCEL_GRACE_MS);
     try {
       const discovery = new Discovery(client, o.served);
       const prepared = await prepare({ changes, rendered: o.rendered, discovery, root: o.plan.root, audit: auditOf(o), signal: o.signal });

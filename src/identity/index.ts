@@ -11,6 +11,7 @@ import { describeCluster, normalizeCaData, type EksEndpoint } from './eks-cluste
 import { makeEksToken, type AwsCredentials } from './eks-token.js';
 import { readUserKubeconfig } from './kubeconfig.js';
 import { PrivateDir } from '../util/private-dir.js';
+import { afterGrace, CANCEL_GRACE_MS } from '../util/grace.js';
 
 export interface ClusterAccess {
   /**
@@ -38,6 +39,8 @@ export interface AccessOptions {
   timeouts?: Partial<AwsTimeouts>;
   /** The clock that decides when the AWS session is renewed and tokens re-signed (tests move it forward). */
   now?: () => number;
+  /** How long after `signal` a renewal may still be made (CANCEL_GRACE_MS; tests use a short one). */
+  graceMs?: number;
 }
 
 /** Tokens are re-signed after this age for bearerToken(); EKS accepts them for 15 minutes. */
@@ -58,13 +61,18 @@ export async function establishAccess(config: Config, logger: Logger, opts: Acce
 
   const describe = `EKS cluster ${cluster.name} (${cluster.region}) as ${aws.arn}`;
   logger.debug(`${describe}, API server ${cluster.server}`);
-  const session = sessionSource(aws, () => obtainAwsIdentity(id, config.build, sts, { renewalOf: started }), { seconds: id.sessionDurationSeconds, logger, now });
+  // after SIGTERM, what the run still does (in-flight applies, the ledger write of finished apps,
+  // the lock's release) needs tokens: a renewal is cut only when the grace period is over
+  const graceMs = opts.graceMs ?? CANCEL_GRACE_MS;
+  const grace = opts.signal ? afterGrace(opts.signal, graceMs) : undefined;
+  const renewal = { ...sts, signal: grace?.hard };
+  const session = sessionSource(aws, () => obtainAwsIdentity(id, config.build, renewal, { renewalOf: started }), { seconds: id.sessionDurationSeconds, logger, now, cut: grace?.hard, graceMs });
   return {
     server: cluster.server,
     caData: cluster.caData,
     bearerToken: tokenSource(session, cluster, now),
     describe,
-    dispose: async () => undefined,
+    dispose: async () => grace?.dispose(),
   };
 }
 
@@ -89,7 +97,7 @@ interface Session {
  * callers that fail with it (an app, the ledger note, the lock release) do not each ask STS again
  * and print its error again.
  */
-function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o: { seconds: number; logger: Logger; now: () => number }): () => Promise<Session> {
+function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o: { seconds: number; logger: Logger; now: () => number; cut?: AbortSignal; graceMs?: number }): () => Promise<Session> {
   const renewAt = (identity: AwsIdentity, obtained: number) => {
     const expires = identity.credentials.expiration?.getTime();
     return expires === undefined ? Infinity : expires - Math.min(RENEW_BEFORE_MS, (expires - obtained) / 2);
@@ -111,6 +119,13 @@ function sessionSource(first: AwsIdentity, renew: () => Promise<AwsIdentity>, o:
         failed = undefined;
         return current;
       } catch (err) {
+        if (o.cut?.aborted) {
+          // not the session's fault: not kept, and no advice about SESSION_DURATION
+          throw new PipeError(`the AWS session of ${arn} ${expires.getTime() <= o.now() ? 'expired' : 'expires'} at ${expires.toISOString()} and was not renewed: the run was cancelled and its grace period (${(o.graceMs ?? CANCEL_GRACE_MS) / 1000} s) is over`, {
+            hint: 'nothing to fix: run the pipeline again; a lock it could not release expires on its own',
+            cause: err,
+          });
+        }
         const why = err instanceof PipeError ? err.located : String((err as Error)?.message ?? err);
         const error = new PipeError(`the AWS session of ${arn} ${expires.getTime() <= o.now() ? 'expired' : 'expires'} at ${expires.toISOString()} (SESSION_DURATION=${o.seconds} s) and could not be renewed: ${why}`, {
           hint: `set SESSION_DURATION to more than the deploy takes (at most the role's maximum session duration, IAM > Roles > Maximum session duration)${err instanceof PipeError && err.hint ? `; and: ${err.hint}` : ''}`,

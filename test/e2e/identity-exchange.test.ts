@@ -508,6 +508,39 @@ describe('an AWS session shorter than the deploy', () => {
     await access!.dispose();
   });
 
+  it('a renewal asked for after SIGTERM is made within the grace period: the cancelled run still records finished apps and releases its lock', async () => {
+    let offset = 0;
+    const cancel = new AbortController();
+    const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), SESSION_DURATION: '900' });
+    const { access, logger } = await attempt(e, { now: () => Date.now() + offset, signal: cancel.signal });
+    expect(access, logger.lines.join('\n')).toBeDefined();
+    const before = sts.requests.length;
+    // the pipeline is stopped; the ledger write and the lock's release then need a token, and the session is due
+    cancel.abort(new Error('cancelled by SIGTERM'));
+    offset = 9.5 * 60_000;
+    const token = (await access!.bearerToken())!;
+    expect(sts.requests.slice(before)).toEqual([{ action: 'AssumeRoleWithWebIdentity', status: 200 }]);
+    expect(await sts.verifyEksToken(token, 'prod')).toMatchObject({ arn: sts.issued.at(-1)!.arn });
+    await access!.dispose();
+  });
+
+  it('a renewal asked for once the grace period after SIGTERM is over is not made, and says why (not SESSION_DURATION)', async () => {
+    let offset = 0;
+    const cancel = new AbortController();
+    const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), SESSION_DURATION: '900' });
+    const { access } = await attempt(e, { now: () => Date.now() + offset, signal: cancel.signal, graceMs: 50 });
+    const before = sts.requests.length;
+    cancel.abort(new Error('cancelled by SIGTERM'));
+    await new Promise((r) => setTimeout(r, 150));
+    offset = 9.5 * 60_000;
+    const err = (await access!.bearerToken().catch((x: unknown) => x)) as PipeError;
+    expect(err).toBeInstanceOf(PipeError);
+    expect(err.message).toMatch(/^the AWS session of arn:aws:sts::111122223333:assumed-role\/deploy\/\S+ expires at \S+ and was not renewed: the run was cancelled and its grace period \(0.05 s\) is over$/);
+    expect(err.hint).not.toMatch(/SESSION_DURATION/);
+    expect(sts.requests.slice(before)).toEqual([]);
+    await access!.dispose();
+  });
+
   it('a renewal that fails names the session, when it expires and SESSION_DURATION', async () => {
     let offset = 0;
     const e = env({ AWS_OIDC_ROLE_ARN: ROLE, BITBUCKET_STEP_OIDC_TOKEN: await issuer.mint({}, { deployment: true }), SESSION_DURATION: '900' });
