@@ -302,10 +302,15 @@ async function applyStage(
   record: RunRecord,
 ): Promise<number> {
   const apply = await stages.apply();
-  const { writeReport } = await stages.jsonReport();
+  const { writeReport, reportError } = await stages.jsonReport();
   const { successLine } = await stages.deploySummary();
+  // a run stopped before it has per-app results (the lock held past LOCK_TIMEOUT, say) still writes its report
+  const stopped = async (err: unknown): Promise<never> => {
+    await writeReport(config, { mode: config.mode, plan: report, error: reportError(err), durationMs: Date.now() - started }).catch((e: unknown) => logger.warn((e as Error).message));
+    throw err;
+  };
   if (config.mode === 'diff') {
-    const result = await apply.diff({ plan, rendered, ...cluster, config, logger, signal });
+    const result = await apply.diff({ plan, rendered, ...cluster, config, logger, signal }).catch(stopped);
     record.diff = result;
     await writeReport(config, { mode: 'diff', plan: report, result, durationMs: Date.now() - started });
     const changed = result.apps.filter((a) => a.changed).map((a) => a.app);
@@ -325,7 +330,7 @@ async function applyStage(
     logger.success(line);
     return ExitCode.ok;
   }
-  const result = await apply.deploy({ plan, deployed, rendered, ...cluster, config, logger, signal });
+  const result = await apply.deploy({ plan, deployed, rendered, ...cluster, config, logger, signal }).catch(stopped);
   record.deploy = result;
   await writeReport(config, { mode: 'deploy', plan: report, result, durationMs: Date.now() - started });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -10,7 +10,15 @@ export interface RunReport {
   plan: PlanReport;
   /** The apply engine's per-app results (deploy, diff). */
   result?: unknown;
+  /** Why the run stopped before it had per-app results (the environment lock held, the cluster unreachable). */
+  error?: { message: string; details: string[]; hint?: string };
   durationMs: number;
+}
+
+/** The report's `error`: the message (with the variable or file it is about), details and what to do. */
+export function reportError(err: unknown): NonNullable<RunReport['error']> {
+  if (err instanceof PipeError) return { message: err.located, details: err.details, ...(err.hint ? { hint: err.hint } : {}) };
+  return { message: String((err as Error)?.message ?? err), details: [] };
 }
 
 /** Writes the JSON report atomically (a reader never sees half a file); masked like the log. */

@@ -207,6 +207,10 @@ describe('the pipe deploys an App of Apps', () => {
       const r = await pipe({ LOCK_TIMEOUT: '2' });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/✖ environment lock .* is held by build 99, commit feedfacecafe/);
+      // the JSON report is this run's, and says the same
+      expect(report().build.commit).toBe(repo.head());
+      expect(report().result).toBeUndefined();
+      expect(report().error).toMatchObject({ message: expect.stringMatching(/^environment lock .* is held by build 99, commit feedfacecafe/), hint: expect.stringMatching(/LOCK_TIMEOUT/) });
       expect((await getJson(admin, ['configmap', '-n', ns('config'), 'settings']))!.data).toEqual({ level: 'debug' });
     } finally {
       await other.release();
