@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../report/logger.js';
-import { PipeError } from '../util/errors.js';
+import { errorMessage, PipeError } from '../util/errors.js';
 import { sleep } from '../util/retry.js';
 import { LABEL, MANAGED_BY } from './audit.js';
 import { KubeApiError, type KubeClient } from './client.js';
@@ -69,6 +69,8 @@ export class EnvironmentLock {
   private offsetMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
+  /** The server's time of the last write of our lease: once it is older than the lease, another run may hold it. */
+  private renewedAt = 0;
   private readonly lostController = new AbortController();
   readonly identity: string;
 
@@ -102,9 +104,9 @@ export class EnvironmentLock {
     return Date.now() + this.offsetMs;
   }
 
-  private async read(): Promise<Lease | undefined> {
+  private async read(timeoutMs?: number): Promise<Lease | undefined> {
     try {
-      const res = await this.client.request<unknown>('GET', this.path, { signal: this.o.signal });
+      const res = await this.client.request<unknown>('GET', this.path, { signal: this.o.signal, timeoutMs });
       if (res.date) this.offsetMs = res.date.getTime() - Date.now();
       return Lease.parse(res.body);
     } catch (err) {
@@ -140,12 +142,14 @@ export class EnvironmentLock {
           await ensureNamespace(this.client, this.o.namespace, this.o.signal);
           const res = await this.client.request<unknown>('POST', this.path.replace(/\/[^/]+$/, ''), { body: this.body(undefined, true), signal: this.o.signal });
           this.lease = Lease.parse(res.body);
+          this.renewedAt = this.serverNow();
           return;
         }
         if (leaseFree(current.spec, this.serverNow())) {
           if (current.spec.holderIdentity) this.o.logger.warn(`taking over the expired environment lock of ${current.spec.holderIdentity}`);
           const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(current, true), signal: this.o.signal });
           this.lease = Lease.parse(res.body);
+          this.renewedAt = this.serverNow();
           return;
         }
       } catch (err) {
@@ -170,12 +174,14 @@ export class EnvironmentLock {
   private async renew(): Promise<void> {
     if (!this.lease || this.lost.aborted) return;
     try {
-      const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(this.lease, false) });
+      // a renewal that hangs is given up in time for the next one, well inside the lease
+      const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(this.lease, false), timeoutMs: (this.o.leaseDurationSeconds * 1000) / 3 });
       if (res.date) this.offsetMs = res.date.getTime() - Date.now();
       this.lease = Lease.parse(res.body);
+      this.renewedAt = this.serverNow();
     } catch (err) {
       if (!this.lease) return; // released meanwhile
-      const current = await this.read().catch(() => undefined);
+      const current = await this.read((this.o.leaseDurationSeconds * 1000) / 3).catch(() => undefined);
       if (current?.spec.holderIdentity === this.identity) {
         this.lease = current; // a conflicting write of our own lease: renew again on the next tick
         return;
@@ -183,6 +189,16 @@ export class EnvironmentLock {
       if (current || (err instanceof KubeApiError && err.status === 404)) {
         const hint = 'another run deployed to this environment meanwhile (or the lease was deleted): check what it deployed, then run this pipeline again';
         this.o.logger.error(`lost the environment lock ${this.o.namespace}/${this.o.name}${current ? ` to ${current.spec.holderIdentity}` : ''}: no further app is started`);
+        this.o.logger.info(`  What to do: ${hint}`);
+        this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
+        return;
+      }
+      // no answer (the API server unreachable from here, the identity refused): past the lease's
+      // duration another run may take it, so this one stops as if it had lost it
+      const silentMs = this.serverNow() - this.renewedAt;
+      if (silentMs > this.o.leaseDurationSeconds * 1000) {
+        const hint = 'check that the API server is reachable from the runner and that the deploy identity may update leases in the ledger namespace; then check what was deployed, and run this pipeline again';
+        this.o.logger.error(`could not renew the environment lock ${this.o.namespace}/${this.o.name} for ${Math.round(silentMs / 1000)}s (${errorMessage(err)}): another run may take it now; no further app is started`);
         this.o.logger.info(`  What to do: ${hint}`);
         this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
       }
