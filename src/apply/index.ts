@@ -16,7 +16,7 @@ import { countObjects, type AppResult, type DeployResult, type ObjectResult, typ
 import { ledgerName, lockName } from './names.js';
 import { prune, pruneCandidates } from './prune.js';
 import { runLayers } from './schedule.js';
-import { movedSincePlan } from './stale.js';
+import { checkUnplannedMoves, movedSincePlan } from './stale.js';
 
 export type { AppDiff, AppResult, DeployResult, DiffResult, ObjectResult, RemovedAppResult } from './model.js';
 export type { ClusterEndpoint } from './connection.js';
@@ -72,6 +72,18 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
   const changes = changesToDeploy(o.plan);
   const result: DeployResult = { environment, commit: o.plan.head, apps: [], removed: [], ok: true, cancelled: false, durationMs: 0 };
   if (!changes.length && !(o.plan.removed.length && o.config.pruneRemovedApps)) {
+    // "up to date" is only true once no other run is deploying: checked under the lock
+    if (o.deployed) {
+      await withSession(o, changes, async ({ client }) => {
+        const lock = await takeLock(o, client);
+        try {
+          const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, repositoryOf(o.config), o.signal);
+          checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(), head: o.plan.head });
+        } finally {
+          await lock.release();
+        }
+      });
+    }
     o.logger.info('Nothing to deploy.');
     for (const app of o.plan.removed) {
       const kept = keptRemoved(o.plan, app);
@@ -81,20 +93,12 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
     return { ...result, durationMs: Date.now() - started };
   }
   await withSession(o, changes, async ({ client, discovery, prepared, hard }) => {
-    const b = o.config.build;
-    const lock = await EnvironmentLock.acquire(client, {
-      namespace: o.config.ledgerNamespace,
-      name: lockName(environment),
-      holder: `build ${b.buildNumber ?? '?'}, commit ${o.plan.head.slice(0, 12)}${b.repoFullName ? `, ${b.repoFullName}` : ''}`,
-      leaseDurationSeconds: o.lockLeaseSeconds ?? 60,
-      timeoutSeconds: o.config.lockTimeoutSeconds,
-      logger: o.logger,
-      signal: o.signal,
-    });
+    const lock = await takeLock(o, client);
     try {
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, repositoryOf(o.config), o.signal);
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
       checkSharedLedger(snapshot, prepared, environment);
+      checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(o.plan.layers.flat()), head: o.plan.head });
       const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
       const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])), lock.lost);
       const moved = await movedSincePlan({ planned: o.deployed, now: snapshot.entries, apps: o.plan.layers.flat(), head: o.plan.head, workspace: o.config.workspace });
@@ -144,6 +148,20 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
   o.logger.info(`\n${summaryTable(result)}`);
   o.logger.info(summaryLine(result));
   return result;
+}
+
+/** The environment's lock, held by this run's build and commit (waiting up to LOCK_TIMEOUT). */
+function takeLock(o: EngineOptions, client: KubeClient): Promise<EnvironmentLock> {
+  const b = o.config.build;
+  return EnvironmentLock.acquire(client, {
+    namespace: o.config.ledgerNamespace,
+    name: lockName(environmentOf(o)),
+    holder: `build ${b.buildNumber ?? '?'}, commit ${o.plan.head.slice(0, 12)}${b.repoFullName ? `, ${b.repoFullName}` : ''}`,
+    leaseDurationSeconds: o.lockLeaseSeconds ?? 60,
+    timeoutSeconds: o.config.lockTimeoutSeconds,
+    logger: o.logger,
+    signal: o.signal,
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { DeployedState } from '../plan/model.js';
 import { Git } from '../util/git.js';
+import { PipeError } from '../util/errors.js';
 import type { LedgerEntry } from './ledger.js';
 
 export interface Moved {
@@ -43,4 +44,29 @@ export async function movedSincePlan(opts: {
     });
   }
   return moved;
+}
+
+/**
+ * Apps this run does not deploy whose entries another run wrote between this run's plan and its
+ * lock. The plan found them unchanged against the entries it read; against the new ones they may
+ * not be (the other run deployed an older commit this one reverts, or its attempt did not finish),
+ * and only a new plan can tell. So the run stops before anything is applied, and says to run again.
+ * An app deployed meanwhile at this run's own commit is what this run would have deployed.
+ */
+export function checkUnplannedMoves(opts: { planned: DeployedState | undefined; now: Map<string, LedgerEntry>; deploying: ReadonlySet<string>; head: string }): void {
+  if (!opts.planned) return;
+  const moved: string[] = [];
+  for (const [app, now] of opts.now) {
+    if (opts.deploying.has(app)) continue;
+    const before = opts.planned.apps.get(app);
+    const sameDeploy = before?.commit === now.commit && before.deployedAt === now.deployedAt;
+    const sameMark = before?.failed?.at === now.failed?.at;
+    if (sameDeploy && sameMark) continue;
+    if (!sameDeploy && now.commit === opts.head && !now.failed) continue;
+    moved.push(sameDeploy ? `a deploy attempt of app ${app} (commit ${now.failed!.commit.slice(0, 12)}) changed its objects and did not finish meanwhile` : `app ${app} was deployed by ${who(now)} meanwhile`);
+  }
+  if (!moved.length) return;
+  throw new PipeError(`the deployed apps changed since this run planned: ${moved.join('; ')}; nothing was applied`, {
+    hint: 'another pipeline deployed to this environment while this one planned or waited for the lock: run this pipeline again, it plans against what is deployed now',
+  });
 }

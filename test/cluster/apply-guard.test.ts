@@ -3,7 +3,7 @@ import { deploy, diff, readDeployedState } from '../../src/apply/index.js';
 import { KubeClient } from '../../src/apply/client.js';
 import { connect } from '../../src/apply/connection.js';
 import { EnvironmentLock } from '../../src/apply/lock.js';
-import { InputError } from '../../src/util/errors.js';
+import { InputError, PipeError } from '../../src/util/errors.js';
 import { Repo } from './helpers/repo.js';
 import { accessFor, app, asAdmin, config, configMap, deployment, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
@@ -109,6 +109,48 @@ describe('a run that waited for the lock', () => {
       const newer = await run(c2, 'c2', planned2, 'one');
       expect(newer.apps[0]).toMatchObject({ app: 'one', outcome: 'deployed' });
       expect((await getJson(admin, ['configmap', '-n', ns, 'one']))!.data).toEqual({ v: 'c2' });
+    } finally {
+      repo.remove();
+    }
+  });
+});
+
+describe('a run that planned before another run deployed', () => {
+  it('applies nothing when an app it does not deploy was changed meanwhile (a revert planned as "nothing to do" would lose), and says to run again', async () => {
+    const env = `replan-${uid()}`;
+    const ns = `replan-${uid()}`;
+    const repo = new Repo({ 'a.txt': '1' });
+    try {
+      const c1 = repo.head();
+      const c2 = repo.commit({ 'a.txt': '2' });
+      const c3 = repo.commit({ 'a.txt': '1' }); // the revert of c2
+      const apps = [app('one', { namespace: ns }), app('two', { namespace: ns })];
+      const objs = (v: string) => new Map([['one', rendered('one', [configMap('one', undefined, { v })])], ['two', rendered('two', [configMap('two', undefined, { v })])]]);
+      const vars = { BITBUCKET_CLONE_DIR: repo.dir };
+      const run = (head: string, v: string, status: Record<string, 'unchanged' | 'changed'>, deployed?: Awaited<ReturnType<typeof readDeployedState>>, log = logger()) =>
+        deploy({ plan: plan({ environment: env, apps, head, status }), rendered: objs(v), access, config: config(admin, vars), logger: log, signal, deployed });
+
+      expect((await run(c1, 'c1', {})).ok).toBe(true);
+      // the revert's run plans now: against c1, app two is unchanged (and app one changed, say)
+      const planned = await readDeployedState(access, { environment: env, ledgerNamespace: 'app-of-apps-pipe' });
+      // the run of c2 deploys app two before the revert's run takes the lock
+      expect((await run(c2, 'c2', { one: 'unchanged' })).ok).toBe(true);
+
+      const log = logger();
+      const stale = (await run(c3, 'c3', { two: 'unchanged' }, planned, log).catch((e: unknown) => e)) as PipeError;
+      expect(stale).toBeInstanceOf(PipeError);
+      expect(stale.message).toMatch(/^the deployed apps changed since this run planned: app two was deployed by build 42 \(commit [0-9a-f]{12}\) meanwhile; nothing was applied$/);
+      expect(stale.hint).toMatch(/run this pipeline again, it plans against what is deployed now/);
+      expect((await getJson(admin, ['configmap', '-n', ns, 'one']))!.data).toEqual({ v: 'c1' });
+      expect((await getJson(admin, ['configmap', '-n', ns, 'two']))!.data).toEqual({ v: 'c2' });
+      // with nothing to deploy by its plan, it checks the same under the lock instead of saying "up to date"
+      const idle = deploy({ plan: plan({ environment: env, apps, head: c3, status: { one: 'unchanged', two: 'unchanged' } }), rendered: new Map(), access, config: config(admin, vars), logger: logger(), signal, deployed: planned });
+      await expect(idle).rejects.toThrow(/app two was deployed by build 42 .* meanwhile; nothing was applied/);
+      // planned again, both are deployed at the revert
+      const now = await readDeployedState(access, { environment: env, ledgerNamespace: 'app-of-apps-pipe' });
+      expect((await run(c3, 'c3', {}, now)).ok).toBe(true);
+      expect((await getJson(admin, ['configmap', '-n', ns, 'two']))!.data).toEqual({ v: 'c3' });
+      expect(await getJson(admin, ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${env}`])).toBeUndefined();
     } finally {
       repo.remove();
     }
