@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { leaseAge, microTime } from '../../src/apply/lock.js';
+import { KubeApiError, type KubeClient } from '../../src/apply/client.js';
+import { EnvironmentLock, leaseAge, microTime } from '../../src/apply/lock.js';
+import { memoryLogger } from '../../src/report/logger.js';
 
 describe('environment lock: what a waiting run is told', () => {
   const now = Date.UTC(2025, 4, 1, 10, 0, 0);
@@ -11,4 +13,46 @@ describe('environment lock: what a waiting run is told', () => {
   it('says nothing it cannot read', () => {
     expect(leaseAge({ holderIdentity: 'build 1' }, now)).toBe('');
   });
+});
+
+/** An API server that grants the lease, then stops answering (a network partition of this runner). */
+function partitioned() {
+  let reachable = true;
+  let lease: any;
+  const client = {
+    async request(method: string, path: string, o: { body?: any } = {}) {
+      if (!reachable) throw new KubeApiError(method, path, 0, { message: 'connect ECONNREFUSED' });
+      const date = new Date();
+      if (method === 'GET' && path.includes('/leases/')) {
+        if (!lease) throw new KubeApiError(method, path, 404, { reason: 'NotFound' });
+        return { status: 200, body: lease, date };
+      }
+      if (method === 'GET') return { status: 200, body: {}, date };
+      lease = { ...o.body, metadata: { ...o.body.metadata, resourceVersion: String(Date.now()) } };
+      return { status: 200, body: lease, date };
+    },
+    async get(path: string) {
+      return (await client.request('GET', path)).body;
+    },
+  };
+  return { client: client as unknown as KubeClient, cut: () => (reachable = false) };
+}
+
+describe('environment lock: a run that cannot renew its lease', () => {
+  it('stops once the lease may have expired, saying it could not renew it and why', async () => {
+    const api = partitioned();
+    const logger = memoryLogger(true);
+    const lock = await EnvironmentLock.acquire(api.client, { namespace: 'app-of-apps-pipe', name: 'app-of-apps-lock-prod', holder: 'build 1', leaseDurationSeconds: 1, timeoutSeconds: 0, logger });
+    try {
+      api.cut();
+      const lost = await new Promise<unknown>((resolve, reject) => {
+        lock.lost.addEventListener('abort', () => resolve(lock.lost.reason), { once: true });
+        setTimeout(() => reject(new Error(`not stopped: ${logger.lines.join('\n')}`)), 15_000).unref();
+      });
+      expect((lost as Error).message).toBe('the environment lock was lost');
+      expect(logger.lines.join('\n')).toMatch(/could not renew the environment lock app-of-apps-pipe\/app-of-apps-lock-prod for \d+s \(.*ECONNREFUSED.*\): another run may take it now; no further app is started/);
+    } finally {
+      await lock.release();
+    }
+  }, 20_000);
 });
