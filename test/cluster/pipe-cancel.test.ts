@@ -69,6 +69,22 @@ async function cancelWhen(ready: (output: string) => boolean | Promise<boolean>,
   return { ...r, afterSignalMs: Date.now() - signalled };
 }
 
+/** The live Deployment's node selector: set by the bad commit, gone once the revert is deployed. */
+const liveSelector = async () =>
+  ((await getJson(admin, ['deployment', '-n', `slow-${id}`, 'slow'])) as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string> } } } } | undefined)?.spec?.template?.spec?.nodeSelector;
+
+/** The revert pushed after an attempt that did not finish: git says nothing changed, the mark says the cluster differs. */
+async function expectRevertDeployed(attempt: string) {
+  repo.commit({ 'apps/slow/deploy.yaml': yamlDeployment('slow') });
+  const revert = await startPipe();
+  expect(revert.exitCode, revert.all).toBe(0);
+  expect(revert.all).toMatch(new RegExp(`slow: started .*its last deploy attempt \\(${attempt.slice(0, 12)}, [^)]+\\) changed objects and did not finish`));
+  expect(await liveSelector()).toBeUndefined();
+  const after = (await ledger(admin, env)).slow!;
+  expect(after.commit).toBe(repo.head());
+  expect(after.failed).toBeUndefined();
+}
+
 describe('SIGTERM during a deploy', () => {
   it('stops waiting, starts nothing new, records only finished apps, releases the lock, exits 1', async () => {
     const r = await cancelWhen(async (out) => {
@@ -89,8 +105,7 @@ describe('SIGTERM during a deploy', () => {
   });
 
   it('a cancelled attempt that changed a deployed app marks its entry, so the revert pushed next is deployed', async () => {
-    const good = yamlDeployment('slow');
-    repo.commit({ 'apps/slow/deploy.yaml': good });
+    repo.commit({ 'apps/slow/deploy.yaml': yamlDeployment('slow') });
     const first = await startPipe();
     expect(first.exitCode, first.all).toBe(0);
     const deployed = (await ledger(admin, env)).slow!;
@@ -99,32 +114,20 @@ describe('SIGTERM during a deploy', () => {
     // a change that never becomes healthy, cancelled once it is live and its rollout waits
     repo.commit({ 'apps/slow/deploy.yaml': yamlDeployment('slow', { nodeSelector: 'no-such-node: "x"' }) });
     const attempt = repo.head();
-    const liveSelector = async () =>
-      ((await getJson(admin, ['deployment', '-n', `slow-${id}`, 'slow'])) as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string> } } } } | undefined)?.spec?.template?.spec?.nodeSelector;
     const r = await cancelWhen(async (out) => /^slow: started/m.test(out) && (await liveSelector()) !== undefined);
     expect(r.exitCode, r.all).toBe(1);
     expect(r.all).toMatch(/^slow\s+cancelled/m);
     expect((await ledger(admin, env)).slow).toEqual({ ...deployed, failed: { commit: attempt, at: expect.any(String) } });
 
     // the revert: git says nothing of slow changed since its recorded commit; the mark says the cluster differs
-    repo.commit({ 'apps/slow/deploy.yaml': good });
-    const revert = await startPipe();
-    expect(revert.exitCode, revert.all).toBe(0);
-    expect(revert.all).toMatch(new RegExp(`slow: started .*its last deploy attempt \\(${attempt.slice(0, 12)}, [^)]+\\) changed objects and did not finish`));
-    expect(await liveSelector()).toBeUndefined();
-    const after = (await ledger(admin, env)).slow!;
-    expect(after.commit).toBe(repo.head());
-    expect(after.failed).toBeUndefined();
+    await expectRevertDeployed(attempt);
   });
 
   it('a run killed outright (SIGKILL) after changing a deployed app leaves the mark too, so the revert pushed next is deployed', async () => {
-    const good = yamlDeployment('slow');
     const deployed = (await ledger(admin, env)).slow!;
     expect(deployed.failed).toBeUndefined();
     repo.commit({ 'apps/slow/deploy.yaml': yamlDeployment('slow', { nodeSelector: 'no-such-node: "y"' }) });
     const attempt = repo.head();
-    const liveSelector = async () =>
-      ((await getJson(admin, ['deployment', '-n', `slow-${id}`, 'slow'])) as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string> } } } } | undefined)?.spec?.template?.spec?.nodeSelector;
     // no handler runs: whatever the ledger says now was written before the change went live
     const r = await cancelWhen(async (out) => /^slow: started/m.test(out) && (await liveSelector()) !== undefined, 'SIGKILL');
     expect(r.signal, r.all).toBe('SIGKILL');
@@ -134,13 +137,6 @@ describe('SIGTERM during a deploy', () => {
     expect((await getJson(admin, lease))?.spec?.holderIdentity).toMatch(new RegExp(`^build 42, commit ${attempt.slice(0, 12)}`));
     await kubectl(admin, ['delete', ...lease]);
 
-    repo.commit({ 'apps/slow/deploy.yaml': good });
-    const revert = await startPipe();
-    expect(revert.exitCode, revert.all).toBe(0);
-    expect(revert.all).toMatch(new RegExp(`slow: started .*its last deploy attempt \\(${attempt.slice(0, 12)}, [^)]+\\) changed objects and did not finish`));
-    expect(await liveSelector()).toBeUndefined();
-    const after = (await ledger(admin, env)).slow!;
-    expect(after.commit).toBe(repo.head());
-    expect(after.failed).toBeUndefined();
+    await expectRevertDeployed(attempt);
   });
 });
