@@ -78,7 +78,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
         const lock = await takeLock(o, client);
         try {
           const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, repositoryOf(o.config), o.signal);
-          checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(), head: o.plan.head });
+          checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(), head: o.plan.head, scope: selected(o), removed: o.plan.removed });
         } finally {
           await lock.release();
         }
@@ -98,7 +98,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       const snapshot = await readLedger(client, o.config.ledgerNamespace, environment, repositoryOf(o.config), o.signal);
       for (const p of snapshot.problems) o.logger.warn(`${snapshot.source}: ${p} (the app is treated as never deployed)`);
       checkSharedLedger(snapshot, prepared, environment);
-      checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(o.plan.layers.flat()), head: o.plan.head });
+      checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(o.plan.layers.flat()), head: o.plan.head, scope: selected(o), removed: o.plan.removed });
       const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
       const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])), lock.lost);
       const moved = await movedSincePlan({ planned: o.deployed, now: snapshot.entries, apps: o.plan.layers.flat(), head: o.plan.head, workspace: o.config.workspace });
@@ -162,6 +162,11 @@ function takeLock(o: EngineOptions, client: KubeClient): Promise<EnvironmentLock
     logger: o.logger,
     signal: o.signal,
   });
+}
+
+/** The apps APPS names (the run's scope), or undefined when it names none (every app). */
+function selected(o: EngineOptions): ReadonlySet<string> | undefined {
+  return o.config.apps.length ? new Set(o.config.apps) : undefined;
 }
 
 /**

@@ -31,7 +31,7 @@ export async function movedSincePlan(opts: {
     const before = opts.planned.apps.get(app);
     const now = opts.now.get(app);
     if (!now || (before?.commit === now.commit && before.deployedAt === now.deployedAt)) continue;
-    if (now.commit === opts.head) {
+    if (now.commit === opts.head && !now.failed) {
       moved.set(app, { outcome: 'unchanged', reason: `already deployed at this commit by ${who(now)} while this run waited` });
       continue;
     }
@@ -53,17 +53,33 @@ export async function movedSincePlan(opts: {
  * and only a new plan can tell. So the run stops before anything is applied, and says to run again.
  * An app deployed meanwhile at this run's own commit is what this run would have deployed.
  */
-export function checkUnplannedMoves(opts: { planned: DeployedState | undefined; now: Map<string, LedgerEntry>; deploying: ReadonlySet<string>; head: string }): void {
+export function checkUnplannedMoves(opts: {
+  planned: DeployedState | undefined;
+  now: Map<string, LedgerEntry>;
+  deploying: ReadonlySet<string>;
+  head: string;
+  /** The apps this run is about (APPS); undefined: all. Another pipeline's deploy of other apps is not this run's concern. */
+  scope?: ReadonlySet<string>;
+  /** Apps this run's plan removes anyway: another run that removed them first agrees. */
+  removed?: readonly string[];
+}): void {
   if (!opts.planned) return;
+  const inScope = (app: string) => !opts.deploying.has(app) && (!opts.scope || opts.scope.has(app));
   const moved: string[] = [];
   for (const [app, now] of opts.now) {
-    if (opts.deploying.has(app)) continue;
+    if (!inScope(app)) continue;
     const before = opts.planned.apps.get(app);
     const sameDeploy = before?.commit === now.commit && before.deployedAt === now.deployedAt;
     const sameMark = before?.failed?.at === now.failed?.at;
     if (sameDeploy && sameMark) continue;
+    // the same deploy without the mark the plan saw: the attempt was taken back, the cluster is at the recorded deploy
+    if (sameDeploy && !now.failed) continue;
     if (!sameDeploy && now.commit === opts.head && !now.failed) continue;
     moved.push(sameDeploy ? `a deploy attempt of app ${app} (commit ${now.failed!.commit.slice(0, 12)}) changed its objects and did not finish meanwhile` : `app ${app} was deployed by ${who(now)} meanwhile`);
+  }
+  // an entry another run removed (PRUNE_REMOVED_APPS at a commit without the app): its objects may be gone
+  for (const app of opts.planned.apps.keys()) {
+    if (inScope(app) && !opts.now.has(app) && !opts.removed?.includes(app)) moved.push(`app ${app} was removed from the ledger meanwhile (another run pruned it)`);
   }
   if (!moved.length) return;
   throw new PipeError(`the deployed apps changed since this run planned: ${moved.join('; ')}; nothing was applied`, {
