@@ -67,7 +67,10 @@ export async function run(env: NodeJS.ProcessEnv, opts: RunOptions = {}): Promis
   if (config?.codeInsights.enabled) {
     // a cancelled run has seconds before it is killed: a short try
     const timeoutMs = opts.signal?.aborted ? 5_000 : 20_000;
-    await publishCodeInsights(config, { ...record, exitCode, error, durationMs: Date.now() - started }, logger, timeoutMs);
+    // whatever happens there, the run's result stands
+    await publishCodeInsights(config, { ...record, exitCode, error, durationMs: Date.now() - started }, logger, timeoutMs).catch((err: unknown) =>
+      logger.warn(`the Code Insights report was not published (${err instanceof Error ? err.message : String(err)}); the run's result is unchanged`),
+    );
   }
   return exitCode;
 }

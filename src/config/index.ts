@@ -309,6 +309,7 @@ function checkCombinations(c: Config): void {
   if (id.kubeConfig && !/^[A-Za-z0-9+/=\s_-]+$/.test(id.kubeConfig)) {
     err('KUBE_CONFIG', 'is not base64', 'set KUBE_CONFIG to the output of `base64 -w0 ~/.kube/config`');
   }
+  if (!URL.canParse(c.codeInsights.proxy)) err('CODE_INSIGHTS_PROXY', `"${c.codeInsights.proxy}" is not a URL`, 'set it to the proxy as http://host:port, or leave it unset');
   if (c.codeInsights.enabled) {
     if (!c.build.repoFullName || !/^[^/\s]+\/[^/\s]+$/.test(c.build.repoFullName)) {
       err('CODE_INSIGHTS', 'a Code Insights report needs the repository: BITBUCKET_REPO_FULL_NAME (workspace/slug) is not set', 'set BITBUCKET_REPO_FULL_NAME, or CODE_INSIGHTS=false');
@@ -381,6 +382,7 @@ function checkClusterAccess(c: Config): void {
       );
     }
   }
+  if (!URL.canParse(c.codeInsights.proxy)) err('CODE_INSIGHTS_PROXY', `"${c.codeInsights.proxy}" is not a URL`, 'set it to the proxy as http://host:port, or leave it unset');
   if (c.codeInsights.enabled) {
     if (!c.build.repoFullName || !/^[^/\s]+\/[^/\s]+$/.test(c.build.repoFullName)) {
       err('CODE_INSIGHTS', 'a Code Insights report needs the repository: BITBUCKET_REPO_FULL_NAME (workspace/slug) is not set', 'set BITBUCKET_REPO_FULL_NAME, or CODE_INSIGHTS=false');

@@ -135,9 +135,10 @@ function fileProblems(entry: string, fields: Record<string, unknown>, files: Fil
  * Names of flags, env variables and auth-provider fields whose values are secrets; not those that
  * name where a secret is or how it is used (`--token-cache-dir`, `--client-key-file`,
  * `AWS_SHARED_CREDENTIALS_FILE`, `--role-session-name`): a path masked hides it in every line.
+ * A URL stays a secret (`TOKEN_URL=https://idp/x?token=...` may carry one in its query).
  */
 const SECRET_NAME = /secret|token|passw|pwd|key|cred|auth|private|session|cookie|cert/i;
-const NOT_A_SECRET = /[-_.](dir|directory|path|file|cache|url|uri|endpoint|region|profile|name|type|mode|format|ttl|timeout|duration|expiry)$/i;
+const NOT_A_SECRET = /[-_.](dir|directory|path|file|cache|region|profile|name|type|mode|format|ttl|timeout|duration|expiry)$/i;
 const secretName = (name: string) => SECRET_NAME.test(name) && !NOT_A_SECRET.test(name);
 
 /**

@@ -126,3 +126,10 @@ describe('pipe.yml and README list the variables the pipe reads', () => {
     expect(listed.filter((v) => !readme.includes(`| \`${v}\``) && !readme.includes(`\`${v}\`, `) && !readme.includes(`, \`${v}\` |`))).toEqual([]);
   });
 });
+
+describe('Code Insights variables', () => {
+  it('a CODE_INSIGHTS_PROXY that is not a URL is bad input naming it (it would otherwise fail only after the run)', () => {
+    expect(errorsOf({ ...base, CODE_INSIGHTS_PROXY: 'http://proxy:29418x' })).toEqual(['CODE_INSIGHTS_PROXY: "http://proxy:29418x" is not a URL']);
+  });
+});
+

@@ -103,11 +103,13 @@ describe('userSecrets', () => {
           // where a secret is, not the secret: a path masked would hide it in every line
           { name: 'AWS_SHARED_CREDENTIALS_FILE', value: '/home/runner/.aws/credentials' },
           { name: 'AWS_SESSION_TOKEN', value: 'env-secret-3' },
+          // a URL may carry a token in its query: it stays a secret
+          { name: 'TOKEN_URL', value: 'https://idp.example/x?token=env-secret-4' },
         ],
       },
     };
     // a namespace, a region or "true" masked would hide names in every line and break the JSON report
-    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'env-secret-2', 'env-secret-3', 'oidc-client-secret', 'oidc-id-token']);
+    expect(userSecrets(user).sort()).toEqual(['arg-secret-1', 'arg-secret-2', 'env-secret-1', 'env-secret-2', 'env-secret-3', 'https://idp.example/x?token=env-secret-4', 'oidc-client-secret', 'oidc-id-token']);
   });
 
   it('are masked once KUBE_CONFIG is read', () => {
