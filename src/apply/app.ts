@@ -89,8 +89,6 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
   const pruning = ctx.config.prune || app.prune;
   // SyncFail hooks run for a sync that failed once it had begun: not for one refused before anything was applied
   let applying = false;
-  // whether the ledger entry carries this attempt's mark, written before its first change
-  let marked = false;
   try {
     if (unchangedByDigest(p, previous)) {
       await ctx.ledger.record(entry(ctx, p, previous!.objects));
@@ -116,7 +114,7 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     if (app.createNamespace && app.namespace) creates.add(app.namespace);
     const later = await preflight(ctx, app.name, [...p.targets, ...p.hooks], live, { creates, crdKinds: definedKinds(staged.bootstrap) });
     step('read and dry-run');
-    marked = await markAttempt(ctx, previous);
+    await markAttempt(ctx, previous);
     applying = true;
     if (app.createNamespace && app.namespace) objects.push(await createNamespace(ctx, app.namespace));
 
@@ -157,7 +155,6 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
     const unfinished = async (err: unknown): Promise<AppResult> => {
       const syncFail = applying ? await runSyncFail(ctx, p, err, objects) : undefined;
       const result = withSyncFail(failed(ctx, app.name, err, objects, started), syncFail);
-      await settleMark(ctx, previous, objects, marked);
       return result;
     };
     if (app.pruneLast && pruning) return { result: done('deployed'), deferred: () => finish().catch(unfinished) };
@@ -165,7 +162,6 @@ export async function deployApp(ctx: RunContext, p: PreparedApp): Promise<AppRun
   } catch (err) {
     const syncFail = applying ? await runSyncFail(ctx, p, err, objects) : undefined;
     const result = withSyncFail(failed(ctx, app.name, err, objects, started), syncFail);
-    await settleMark(ctx, previous, objects, marked);
     return { result };
   }
 }
@@ -198,27 +194,16 @@ function withSyncFail(result: AppResult, syncFail: string | undefined): AppResul
  * SIGTERM, a lost runner) leaves it, so the next run deploys the app even when git says nothing
  * changed since the entry's commit (the change reverted). An app never deployed needs no mark: it
  * is new at the next run anyway. Not once the lock is lost: another run may have written the entry.
- * A mark that cannot be written fails the app before anything is applied.
+ * A mark that cannot be written fails the app before anything is applied. A failed or cancelled
+ * attempt keeps the mark even when no change is known to have been made: a request cut off or
+ * timed out may still have been applied by the server, and a redeploy of the recorded commit
+ * costs less than a revert that is never deployed.
  */
-async function markAttempt(ctx: RunContext, previous: LedgerEntry | undefined): Promise<boolean> {
-  if (!previous || ctx.lockLost.aborted) return false;
+async function markAttempt(ctx: RunContext, previous: LedgerEntry | undefined): Promise<void> {
+  if (!previous || ctx.lockLost.aborted) return;
   await ctx.ledger.record({ ...previous, failed: { commit: ctx.audit.commit, at: new Date().toISOString() } });
-  return true;
 }
 
-/**
- * After an attempt that failed or was cancelled, the mark stays if it changed objects; if it
- * changed nothing, the entry is put back as it was (with an earlier attempt's mark, if any).
- */
-async function settleMark(ctx: RunContext, previous: LedgerEntry | undefined, objects: ObjectResult[], marked: boolean): Promise<void> {
-  if (!previous || !marked || ctx.lockLost.aborted) return;
-  if (objects.some((o) => o.action === 'created' || o.action === 'configured' || o.action === 'pruned' || o.action === 'deleted')) return;
-  try {
-    await ctx.ledger.record(previous);
-  } catch (err) {
-    ctx.logger.warn(`${previous.app}: could not take back the mark of this attempt, which changed nothing, from the ledger (${errorMessage(err)}): the next run deploys the app again`);
-  }
-}
 
 function failed(ctx: RunContext, app: string, err: unknown, objects: ObjectResult[], started: number): AppResult {
   const base = { app, objects: [...objects], counts: countObjects(objects), durationMs: Date.now() - started };

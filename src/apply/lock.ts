@@ -39,7 +39,12 @@ export function microTime(ms: number): string {
 }
 
 /** Free when nobody holds it, or the holder stopped renewing it for longer than its duration. */
-export function leaseFree(spec: Lease['spec'], serverNowMs: number, marginMs = 2_000): boolean {
+/** How long after a lease's expiry another run may take it: a margin for clocks and a late renewal. */
+const LEASE_MARGIN_MS = 2_000;
+/** A renewal that got no answer is tried again this soon, while the lease is surely still held. */
+const RENEW_RETRY_MS = 2_000;
+
+export function leaseFree(spec: Lease['spec'], serverNowMs: number, marginMs = LEASE_MARGIN_MS): boolean {
   if (!spec.holderIdentity) return true;
   const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '');
   if (Number.isNaN(renewed)) return true;
@@ -69,6 +74,8 @@ export class EnvironmentLock {
   private offsetMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
+  /** Set by release(): a renewal trying again stops. */
+  private releasing = false;
   /** The server's time of the last write of our lease: once it is older than the lease, another run may hold it. */
   private renewedAt = 0;
   private readonly lostController = new AbortController();
@@ -104,9 +111,9 @@ export class EnvironmentLock {
     return Date.now() + this.offsetMs;
   }
 
-  private async read(timeoutMs?: number): Promise<Lease | undefined> {
+  private async read(timeoutMs?: number, signal: AbortSignal | undefined = this.o.signal): Promise<Lease | undefined> {
     try {
-      const res = await this.client.request<unknown>('GET', this.path, { signal: this.o.signal, timeoutMs });
+      const res = await this.client.request<unknown>('GET', this.path, { signal, timeoutMs });
       if (res.date) this.offsetMs = res.date.getTime() - Date.now();
       return Lease.parse(res.body);
     } catch (err) {
@@ -172,35 +179,46 @@ export class EnvironmentLock {
   }
 
   private async renew(): Promise<void> {
-    if (!this.lease || this.lost.aborted) return;
-    try {
-      // a renewal that hangs is given up in time for the next one, well inside the lease
-      const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(this.lease, false), timeoutMs: (this.o.leaseDurationSeconds * 1000) / 3 });
-      if (res.date) this.offsetMs = res.date.getTime() - Date.now();
-      this.lease = Lease.parse(res.body);
-      this.renewedAt = this.serverNow();
-    } catch (err) {
-      if (!this.lease) return; // released meanwhile
-      const current = await this.read((this.o.leaseDurationSeconds * 1000) / 3).catch(() => undefined);
-      if (current?.spec.holderIdentity === this.identity) {
-        this.lease = current; // a conflicting write of our own lease: renew again on the next tick
+    const leaseMs = this.o.leaseDurationSeconds * 1000;
+    const interval = leaseMs / 3;
+    while (this.lease && !this.lost.aborted && !this.releasing) {
+      // what the lease's renewTime says is when the request went out, not when its answer came
+      const sentAt = this.serverNow();
+      // the lease is surely ours until then: each try (its retries, the read after it) ends by it
+      const left = (until: number) => AbortSignal.timeout(Math.max(1, Math.min(interval, this.renewedAt + leaseMs - LEASE_MARGIN_MS - until)));
+      try {
+        const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(this.lease, false), timeoutMs: interval, signal: left(sentAt) });
+        if (res.date) this.offsetMs = res.date.getTime() - Date.now();
+        this.lease = Lease.parse(res.body);
+        this.renewedAt = sentAt;
         return;
-      }
-      if (current || (err instanceof KubeApiError && err.status === 404)) {
-        const hint = 'another run deployed to this environment meanwhile (or the lease was deleted): check what it deployed, then run this pipeline again';
-        this.o.logger.error(`lost the environment lock ${this.o.namespace}/${this.o.name}${current ? ` to ${current.spec.holderIdentity}` : ''}: no further app is started`);
-        this.o.logger.info(`  What to do: ${hint}`);
-        this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
-        return;
-      }
-      // no answer (the API server unreachable from here, the identity refused): past the lease's
-      // duration another run may take it, so this one stops as if it had lost it
-      const silentMs = this.serverNow() - this.renewedAt;
-      if (silentMs > this.o.leaseDurationSeconds * 1000) {
-        const hint = 'check that the API server is reachable from the runner and that the deploy identity may update leases in the ledger namespace; then check what was deployed, and run this pipeline again';
-        this.o.logger.error(`could not renew the environment lock ${this.o.namespace}/${this.o.name} for ${Math.round(silentMs / 1000)}s (${errorMessage(err)}): another run may take it now; no further app is started`);
-        this.o.logger.info(`  What to do: ${hint}`);
-        this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
+      } catch (err) {
+        if (!this.lease) return; // released meanwhile
+        const current = await this.read(interval, left(this.serverNow())).catch(() => undefined);
+        if (current?.spec.holderIdentity === this.identity) {
+          this.lease = current; // a conflicting write of our own lease: try again
+          continue;
+        }
+        if (current || (err instanceof KubeApiError && err.status === 404)) {
+          const hint = 'another run deployed to this environment meanwhile (or the lease was deleted): check what it deployed, then run this pipeline again';
+          this.o.logger.error(`lost the environment lock ${this.o.namespace}/${this.o.name}${current ? ` to ${current.spec.holderIdentity}` : ''}: no further app is started`);
+          this.o.logger.info(`  What to do: ${hint}`);
+          this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
+          return;
+        }
+        // no answer (the API server unreachable from here, the identity refused): tried again every
+        // few seconds while the lease is surely ours; past that another run may take it (2 s after
+        // it expires), so this one stops as if it had lost it, before anyone can
+        const silentMs = this.serverNow() - this.renewedAt;
+        if (silentMs + RENEW_RETRY_MS >= leaseMs - LEASE_MARGIN_MS) {
+          const hint = 'check that the API server is reachable from the runner and that the deploy identity may update leases in the ledger namespace; then check what was deployed, and run this pipeline again';
+          this.o.logger.error(`could not renew the environment lock ${this.o.namespace}/${this.o.name} for ${Math.round(silentMs / 1000)}s (${errorMessage(err)}): another run may take it now; no further app is started`);
+          this.o.logger.info(`  What to do: ${hint}`);
+          this.lostController.abort(new PipeError('the environment lock was lost', { hint }));
+          return;
+        }
+        this.o.logger.debug(`could not renew the environment lock (${errorMessage(err)}); trying again`);
+        await sleep(RENEW_RETRY_MS);
       }
     }
   }
@@ -208,6 +226,7 @@ export class EnvironmentLock {
   /** Deletes the lease if it is still ours (a precondition on its resourceVersion makes sure). */
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.releasing = true;
     await this.renewing;
     const lease = this.lease;
     this.lease = undefined;

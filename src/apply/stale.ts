@@ -72,7 +72,7 @@ export function checkUnplannedMoves(opts: {
     const sameDeploy = before?.commit === now.commit && before.deployedAt === now.deployedAt;
     const sameMark = before?.failed?.at === now.failed?.at;
     if (sameDeploy && sameMark) continue;
-    // the same deploy without the mark the plan saw: the attempt was taken back, the cluster is at the recorded deploy
+    // the same deploy without the mark the plan saw (removed by hand): the cluster is taken to be at the recorded deploy
     if (sameDeploy && !now.failed) continue;
     if (!sameDeploy && now.commit === opts.head && !now.failed) continue;
     moved.push(sameDeploy ? `a deploy attempt of app ${app} (commit ${now.failed!.commit.slice(0, 12)}) changed its objects and did not finish meanwhile` : `app ${app} was deployed by ${who(now)} meanwhile`);
