@@ -10,7 +10,7 @@ import { changesToDeploy } from '../plan/model.js';
 import { appError, clusterError, logAppError } from './errors.js';
 import { InputError } from '../util/errors.js';
 import { itemRef } from './inventory.js';
-import { deployedState, readLedger, type LedgerSnapshot, type RepositoryId } from './ledger.js';
+import { deployedState, migrateLegacyLedger, readLedger, type LedgerSnapshot, type RepositoryId } from './ledger.js';
 import { EnvironmentLock } from './lock.js';
 import { countObjects, type AppResult, type DeployResult, type ObjectResult, type RemovedAppResult } from './model.js';
 import { ledgerName, lockName } from './names.js';
@@ -101,6 +101,8 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       checkUnplannedMoves({ planned: o.deployed, now: snapshot.entries, deploying: new Set(o.plan.layers.flat()), head: o.plan.head, scope: selected(o), removed: o.plan.removed });
       const stop = unbounded(AbortSignal.any([o.signal, lock.lost]));
       const ctx = context(o, client, discovery, prepared, snapshot, stop, unbounded(AbortSignal.any([hard, lock.lost])), lock.lost);
+      // a ledger in the format of earlier versions becomes a ConfigMap per app, under the lock
+      await migrateLegacyLedger(client, o.config.ledgerNamespace, snapshot, ctx.ledger, o.logger, o.signal);
       const moved = await movedSincePlan({ planned: o.deployed, now: snapshot.entries, apps: o.plan.layers.flat(), head: o.plan.head, workspace: o.config.workspace });
       const deferred: (() => Promise<AppResult>)[] = [];
       const results = await runLayers<AppResult>({

@@ -3,7 +3,7 @@ import type { DeployedApp, DeployedState } from '../plan/model.js';
 import { PipeError } from '../util/errors.js';
 import { LABEL, MANAGED_BY, labelValue } from './audit.js';
 import { KubeApiError, type KubeClient } from './client.js';
-import { LEDGER_LABEL, environmentSlug, ledgerName } from './names.js';
+import { LEDGER_LABEL, environmentSlug, isLegacyLedgerName, ledgerName, legacyLedgerName } from './names.js';
 
 /** The field manager of the ledger's ConfigMaps (not FIELD_MANAGER: they are the pipe's own records, not the user's objects). */
 const LEDGER_FIELD_MANAGER = 'app-of-apps-pipe-ledger';
@@ -102,6 +102,12 @@ export interface LedgerSnapshot {
   /** Entries another repository wrote to the same environment's ledger: neither this run's base, nor removed, nor pruned. */
   foreign: Map<string, LedgerEntry>;
   problems: string[];
+  /**
+   * The environment's ledger in the format of earlier versions (one ConfigMap for every app), when
+   * it is still there: its entries count (an app's own ConfigMap wins), and a deploy moves them to
+   * ConfigMaps of their own (`migrateLegacyLedger`).
+   */
+  legacy?: { name: string; resourceVersion?: string; entries: LedgerEntry[] };
 }
 
 /** Which repository is deploying (Bitbucket's BITBUCKET_REPO_UUID and BITBUCKET_REPO_FULL_NAME); unknown when run elsewhere. */
@@ -150,8 +156,21 @@ export function ledgerSource(namespace: string, environment: string | undefined)
 export async function readLedger(client: KubeClient, namespace: string, environment: string | undefined, repo: RepositoryId | undefined, signal?: AbortSignal): Promise<LedgerSnapshot> {
   const source = ledgerSource(namespace, environment);
   try {
-    const { entries, problems } = decodeLedger(await listConfigMaps(client, namespace, `${LEDGER_LABEL}=${environmentSlug(environment)}`, signal));
-    return { source, ...splitByRepository(entries, repo), problems };
+    const [items, old] = await Promise.all([
+      listConfigMaps(client, namespace, `${LEDGER_LABEL}=${environmentSlug(environment)}`, signal),
+      client.get<ConfigMap & { metadata: { resourceVersion?: string } }>(cmPath(namespace, legacyLedgerName(environment)), { signal }),
+    ]);
+    const { entries, problems } = decodeLedger(items);
+    let legacy: LedgerSnapshot['legacy'];
+    if (old) {
+      const decoded = decodeLegacyLedger(old.data);
+      problems.push(...decoded.problems.map((p) => `ConfigMap ${old.metadata.name}: ${p}`));
+      // an app's own ConfigMap is newer than the one-ConfigMap ledger it was moved out of
+      const moved = [...decoded.entries.values()].filter((e) => !entries.has(e.app));
+      for (const e of moved) entries.set(e.app, e);
+      legacy = { name: old.metadata.name, resourceVersion: old.metadata.resourceVersion, entries: moved };
+    }
+    return { source, ...splitByRepository(entries, repo), problems, ...(legacy ? { legacy } : {}) };
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 403) {
       throw new PipeError(`cannot read the deploy ledger (${source}): ${err.body.message ?? 'forbidden'}`, {
@@ -169,13 +188,56 @@ export async function readLedger(client: KubeClient, namespace: string, environm
  * cannot be read are skipped; a failed list is thrown (the caller cannot tell, and keeps).
  */
 export async function otherLedgers(client: KubeClient, namespace: string, environment: string | undefined, signal?: AbortSignal): Promise<{ environment: string; entries: LedgerEntry[] }[]> {
-  const items = await listConfigMaps(client, namespace, `${LEDGER_LABEL},${LEDGER_LABEL}!=${environmentSlug(environment)}`, signal);
-  const byEnvironment = new Map<string, ConfigMap[]>();
+  // the pipe's ConfigMaps: ledger entries of their own, and ledgers in the one-ConfigMap format of earlier versions
+  const items = await listConfigMaps(client, namespace, `${LABEL.managedBy}=${MANAGED_BY}`, signal);
+  const own = environmentSlug(environment);
+  const byEnvironment = new Map<string, LedgerEntry[]>();
+  const add = (env: string, entries: Iterable<LedgerEntry>) => byEnvironment.set(env, [...(byEnvironment.get(env) ?? []), ...entries]);
   for (const cm of items) {
-    const env = cm.metadata.labels?.[LABEL.environment] ?? cm.metadata.labels?.[LEDGER_LABEL] ?? '?';
-    byEnvironment.set(env, [...(byEnvironment.get(env) ?? []), cm]);
+    const slug = cm.metadata.labels?.[LEDGER_LABEL];
+    const env = cm.metadata.labels?.[LABEL.environment] ?? slug ?? cm.metadata.name;
+    if (slug !== undefined) {
+      if (slug !== own) add(env, decodeLedger([cm]).entries.values());
+    } else if (isLegacyLedgerName(cm.metadata.name) && cm.metadata.name !== legacyLedgerName(environment)) {
+      add(env, decodeLegacyLedger(cm.data).entries.values());
+    }
   }
-  return [...byEnvironment].map(([env, cms]) => ({ environment: env, entries: [...decodeLedger(cms).entries.values()] }));
+  return [...byEnvironment].map(([env, entries]) => ({ environment: env, entries }));
+}
+
+/** The one ConfigMap for every app of an environment that earlier versions wrote: one data key per app. */
+export function decodeLegacyLedger(data: Record<string, string> | undefined): { entries: Map<string, LedgerEntry>; problems: string[] } {
+  const entries = new Map<string, LedgerEntry>();
+  const problems: string[] = [];
+  for (const [key, text] of Object.entries(data ?? {})) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      problems.push(`entry ${key} is not JSON`);
+      continue;
+    }
+    const parsed = LedgerEntry.safeParse(json);
+    if (parsed.success) entries.set(parsed.data.app, parsed.data);
+    else problems.push(`entry ${key}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  }
+  return { entries, problems };
+}
+
+/**
+ * Moves a ledger of the earlier format to ConfigMaps of their own, every repository's entries
+ * included, then deletes it (only if nobody wrote it since it was read). Run under the lock.
+ */
+export async function migrateLegacyLedger(client: KubeClient, namespace: string, snapshot: LedgerSnapshot, writer: LedgerWriter, logger: { info(m: string): void }, signal?: AbortSignal): Promise<void> {
+  const legacy = snapshot.legacy;
+  if (!legacy) return;
+  for (let i = 0; i < legacy.entries.length; i += 16) await Promise.all(legacy.entries.slice(i, i + 16).map((e) => writer.record(e)));
+  try {
+    await client.request('DELETE', cmPath(namespace, legacy.name), { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: legacy.resourceVersion } }, signal });
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+  }
+  logger.info(`deploy ledger: moved ${legacy.entries.length} entries of ConfigMap ${namespace}/${legacy.name} (the format of earlier versions) to a ConfigMap per app`);
 }
 
 export function deployedState(snapshot: LedgerSnapshot): DeployedState {

@@ -19,6 +19,10 @@ export function ledgerName(environment: string | undefined, app: string): string
   return `app-of-apps-ledger-${environmentSlug(environment)}.${ledgerAppPart(app)}`;
 }
 
+/** The ledger of an environment as earlier versions kept it: one ConfigMap, one data key per app. */
+export const legacyLedgerName = (environment: string | undefined) => `app-of-apps-ledger-${environmentSlug(environment)}`;
+export const isLegacyLedgerName = (name: string) => name.startsWith('app-of-apps-ledger-') && !name.includes('.');
+
 /** The Lease that locks an environment. */
 export const lockName = (environment: string | undefined) => `app-of-apps-lock-${environmentSlug(environment)}`;
 

@@ -6,7 +6,7 @@ import { connect } from '../../src/apply/connection.js';
 import { LedgerWriter, otherLedgers, readLedger, type LedgerEntry } from '../../src/apply/ledger.js';
 import { useTestbed } from '../support/cluster-global-setup.js';
 import { deploy } from '../../src/apply/index.js';
-import { accessFor, app, config, configMap, getJson, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
+import { accessFor, app, config, configMap, getJson, kubectl, ledger, logger, plan, rendered, uid } from './helpers/engine.js';
 
 const bed = useTestbed();
 
@@ -86,4 +86,43 @@ describe('ledger', () => {
     expect(result.apps.find((a) => a.app === 'small')!.outcome).toBe('deployed');
     expect(Object.keys(await ledger(bed.adminKubeconfig, env))).toEqual(['small']);
   });
+
+  it('a ledger in the one-ConfigMap format of earlier versions counts, and the next deploy moves it to a ConfigMap per app', async () => {
+    const env = `ledger-legacy-${uid()}`;
+    const ns = `legacy-${uid()}`;
+    const admin = bed.adminKubeconfig;
+    const mine = { ...entry('web', 'a'.repeat(40)), repository: 'acme/platform-apps' };
+    const theirs = { ...entry('pay', 'b'.repeat(40)), repository: 'acme/payments-apps' };
+    const legacy = (name: string, entries: LedgerEntry[]) =>
+      kubectl(admin, ['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name, namespace: 'app-of-apps-pipe', labels: { 'app-of-apps.io/managed-by': 'app-of-apps-pipe', 'app-of-apps.io/environment': name.replace('app-of-apps-ledger-', '') } },
+          data: Object.fromEntries(entries.map((e) => [e.app, JSON.stringify(e)])),
+        }),
+      });
+    await legacy(`app-of-apps-ledger-${env}`, [mine, theirs]);
+    await legacy(`app-of-apps-ledger-${env}-other`, [entry('elsewhere', 'c'.repeat(40))]);
+    const client = new KubeClient(await connect(accessFor(admin)));
+    try {
+      // read: this repository's entry is deployed, the other repository's is foreign; another environment's old ledger is seen by prune's check
+      const before = await readLedger(client, 'app-of-apps-pipe', env, { fullName: 'acme/platform-apps' });
+      expect([[...before.entries.keys()], [...before.foreign.keys()]]).toEqual([['web'], ['pay']]);
+      expect((await otherLedgers(client, 'app-of-apps-pipe', env)).find((l) => l.environment === `${env}-other`)?.entries.map((e) => e.app)).toEqual(['elsewhere']);
+
+      // a deploy under the lock moves every entry to its own ConfigMap and deletes the old one
+      const log = logger();
+      const result = await deploy({ plan: plan({ environment: env, apps: [app('api', { namespace: ns, createNamespace: true })] }), rendered: new Map([['api', rendered('api', [configMap('cfg', undefined)])]]), access: accessFor(admin), config: config(admin), logger: log, signal: new AbortController().signal });
+      expect(result.ok, JSON.stringify(result.apps)).toBe(true);
+      expect(log.lines.join('\n')).toContain(`deploy ledger: moved 2 entries of ConfigMap app-of-apps-pipe/app-of-apps-ledger-${env} (the format of earlier versions) to a ConfigMap per app`);
+      expect(await getJson(admin, ['configmap', '-n', 'app-of-apps-pipe', `app-of-apps-ledger-${env}`])).toBeUndefined();
+      expect(Object.keys(await ledger(admin, env)).sort()).toEqual(['api', 'pay', 'web']);
+      expect((await ledger(admin, env)).web).toEqual(mine);
+    } finally {
+      client.close();
+      await kubectl(admin, ['delete', 'configmap', '-n', 'app-of-apps-pipe', `app-of-apps-ledger-${env}-other`, '--ignore-not-found']);
+    }
+  });
 });
+
