@@ -97,7 +97,11 @@ export class EnvironmentLock {
     const lock = new EnvironmentLock(client, o);
     await lock.take();
     lock.timer = setInterval(() => {
-      lock.renewing ??= lock.renew().finally(() => (lock.renewing = undefined));
+      // whatever a renewal throws is said, never left to end the process as an unhandled rejection
+      lock.renewing ??= lock
+        .renew()
+        .catch((err: unknown) => o.logger.warn(`renewing the environment lock failed: ${errorMessage(err)}`))
+        .finally(() => (lock.renewing = undefined));
     }, (o.leaseDurationSeconds * 1000) / 3);
     lock.timer.unref();
     return lock;
@@ -184,8 +188,9 @@ export class EnvironmentLock {
     while (this.lease && !this.lost.aborted && !this.releasing) {
       // what the lease's renewTime says is when the request went out, not when its answer came
       const sentAt = this.serverNow();
-      // the lease is surely ours until then: each try (its retries, the read after it) ends by it
-      const left = (until: number) => AbortSignal.timeout(Math.max(1, Math.min(interval, this.renewedAt + leaseMs - LEASE_MARGIN_MS - until)));
+      // the lease is surely ours until it expires (another run may take it 2 s later): each try
+      // (its retries, the read after it) ends by then
+      const left = (until: number) => AbortSignal.timeout(Math.max(1, Math.floor(Math.min(interval, this.renewedAt + leaseMs - until))));
       try {
         const res = await this.client.request<unknown>('PUT', this.path, { body: this.body(this.lease, false), timeoutMs: interval, signal: left(sentAt) });
         if (res.date) this.offsetMs = res.date.getTime() - Date.now();
@@ -207,10 +212,11 @@ export class EnvironmentLock {
           return;
         }
         // no answer (the API server unreachable from here, the identity refused): tried again every
-        // few seconds while the lease is surely ours; past that another run may take it (2 s after
-        // it expires), so this one stops as if it had lost it, before anyone can
+        // few seconds while the lease is surely ours; once the next try could come after it expired
+        // (another run may take it 2 s later), this one stops as if it had lost it, before anyone can
         const silentMs = this.serverNow() - this.renewedAt;
-        if (silentMs + RENEW_RETRY_MS >= leaseMs - LEASE_MARGIN_MS) {
+        const again = Math.min(RENEW_RETRY_MS, interval);
+        if (silentMs + again >= leaseMs) {
           const hint = 'check that the API server is reachable from the runner and that the deploy identity may update leases in the ledger namespace; then check what was deployed, and run this pipeline again';
           this.o.logger.error(`could not renew the environment lock ${this.o.namespace}/${this.o.name} for ${Math.round(silentMs / 1000)}s (${errorMessage(err)}): another run may take it now; no further app is started`);
           this.o.logger.info(`  What to do: ${hint}`);
@@ -218,7 +224,7 @@ export class EnvironmentLock {
           return;
         }
         this.o.logger.debug(`could not renew the environment lock (${errorMessage(err)}); trying again`);
-        await sleep(RENEW_RETRY_MS);
+        await sleep(again);
       }
     }
   }

@@ -103,4 +103,20 @@ describe('environment lock: a run that cannot renew its lease', () => {
       await lock.release();
     }
   }, 20_000);
+
+  it('renews a lease whose renewal period is not a whole number of milliseconds (2 s: every 666.7 ms)', async () => {
+    const api = partitioned();
+    const logger = memoryLogger(true);
+    const lock = await EnvironmentLock.acquire(api.client, { namespace: 'app-of-apps-pipe', name: 'app-of-apps-lock-prod', holder: 'build 1', leaseDurationSeconds: 2, timeoutSeconds: 0, logger });
+    try {
+      const first = api.renewedAt();
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(lock.lost.aborted, logger.lines.join('\n')).toBe(false);
+      expect(api.renewedAt()).toBeGreaterThan(first);
+      expect(logger.lines.filter((l) => l.startsWith('WARNING') || l.startsWith('ERROR'))).toEqual([]);
+    } finally {
+      await lock.release();
+    }
+  }, 10_000);
 });
+
