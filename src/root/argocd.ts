@@ -452,6 +452,13 @@ async function mapKustomize(
         'spec.source.kustomize.commonAnnotationsEnvsubst: the annotation values use variables of Argo CD\'s build environment ($ARGOCD_APP_REVISION, $KUBE_VERSION, ...), which the pipe does not set; write the values out',
     };
   }
+  // Argo CD substitutes its build environment into images and common labels too
+  const substituted = [...(Array.isArray(k.images) ? k.images.map(String) : []), ...Object.values(commonLabels ?? {})].filter((v) => v.includes('$'));
+  if (substituted.length) {
+    return {
+      reason: `spec.source.kustomize images or commonLabels use variables of Argo CD's build environment (${substituted.slice(0, 2).join(', ')}), which the pipe does not set; write the values out`,
+    };
+  }
   const namespace = typeof k.namespace === 'string' && k.namespace ? k.namespace : undefined;
   if (namespace !== undefined && !NAMESPACE.test(namespace)) {
     throw new InputError(`${field('namespace')} "${namespace}" is not a valid namespace name`, {

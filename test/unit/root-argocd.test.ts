@@ -287,6 +287,7 @@ describe('Argo CD directory of Applications', () => {
         application('without-selector', src('kust', '    kustomize:\n      commonLabels: { a: b }\n      labelWithoutSelector: true\n')),
         application('envsubst', src('kust', '    kustomize:\n      commonAnnotations: { rev: $ARGOCD_APP_REVISION }\n      commonAnnotationsEnvsubst: true\n')),
         application('remote-component', src('kust', '    kustomize:\n      components: [https://github.com/org/repo//c?ref=v1]\n')),
+        application('image-revision', src('kust', '    kustomize:\n      images: ["web=registry.example/web:$ARGOCD_APP_REVISION"]\n')),
         application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
         application('url-values', src('chart', '    helm:\n      valueFiles: [https://example.com/v.yaml]\n')),
         application('no-source', ''),
@@ -304,6 +305,7 @@ describe('Argo CD directory of Applications', () => {
         'envsubst',
         'fleet',
         'helm-on-plain',
+        'image-revision',
         'jsonnet-files',
         'jsonnet-option',
         'kube-version',
@@ -337,6 +339,9 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons.envsubst![1]).toMatch(/^spec\.source\.kustomize\.commonAnnotationsEnvsubst: the annotation values use variables of Argo CD's build environment/);
     expect(reasons['remote-component']![1]).toBe('spec.source.kustomize.components: https://github.com/org/repo//c?ref=v1 is a remote component; fetching it needs network access');
     expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
+    expect(reasons['image-revision']![1]).toBe(
+      "spec.source.kustomize images or commonLabels use variables of Argo CD's build environment (web=registry.example/web:$ARGOCD_APP_REVISION), which the pipe does not set; write the values out",
+    );
     expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
     expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
     expect(reasons.fleet![0]).toBe('ApplicationSet');
