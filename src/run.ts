@@ -343,7 +343,11 @@ async function applyStage(
   }
   const failed = result.apps.filter((a) => a.outcome === 'failed').map((a) => a.app);
   logger.failure(
-    result.cancelled ? `Deploy to ${result.environment} cancelled after ${seconds}s` : `Deploy to ${result.environment} failed: ${failed.join(', ') || 'see above'}`,
+    result.cancelled
+      ? `Deploy to ${result.environment} cancelled after ${seconds}s`
+      : result.lockLost
+        ? `Deploy to ${result.environment} stopped after ${seconds}s: the environment lock was lost (see above)${failed.length ? `; failed: ${failed.join(', ')}` : ''}`
+        : `Deploy to ${result.environment} failed: ${failed.join(', ') || 'see above'}`,
   );
   return ExitCode.deployFailed;
 }

@@ -141,6 +141,7 @@ export async function deploy(o: EngineOptions): Promise<DeployResult> {
       result.apps = o.plan.layers.flat().map((app) => results.get(app)!).filter(Boolean);
       result.removed = await removeApps(o, ctx, snapshot, stop);
     } finally {
+      if (lock.lost.aborted) result.lockLost = true;
       await lock.release();
     }
   });

@@ -71,6 +71,8 @@ export interface DeployResult {
   /** True when every app deployed or was unchanged (and no removed app failed to prune). */
   ok: boolean;
   cancelled: boolean;
+  /** The run lost its environment lock (taken over, or not renewed in time): it stopped starting apps. */
+  lockLost?: boolean;
   durationMs: number;
 }
 

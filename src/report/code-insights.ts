@@ -110,7 +110,7 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
     data.push({ title: 'Failed', type: 'NUMBER', value: failed.length });
     data.push({ title: 'Unchanged', type: 'NUMBER', value: count('unchanged') });
     const parts = [`${count('deployed')} deployed`, `${failed.length} failed`, `${count('unchanged')} unchanged`, `${count('skipped')} skipped`].filter((p) => !p.startsWith('0 '));
-    lines.push(`${o.deploy.cancelled ? 'Cancelled' : 'Deploy'}: ${parts.join(', ') || 'nothing to deploy'}.`);
+    lines.push(`${o.deploy.cancelled ? 'Cancelled' : o.deploy.lockLost ? 'Stopped, the environment lock lost' : 'Deploy'}: ${parts.join(', ') || 'nothing to deploy'}.`);
     for (const a of failed) {
       const app = where.get(a.app);
       annotations.push({

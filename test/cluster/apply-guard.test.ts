@@ -55,6 +55,25 @@ describe('environment lock', () => {
     expect(r.apps[0]!.reason).toMatch(/not ready within TIMEOUT \(8s\)/);
   });
 
+  it('a run whose lease another actor takes over stops: the running app is cancelled, and the result says the lock was lost', async () => {
+    const e = `${env}-t`;
+    const slowApps = [app('slow', { namespace: `${ns}-t`, timeoutSeconds: 20 })];
+    const slow = new Map([['slow', rendered('slow', [deployment('slow', undefined, { nodeSelector: { 'no-such-node': 'x' } })])]]);
+    const log = logger();
+    const run = deploy({ plan: plan({ environment: e, apps: slowApps }), rendered: slow, access, config: config(admin), logger: log, signal, pollMs: 200, lockLeaseSeconds: 3 });
+    await new Promise((r) => setTimeout(r, 1500));
+    await kubectl(admin, ['patch', 'lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${e}`, '--type', 'merge', '-p', '{"spec":{"holderIdentity":"intruder"}}']);
+    const started = Date.now();
+    const r = await run;
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(r.lockLost).toBe(true);
+    expect(r.ok).toBe(false);
+    expect(r.apps[0]!.outcome).not.toBe('deployed');
+    expect(log.lines.join('\n')).toContain(`lost the environment lock app-of-apps-pipe/app-of-apps-lock-${e} to intruder`);
+    // the intruder's lease is not touched by the release
+    expect((await getJson(admin, ['lease', '-n', 'app-of-apps-pipe', `app-of-apps-lock-${e}`]))?.spec?.holderIdentity).toBe('intruder');
+  });
+
   it('a lease left by a killed run expires and is taken over', async () => {
     const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
     const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `app-of-apps-lock-${env}-k`, namespace: 'app-of-apps-pipe' }, spec: { holderIdentity: 'build 9, commit deadbeef [killed]', leaseDurationSeconds: 3, acquireTime: now, renewTime: now } };
