@@ -54,22 +54,23 @@ export function decodeLedger(items: readonly Pick<ConfigMap, 'metadata' | 'data'
   const problems: string[] = [];
   for (const cm of items) {
     const text = cm.data?.[ENTRY_KEY];
-    if (text === undefined) {
-      problems.push(`ConfigMap ${cm.metadata.name} has no "${ENTRY_KEY}" key`);
-      continue;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      problems.push(`ConfigMap ${cm.metadata.name}: the entry is not JSON`);
-      continue;
-    }
-    const parsed = LedgerEntry.safeParse(json);
-    if (parsed.success) entries.set(parsed.data.app, parsed.data);
-    else problems.push(`ConfigMap ${cm.metadata.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    const decoded = text === undefined ? { problem: `has no "${ENTRY_KEY}" key` } : decodeEntry(text);
+    if ('entry' in decoded) entries.set(decoded.entry.app, decoded.entry);
+    else problems.push(`ConfigMap ${cm.metadata.name}: ${decoded.problem}`);
   }
   return { entries, problems };
+}
+
+/** One entry's JSON text: the entry, or what is wrong with it. */
+function decodeEntry(text: string): { entry: LedgerEntry } | { problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { problem: 'the entry is not JSON' };
+  }
+  const parsed = LedgerEntry.safeParse(json);
+  return parsed.success ? { entry: parsed.data } : { problem: parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ') };
 }
 
 export function encodeEntry(e: LedgerEntry): string {
@@ -210,16 +211,9 @@ export function decodeLegacyLedger(data: Record<string, string> | undefined): { 
   const entries = new Map<string, LedgerEntry>();
   const problems: string[] = [];
   for (const [key, text] of Object.entries(data ?? {})) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      problems.push(`entry ${key} is not JSON`);
-      continue;
-    }
-    const parsed = LedgerEntry.safeParse(json);
-    if (parsed.success) entries.set(parsed.data.app, parsed.data);
-    else problems.push(`entry ${key}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    const decoded = decodeEntry(text);
+    if ('entry' in decoded) entries.set(decoded.entry.app, decoded.entry);
+    else problems.push(`entry ${key}: ${decoded.problem}`);
   }
   return { entries, problems };
 }
