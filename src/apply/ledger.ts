@@ -189,19 +189,22 @@ export async function readLedger(client: KubeClient, namespace: string, environm
  * cannot be read are skipped; a failed list is thrown (the caller cannot tell, and keeps).
  */
 export async function otherLedgers(client: KubeClient, namespace: string, environment: string | undefined, signal?: AbortSignal): Promise<{ environment: string; entries: LedgerEntry[] }[]> {
-  // the pipe's ConfigMaps: ledger entries of their own, and ledgers in the one-ConfigMap format of earlier versions
-  const items = await listConfigMaps(client, namespace, `${LABEL.managedBy}=${MANAGED_BY}`, signal);
+  // the other environments' entries, and the pipe's ConfigMaps that are no entry (ledgers in the
+  // one-ConfigMap format of earlier versions among them): this environment's entries never cross the wire
   const own = environmentSlug(environment);
+  const [entries, others] = await Promise.all([
+    listConfigMaps(client, namespace, `${LEDGER_LABEL},${LEDGER_LABEL}!=${own}`, signal),
+    listConfigMaps(client, namespace, `${LABEL.managedBy}=${MANAGED_BY},!${LEDGER_LABEL}`, signal),
+  ]);
   const byEnvironment = new Map<string, LedgerEntry[]>();
-  const add = (env: string, entries: Iterable<LedgerEntry>) => byEnvironment.set(env, [...(byEnvironment.get(env) ?? []), ...entries]);
-  for (const cm of items) {
-    const slug = cm.metadata.labels?.[LEDGER_LABEL];
-    const env = cm.metadata.labels?.[LABEL.environment] ?? slug ?? cm.metadata.name;
-    if (slug !== undefined) {
-      if (slug !== own) add(env, decodeLedger([cm]).entries.values());
-    } else if (isLegacyLedgerName(cm.metadata.name) && cm.metadata.name !== legacyLedgerName(environment)) {
-      add(env, decodeLegacyLedger(cm.data).entries.values());
-    }
+  const add = (env: string, found: Iterable<LedgerEntry>) => {
+    const list = byEnvironment.get(env) ?? [];
+    if (!byEnvironment.has(env)) byEnvironment.set(env, list);
+    list.push(...found);
+  };
+  for (const cm of entries) add(cm.metadata.labels?.[LABEL.environment] ?? cm.metadata.labels![LEDGER_LABEL]!, decodeLedger([cm]).entries.values());
+  for (const cm of others) {
+    if (isLegacyLedgerName(cm.metadata.name) && cm.metadata.name !== legacyLedgerName(environment)) add(cm.metadata.labels?.[LABEL.environment] ?? cm.metadata.name, decodeLegacyLedger(cm.data).entries.values());
   }
   return [...byEnvironment].map(([env, entries]) => ({ environment: env, entries }));
 }
@@ -222,14 +225,20 @@ export function decodeLegacyLedger(data: Record<string, string> | undefined): { 
  * Moves a ledger of the earlier format to ConfigMaps of their own, every repository's entries
  * included, then deletes it (only if nobody wrote it since it was read). Run under the lock.
  */
-export async function migrateLegacyLedger(client: KubeClient, namespace: string, snapshot: LedgerSnapshot, writer: LedgerWriter, logger: { info(m: string): void }, signal?: AbortSignal): Promise<void> {
+export async function migrateLegacyLedger(client: KubeClient, namespace: string, snapshot: LedgerSnapshot, writer: LedgerWriter, logger: { info(m: string): void; warn(m: string): void }, signal?: AbortSignal): Promise<void> {
   const legacy = snapshot.legacy;
   if (!legacy) return;
   for (let i = 0; i < legacy.entries.length; i += 16) await Promise.all(legacy.entries.slice(i, i + 16).map((e) => writer.record(e)));
   try {
     await client.request('DELETE', cmPath(namespace, legacy.name), { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: legacy.resourceVersion } }, signal });
   } catch (err) {
-    if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+    if (!(err instanceof KubeApiError && err.status === 404)) {
+      // every entry has its own ConfigMap now, which wins over the old one: nothing is lost if it stays
+      logger.warn(
+        `deploy ledger: the entries of ConfigMap ${namespace}/${legacy.name} (the format of earlier versions) were copied to a ConfigMap per app, but it could not be deleted (${(err as Error).message}); it is read again, and its copies win. Delete it with kubectl delete configmap -n ${namespace} ${legacy.name}`,
+      );
+      return;
+    }
   }
   logger.info(`deploy ledger: moved ${legacy.entries.length} entries of ConfigMap ${namespace}/${legacy.name} (the format of earlier versions) to a ConfigMap per app`);
 }
