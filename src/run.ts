@@ -80,7 +80,8 @@ async function publishCodeInsights(config: Config, outcome: Omit<RunOutcome, 'mo
   const { insightsReport, publishInsights } = await import('./report/code-insights.js');
   const given = config.build.commit!;
   // Bitbucket gives short SHAs on pull-request builds; the API wants the full one
-  const commit = (await new Git(config.workspace).resolve(given).catch(() => undefined)) ?? (/^[0-9a-f]{40}$/i.test(given) ? given : undefined);
+  const full = /^[0-9a-f]{40}$/i.test(given);
+  const commit = full ? given : await new Git(config.workspace).resolve(given).catch(() => undefined);
   if (!commit) {
     logger.warn(`the Code Insights report was not published: BITBUCKET_COMMIT ${given} is not a commit of the clone; the run's result is unchanged`);
     return;
