@@ -177,7 +177,7 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     if (config.mode === 'plan' && charts) {
       plan.notes.push("plan mode has no cluster: Helm charts (helm apps, kustomize helmCharts) were rendered for helm's built-in Kubernetes version and API versions (.Capabilities); deploy and diff render them for the cluster's");
     }
-    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal, capabilities: cluster?.capabilities });
+    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal, capabilities: cluster?.capabilities, revision: plan.head });
     const { planReport, printPlan } = await stages.planReport();
     const { writeReport } = await stages.jsonReport();
     const report = planReport(plan, rendered, errors);
@@ -272,7 +272,7 @@ async function readClusterFacts(access: ClusterAccess, config: Config, logger: L
 async function renderAll(
   apps: import('./root/model.js').App[],
   config: Config,
-  t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal; capabilities?: ClusterCapabilities },
+  t: { kubectlBin: string; helmBin: string; tmp: string; signal: AbortSignal; capabilities?: ClusterCapabilities; revision: string },
 ): Promise<{ rendered: Map<string, RenderedApp>; errors: RenderError[] }> {
   const { RenderError, renderApps } = await stages.render();
   const results = await renderApps(apps, {
@@ -281,6 +281,7 @@ async function renderAll(
     kubectlBin: t.kubectlBin,
     helmBin: t.helmBin,
     capabilities: t.capabilities,
+    revision: t.revision,
     concurrency: config.concurrency,
     signal: t.signal,
   });

@@ -20,6 +20,8 @@ export type BaseRoot =
 export interface DecideInput {
   root: Pick<Root, 'apps' | 'disabled' | 'unsupported' | 'environment'>;
   base: (app: string) => AppBase;
+  /** The commit being deployed (an app that renders it changes whenever its base is another commit). */
+  head?: string;
   /** Changed files per base commit (with the paths they are seen at through symbolic links). */
   changed: ReadonlyMap<string, readonly string[]>;
   /** For a path seen through a symbolic link: the file that changed, and the link. */
@@ -117,6 +119,9 @@ function statusOf(app: App, base: AppBase, input: DecideInput, files: string[] |
   }
   const failed = input.deployed?.apps.get(app.name)?.failed;
   if (failed) reasons.push(`its last deploy attempt (${short(failed.commit)}, ${failed.at}) changed objects and did not finish: the cluster is not what ${at} rendered`);
+  if (app.buildEnvironment?.usesRevision && input.head && input.head !== base.commit) {
+    reasons.push(`its render uses the commit (Argo CD's $ARGOCD_APP_REVISION): ${short(input.head)} now, ${at} before`);
+  }
   reasons.push(...(files ?? []));
   return { status: reasons.length ? 'changed' : 'unchanged', reasons };
 }

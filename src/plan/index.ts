@@ -96,6 +96,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const decision = decide({
     root,
     base: bases.of,
+    head: bases.head,
     changed,
     via,
     uncommitted,

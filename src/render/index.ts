@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
+import { withBuildEnvironment } from '../root/build-environment.js';
 import type { App } from '../root/model.js';
 import { errorMessage, ExitCode, PipeError } from '../util/errors.js';
 import { ToolError } from '../util/exec.js';
@@ -25,6 +26,8 @@ export interface RenderOptions {
   helmBin: string;
   /** The target cluster's version and API versions for Helm charts; helm's defaults without (plan mode). */
   capabilities?: ClusterCapabilities;
+  /** The commit being deployed: Argo CD's ARGOCD_APP_REVISION for apps that use it. */
+  revision?: string;
   signal?: AbortSignal;
 }
 
@@ -49,10 +52,12 @@ class Renderer {
     return this.kustomize;
   }
 
-  async render(app: App): Promise<RenderedApp> {
+  async render(given: App): Promise<RenderedApp> {
     const { signal, capabilities } = this.opts;
     try {
       signal?.throwIfAborted();
+      // an imported Application's helm parameters and kustomize options, as Argo CD substitutes them
+      const app = withBuildEnvironment(given, this.opts.revision);
       let sourced: Sourced[];
       let warnings: string[] = [];
       if (app.type === 'directory') {
@@ -71,7 +76,7 @@ class Renderer {
       const objects = finalizeObjects(sourced, app.namespace);
       return { app: app.name, objects, digest: digestObjects(objects), ...(warnings.length ? { warnings } : {}) };
     } catch (e) {
-      throw toRenderError(app, e, signal);
+      throw toRenderError(given, e, signal);
     }
   }
 }

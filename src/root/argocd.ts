@@ -8,6 +8,7 @@ import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
 import { normalizeRepoUrl } from './repo-url.js';
 import { chartNeedsNetwork, detectType, jsonnetFiles, ksonnetApp, relativeTo } from './source.js';
+import { applicationVariables, CLUSTER_VARIABLES, expand, REVISION_VARIABLES, substitutedTexts, variablesIn } from './build-environment.js';
 import { describePath } from './issues.js';
 import { lazyLocation, parseYaml, type PathKey } from './yaml.js';
 
@@ -225,6 +226,15 @@ export async function mapApplication(
   const type = detected;
 
   const notes: string[] = [];
+  // what Argo CD's build environment takes from the Application (the commit comes at render time)
+  const vars = applicationVariables({
+    name,
+    namespace: spec.destination?.namespace ?? '',
+    project: typeof spec.project === 'string' && spec.project ? spec.project : 'default',
+    sourcePath: src.path ?? '',
+    repoUrl: src.repoURL,
+    targetRevision: src.targetRevision ?? '',
+  });
   let directory: DirectoryOptions | undefined;
   let helm: HelmOptions | undefined;
   let kustomize: KustomizeOptions | undefined;
@@ -242,7 +252,7 @@ export async function mapApplication(
     if (h.version !== undefined && h.version !== 'v3') return unsupported('helm', `spec.source.helm.version ${String(h.version)} is not supported: the pipe renders charts as helm 3 does (Argo CD's default, v3)`);
     const extra = Object.keys(h).filter((k) => !HELM_KEYS.includes(k) && k !== 'version');
     if (extra.length) return unsupported('helm', `spec.source.helm.${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not supported by the pipe`);
-    const mapped = await mapHelm(name, h, path, (...k) => at(...srcKey, 'helm', ...k), ctx.files);
+    const mapped = await mapHelm(name, h, path, (...k) => at(...srcKey, 'helm', ...k), ctx.files, vars);
     if ('reason' in mapped) return unsupported('helm', mapped.reason);
     helm = mapped;
     const network = await chartNeedsNetwork(ctx.files, path);
@@ -255,6 +265,9 @@ export async function mapApplication(
     if ('reason' in mapped) return unsupported('kustomize', mapped.reason);
     kustomize = mapped.options;
   }
+
+  const env = buildEnvironmentOf(helm, kustomize, vars, notes);
+  if (env && 'reason' in env) return unsupported(type, env.reason);
 
   const revision = src.targetRevision;
   if (revision && revision !== 'HEAD' && revision !== ctx.branch && revision !== `refs/heads/${ctx.branch}`) {
@@ -284,7 +297,8 @@ export async function mapApplication(
     helm,
     kustomize,
     origin,
-    ...(notes.length ? { notes } : {}),
+    ...(env ? { buildEnvironment: env } : {}),
+    ...(notes.length ? { notes: [...new Set(notes)] } : {}),
   };
   return { ...app, definitionDigest: definitionDigest(app) };
 }
@@ -355,15 +369,20 @@ async function mapHelm(
   path: string,
   at: (...key: PathKey[]) => Location,
   files: RepoFiles,
+  vars: Record<string, string>,
 ): Promise<HelmOptions | { reason: string }> {
   const valueFiles: string[] = [];
   const missingValueFiles: string[] = [];
   for (const [j, value] of (Array.isArray(h.valueFiles) ? h.valueFiles : []).entries()) {
     if (value === null || value === undefined) continue;
-    const raw = String(value);
+    const written = String(value);
     const where = at('valueFiles', j);
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { reason: `values file ${raw} is a URL; fetching it needs network access` };
-    if (raw.startsWith('$')) return { reason: `values file ${raw} comes from another source (multi-source ref)` };
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(written)) return { reason: `values file ${written} is a URL; fetching it needs network access` };
+    const ref = /^\$([A-Za-z0-9_]+)\//.exec(written)?.[1];
+    if (ref !== undefined && !(ref in vars)) return { reason: `values file ${written} comes from another source (multi-source ref)` };
+    const substituted = substitutePath(written, vars, `values file ${written}`);
+    if ('reason' in substituted) return substituted;
+    const raw = substituted.path;
     const file = relativeTo(path, raw, where);
     if ((await files.kind(file, where)) === 'file') valueFiles.push(file);
     else if (h.ignoreMissingValueFiles) missingValueFiles.push(file);
@@ -394,11 +413,13 @@ async function mapHelm(
   const fileParameters = new Map<string, string>();
   for (const [j, f] of (Array.isArray(h.fileParameters) ? h.fileParameters : []).entries()) {
     if (!isRecord(f)) continue;
-    const raw = String(f.path ?? '');
+    const written = String(f.path ?? '');
     const where = at('fileParameters', j, 'path');
     const field = `Application ${name}: spec.source.helm.fileParameters[${j}].path`;
+    const substituted = substitutePath(written, vars, `file parameter ${String(f.name)} path ${written}`);
+    if ('reason' in substituted) return substituted;
+    const raw = substituted.path;
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { reason: `file parameter ${String(f.name)} reads ${raw}, a URL; fetching it needs network access` };
-    if (raw.includes('$')) return { reason: `file parameter ${String(f.name)} path ${raw} uses variables of Argo CD's build environment, which the pipe does not set` };
     const p = raw.startsWith('/') ? raw.replace(/^\/+/, '') : posix.join(path || '.', raw);
     if (p === '..' || p.startsWith('../')) {
       throw new InputError(`${field} "${raw}" (relative to ${path || '.'}) is outside the repository`, {
@@ -429,6 +450,48 @@ async function mapHelm(
   };
 }
 
+/**
+ * A path Argo CD substitutes its build environment into (values files, file parameters), with
+ * the Application's variables substituted; or why the pipe cannot name the file while the root loads.
+ */
+function substitutePath(written: string, vars: Record<string, string>, what: string): { path: string } | { reason: string } {
+  if (!written.includes('$')) return { path: written };
+  for (const v of variablesIn(written)) {
+    if ((REVISION_VARIABLES as readonly string[]).includes(v)) return { reason: `${what} uses $${v}, so it names another file at every commit; name the file` };
+    if ((CLUSTER_VARIABLES as readonly string[]).includes(v)) return { reason: `${what} uses $${v}, which Argo CD fills from the target cluster and the pipe does not know while it reads the root; name the file` };
+    if (!(v in vars)) return { reason: `${what} uses $${v}, which is not a variable of Argo CD's build environment (Argo CD reads it as empty); name the file` };
+  }
+  return { path: expand(written, (n) => vars[n] ?? '') };
+}
+
+/**
+ * The build environment the render substitutes into the app's helm parameters and kustomize
+ * options (only the variables they use), undefined when none has a "$", or why the pipe cannot.
+ * A name Argo CD does not set is replaced by nothing, as Argo CD does, with a note.
+ */
+function buildEnvironmentOf(
+  helm: HelmOptions | undefined,
+  kustomize: KustomizeOptions | undefined,
+  vars: Record<string, string>,
+  notes: string[],
+): App['buildEnvironment'] | { reason: string } | undefined {
+  const texts = substitutedTexts(helm, kustomize).filter((t) => t.text.includes('$'));
+  if (!texts.length) return undefined;
+  const used: Record<string, string> = {};
+  let usesRevision = false;
+  for (const t of texts) {
+    for (const v of variablesIn(t.text)) {
+      if ((CLUSTER_VARIABLES as readonly string[]).includes(v)) {
+        return { reason: `${t.field} uses $${v}, which Argo CD fills from the target cluster; the pipe does not substitute it: write the value out` };
+      }
+      if ((REVISION_VARIABLES as readonly string[]).includes(v)) usesRevision = true;
+      else if (v in vars) used[v] = vars[v]!;
+      else notes.push(`${t.field}: $${v} is not a variable of Argo CD's build environment, so it is replaced by nothing, as Argo CD does (write $$ for a "$")`);
+    }
+  }
+  return { variables: used, usesRevision };
+}
+
 /** Argo CD's `kustomize edit set namespace` takes a DNS label (kustomize's check). */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** strconv.Atoi, which Argo CD reads a replica count given as a string with. */
@@ -445,20 +508,8 @@ async function mapKustomize(
   const strings = (v: unknown) => (isRecord(v) && Object.keys(v).length ? Object.fromEntries(Object.entries(v).map(([a, b]) => [a, String(b)])) : undefined);
   const commonLabels = strings(k.commonLabels);
   const commonAnnotations = strings(k.commonAnnotations);
-  // envsubst over values without a "$" is the identity; with one, the values depend on Argo CD's build environment
-  if (k.commonAnnotationsEnvsubst === true && Object.values(commonAnnotations ?? {}).some((v) => v.includes('$'))) {
-    return {
-      reason:
-        'spec.source.kustomize.commonAnnotationsEnvsubst: the annotation values use variables of Argo CD\'s build environment ($ARGOCD_APP_REVISION, $KUBE_VERSION, ...), which the pipe does not set; write the values out',
-    };
-  }
-  // Argo CD substitutes its build environment into images and common labels too
-  const substituted = [...(Array.isArray(k.images) ? k.images.map(String) : []), ...Object.values(commonLabels ?? {})].filter((v) => v.includes('$'));
-  if (substituted.length) {
-    return {
-      reason: `spec.source.kustomize images or commonLabels use variables of Argo CD's build environment (${substituted.slice(0, 2).join(', ')}), which the pipe does not set; write the values out`,
-    };
-  }
+  // envsubst over values without a "$" is the identity: the option matters only with one
+  const commonAnnotationsEnvsubst = k.commonAnnotationsEnvsubst === true && Object.values(commonAnnotations ?? {}).some((v) => v.includes('$')) ? true : undefined;
   const namespace = typeof k.namespace === 'string' && k.namespace ? k.namespace : undefined;
   if (namespace !== undefined && !NAMESPACE.test(namespace)) {
     throw new InputError(`${field('namespace')} "${namespace}" is not a valid namespace name`, {
@@ -511,6 +562,7 @@ async function mapKustomize(
     images: Array.isArray(k.images) && k.images.length ? asStrings(k.images) : undefined,
     commonLabels,
     commonAnnotations,
+    commonAnnotationsEnvsubst,
     namespace,
     replicas: replicas.length ? replicas : undefined,
     components: components.length ? components : undefined,

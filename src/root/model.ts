@@ -45,6 +45,8 @@ export interface KustomizeOptions {
   images?: string[];
   commonLabels?: Record<string, string>;
   commonAnnotations?: Record<string, string>;
+  /** Argo CD's commonAnnotationsEnvsubst: the annotation values take the build environment (build-environment.ts). */
+  commonAnnotationsEnvsubst?: boolean;
   /** `kustomize edit set namespace`: the namespace of every namespaced object the kustomization renders. */
   namespace?: string;
   /** `kustomize edit set replicas`: replaces the kustomization's entry of the same name. */
@@ -91,6 +93,13 @@ export interface App {
   kustomize?: KustomizeOptions;
   /** Where the app is declared (the native root's entry, or the Application's file). */
   origin: Origin;
+  /**
+   * Argo CD's build environment, for an imported Application whose helm parameters or kustomize
+   * images, labels or annotations use it: what the Application gives it (ARGOCD_APP_NAME, ...),
+   * and whether they use the commit being deployed (ARGOCD_APP_REVISION), which makes the app
+   * change with every commit. The render substitutes it (build-environment.ts).
+   */
+  buildEnvironment?: { variables: Record<string, string>; usesRevision: boolean };
   /** Things the user should know about how the app was read (ignored targetRevision, ...); shown in the plan. */
   notes?: string[];
   /**

@@ -127,6 +127,15 @@ describe('decide', () => {
     expect(reasons(d, 'api')).toEqual([`its last deploy attempt (ffffffffffff, 2026-11-28T10:00:00Z) changed objects and did not finish: the cluster is not what bbbbbbbbbbbb rendered`]);
   });
 
+  it('changes an app that renders the commit (Argo CD\'s $ARGOCD_APP_REVISION) whenever its base is another commit, and only then', () => {
+    const rev = app('rev', { type: 'helm', buildEnvironment: { variables: {}, usesRevision: true } });
+    const named = app('named', { type: 'helm', buildEnvironment: { variables: { ARGOCD_APP_NAME: 'named' }, usesRevision: false } });
+    const head = 'c'.repeat(40);
+    expect(status(decide(input([rev, named], { head })))).toEqual({ rev: 'changed', named: 'unchanged' });
+    expect(reasons(decide(input([rev], { head })), 'rev')).toEqual(["its render uses the commit (Argo CD's $ARGOCD_APP_REVISION): cccccccccccc now, bbbbbbbbbbbb before"]);
+    expect(status(decide(input([rev], { head: BASE })))).toEqual({ rev: 'unchanged' });
+  });
+
   it('uses each app\'s deployed commit from the ledger', () => {
     const c1 = '1'.repeat(40);
     const c2 = '2'.repeat(40);

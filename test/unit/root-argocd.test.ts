@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toolPath } from '../../src/util/tools.js';
+import { withBuildEnvironment } from '../../src/root/build-environment.js';
 import type { App, Root } from '../../src/root/model.js';
 import { argocdExampleApps, ARGOCD_EXAMPLE_REPO } from '../fixtures/root/argocd-example-apps.js';
 import { BatchGitTree } from '../fixtures/root/batch-tree.js';
@@ -260,6 +261,63 @@ describe('Argo CD directory of Applications', () => {
     expect(root.unsupported.map((u) => [u.name, u.reason])).toEqual([['v2', "spec.source.helm.version v2 is not supported: the pipe renders charts as helm 3 does (Argo CD's default, v3)"]]);
   });
 
+  it("substitutes Argo CD's build environment where Argo CD does: paths when the root loads, helm parameters and kustomize options at render with the commit", async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'chart/values-web.yaml': 'tier: web\n',
+      'chart/files/web.txt': 'hello\n',
+      'argo/apps.yaml': [
+        application(
+          'web',
+          src(
+            'chart',
+            `    helm:
+      valueFiles: [values-$ARGOCD_APP_NAME.yaml]
+      fileParameters: [{ name: motd, path: "files/\${ARGOCD_APP_NAME}.txt" }]
+      parameters:
+      - { name: app, value: $ARGOCD_APP_NAME }
+      - { name: where, value: "\${ARGOCD_APP_NAMESPACE}/$ARGOCD_APP_PROJECT_NAME/$ARGOCD_APP_SOURCE_PATH@$ARGOCD_APP_SOURCE_TARGET_REVISION" }
+      - { name: tag, value: $ARGOCD_APP_REVISION_SHORT, forceString: true }
+      - { name: password, value: pa$$word }
+      - { name: odd, value: "a$HOME-b$" }
+`,
+          ),
+          '  destination:\n    namespace: shop\n',
+        ),
+        application(
+          'kust',
+          src('kust', '    kustomize:\n      images: ["web=registry.example/web:$ARGOCD_APP_REVISION_SHORT_8"]\n      commonLabels: { app: $ARGOCD_APP_NAME }\n      commonAnnotations: { literal: $ARGOCD_APP_NAME, rev: $ARGOCD_APP_REVISION }\n      commonAnnotationsEnvsubst: true\n'),
+        ),
+        application('literal', src('kust', '    kustomize:\n      commonAnnotations: { literal: $ARGOCD_APP_NAME }\n')),
+      ].join('---\n'),
+    });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.unsupported).toEqual([]);
+    const { web, kust, literal } = byName(root);
+    // paths: substituted while the root loads, so the change plan and the checks see the real file
+    expect(web!.helm!.valueFiles).toEqual(['chart/values-web.yaml']);
+    expect(web!.helm!.fileParameters).toEqual([{ name: 'motd', path: 'chart/files/web.txt' }]);
+    expect(web!.buildEnvironment).toEqual({
+      variables: { ARGOCD_APP_NAME: 'web', ARGOCD_APP_NAMESPACE: 'shop', ARGOCD_APP_PROJECT_NAME: 'default', ARGOCD_APP_SOURCE_PATH: 'chart', ARGOCD_APP_SOURCE_TARGET_REVISION: 'HEAD' },
+      usesRevision: true,
+    });
+    expect(web!.notes).toEqual(['helm parameter odd: $HOME is not a variable of Argo CD\'s build environment, so it is replaced by nothing, as Argo CD does (write $$ for a "$")']);
+    const sha = 'f913b6cbf58aa5ae5ca1f8a2b149477aebcbd9d8';
+    expect(withBuildEnvironment(web!, sha).helm!.parameters).toEqual([
+      { name: 'app', value: 'web' },
+      { name: 'where', value: 'shop/default/chart@HEAD' },
+      { name: 'tag', value: 'f913b6c', forceString: true },
+      { name: 'password', value: 'pa$word' },
+      { name: 'odd', value: 'a-b$' },
+    ]);
+    expect(kust!.buildEnvironment).toEqual({ variables: { ARGOCD_APP_NAME: 'kust' }, usesRevision: true });
+    const k = withBuildEnvironment(kust!, sha).kustomize!;
+    expect([k.images, k.commonLabels, k.commonAnnotations]).toEqual([['web=registry.example/web:f913b6cb'], { app: 'kust' }, { literal: 'kust', rev: sha }]);
+    // without commonAnnotationsEnvsubst, annotations are written as they are
+    expect(literal!.buildEnvironment).toBeUndefined();
+    expect(withBuildEnvironment(literal!, sha).kustomize!.commonAnnotations).toEqual({ literal: '$ARGOCD_APP_NAME' });
+  });
+
   it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
     const dir = makeRepo({
       ...CHILDREN,
@@ -285,9 +343,10 @@ describe('Argo CD directory of Applications', () => {
         application('both-multi', `${src('plain')}  sources:\n  - repoURL: ${REPO}\n    path: plain\n  - repoURL: ${REPO}\n    path: kust\n`),
         application('kube-version', src('chart', '    helm:\n      kubeVersion: "1.29"\n')),
         application('without-selector', src('kust', '    kustomize:\n      commonLabels: { a: b }\n      labelWithoutSelector: true\n')),
-        application('envsubst', src('kust', '    kustomize:\n      commonAnnotations: { rev: $ARGOCD_APP_REVISION }\n      commonAnnotationsEnvsubst: true\n')),
+        application('envsubst-kube', src('kust', '    kustomize:\n      commonAnnotations: { kube: $KUBE_VERSION }\n      commonAnnotationsEnvsubst: true\n')),
         application('remote-component', src('kust', '    kustomize:\n      components: [https://github.com/org/repo//c?ref=v1]\n')),
-        application('image-revision', src('kust', '    kustomize:\n      images: ["web=registry.example/web:$ARGOCD_APP_REVISION"]\n')),
+        application('values-revision', src('chart', '    helm:\n      valueFiles: [values-$ARGOCD_APP_REVISION_SHORT.yaml]\n')),
+        application('values-unknown', src('chart', '    helm:\n      valueFiles: ["values-${STAGE}.yaml"]\n')),
         application('helm-on-plain', src('plain', '    helm:\n      releaseName: x\n')),
         application('url-values', src('chart', '    helm:\n      valueFiles: [https://example.com/v.yaml]\n')),
         application('no-source', ''),
@@ -302,10 +361,9 @@ describe('Argo CD directory of Applications', () => {
     expect(Object.keys(reasons).sort()).toEqual(
       [
         'both-multi',
-        'envsubst',
+        'envsubst-kube',
         'fleet',
         'helm-on-plain',
-        'image-revision',
         'jsonnet-files',
         'jsonnet-option',
         'kube-version',
@@ -317,6 +375,8 @@ describe('Argo CD directory of Applications', () => {
         'remote-component',
         'two-paths',
         'url-values',
+        'values-revision',
+        'values-unknown',
         'without-selector',
       ].sort(),
     );
@@ -336,11 +396,12 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons['both-multi']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
     expect(reasons['kube-version']![1]).toBe('spec.source.helm.kubeVersion is not supported by the pipe');
     expect(reasons['without-selector']![1]).toBe('spec.source.kustomize.labelWithoutSelector is not supported by the pipe');
-    expect(reasons.envsubst![1]).toMatch(/^spec\.source\.kustomize\.commonAnnotationsEnvsubst: the annotation values use variables of Argo CD's build environment/);
+    expect(reasons['envsubst-kube']![1]).toBe('kustomize commonAnnotations kube uses $KUBE_VERSION, which Argo CD fills from the target cluster; the pipe does not substitute it: write the value out');
     expect(reasons['remote-component']![1]).toBe('spec.source.kustomize.components: https://github.com/org/repo//c?ref=v1 is a remote component; fetching it needs network access');
     expect(reasons['helm-on-plain']![1]).toBe('spec.source.helm is set, but plain is a directory source');
-    expect(reasons['image-revision']![1]).toBe(
-      "spec.source.kustomize images or commonLabels use variables of Argo CD's build environment (web=registry.example/web:$ARGOCD_APP_REVISION), which the pipe does not set; write the values out",
+    expect(reasons['values-revision']![1]).toBe('values file values-$ARGOCD_APP_REVISION_SHORT.yaml uses $ARGOCD_APP_REVISION_SHORT, so it names another file at every commit; name the file');
+    expect(reasons['values-unknown']![1]).toBe(
+      "values file values-${STAGE}.yaml uses $STAGE, which is not a variable of Argo CD's build environment (Argo CD reads it as empty); name the file",
     );
     expect(reasons['url-values']![1]).toContain('is a URL; fetching it needs network access');
     expect(reasons['no-source']![1]).toBe('the Application has no spec.source');
