@@ -275,7 +275,8 @@ export async function mapApplication(
   }
   const options = syncOptions;
   const wave = obj.metadata?.annotations?.[SYNC_WAVE];
-  if (wave !== undefined && !/^-?\d+$/.test(String(wave).trim())) {
+  // strconv.Atoi, which Argo CD reads the wave with, takes a sign: "+1" is wave 1
+  if (wave !== undefined && !/^[-+]?\d+$/.test(String(wave).trim())) {
     throw new InputError(`Application ${name}: annotation ${SYNC_WAVE} is "${wave}", not a whole number`, { where: at('metadata', 'annotations', SYNC_WAVE), hint: 'use a whole number such as "-1" or "2"' });
   }
   const app: Omit<App, 'definitionDigest'> = {

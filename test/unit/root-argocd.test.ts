@@ -318,6 +318,15 @@ describe('Argo CD directory of Applications', () => {
     expect(withBuildEnvironment(literal!, sha).kustomize!.commonAnnotations).toEqual({ literal: '$ARGOCD_APP_NAME' });
   });
 
+  it('reads a sync wave with a sign ("+1", as Argo CD reads it with strconv.Atoi), and refuses one that is not a whole number at its line', async () => {
+    const wave = (name: string, value: string) => application(name, src('plain'), '', `  annotations:\n    argocd.argoproj.io/sync-wave: "${value}"\n`);
+    const dir = makeRepo({ ...CHILDREN, 'argo/apps.yaml': [wave('later', '+1'), wave('earlier', '-1')].join('---\n'), 'bad/apps.yaml': wave('odd', '1.5') });
+    const root = await load(dir, 'argo/apps.yaml', { repoUrls });
+    expect(root.apps.map((a) => [a.name, a.syncWave])).toEqual([['later', 1], ['earlier', -1]]);
+    const { located } = await inputErrors(load(dir, 'bad/apps.yaml', { repoUrls }));
+    expect(located).toEqual(['bad/apps.yaml:7: Application odd: annotation argocd.argoproj.io/sync-wave is "1.5", not a whole number']);
+  });
+
   it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
     const dir = makeRepo({
       ...CHILDREN,
