@@ -174,10 +174,10 @@ async function runStages(given: Config, env: NodeJS.ProcessEnv, logger: Logger, 
     // Helm charts (helm apps, kustomize helmCharts) render for the target cluster, as helm install would
     const charts = toDeploy.some((a) => a.type !== 'directory');
     const cluster = access && charts ? await readClusterFacts(access, config, logger, signal) : undefined;
-    if (config.mode === 'plan' && charts) {
+    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal, capabilities: cluster?.capabilities, revision: plan.head });
+    if (config.mode === 'plan' && [...rendered.values()].some((r) => r.renderedCharts)) {
       plan.notes.push("plan mode has no cluster: Helm charts (helm apps, kustomize helmCharts) were rendered for helm's built-in Kubernetes version and API versions (.Capabilities); deploy and diff render them for the cluster's");
     }
-    const { rendered, errors } = await renderAll(toDeploy, config, { kubectlBin, helmBin, tmp, signal, capabilities: cluster?.capabilities, revision: plan.head });
     const { planReport, printPlan } = await stages.planReport();
     const { writeReport } = await stages.jsonReport();
     const report = planReport(plan, rendered, errors);

@@ -60,21 +60,24 @@ class Renderer {
       const app = withBuildEnvironment(given, this.opts.revision);
       let sourced: Sourced[];
       let warnings: string[] = [];
+      let renderedCharts = false;
       if (app.type === 'directory') {
         ({ objects: sourced, warnings } = await renderDirectory(this.tree, app, signal));
       } else {
         const tmp = await mkdtemp(join(this.opts.tmpDir, 'render-'));
         try {
-          sourced =
-            app.type === 'helm'
-              ? await renderHelm({ app, tree: this.tree, helm: this.helm, tmp, capabilities, signal })
-              : await renderKustomize({ app, tree: this.tree, kustomize: await this.kustomizeTool(), tmp, capabilities, signal });
+          if (app.type === 'helm') {
+            sourced = await renderHelm({ app, tree: this.tree, helm: this.helm, tmp, capabilities, signal });
+            renderedCharts = true;
+          } else {
+            ({ objects: sourced, renderedCharts } = await renderKustomize({ app, tree: this.tree, kustomize: await this.kustomizeTool(), tmp, capabilities, signal }));
+          }
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }
       }
       const objects = finalizeObjects(sourced, app.namespace);
-      return { app: app.name, objects, digest: digestObjects(objects), ...(warnings.length ? { warnings } : {}) };
+      return { app: app.name, objects, digest: digestObjects(objects), ...(renderedCharts ? { renderedCharts } : {}), ...(warnings.length ? { warnings } : {}) };
     } catch (e) {
       throw toRenderError(given, e, signal);
     }

@@ -24,7 +24,7 @@ export async function renderKustomize(a: {
   tmp: string;
   capabilities?: ClusterCapabilities;
   signal?: AbortSignal;
-}): Promise<Sourced[]> {
+}): Promise<{ objects: Sourced[]; renderedCharts: boolean }> {
   const { app, tree } = a;
   const dir = await tree.resolve(app.path);
   const found = await Promise.all(KUSTOMIZATION_FILES.map((f) => stat(join(dir, f)).then((s) => s.isFile(), () => false)));
@@ -48,12 +48,14 @@ export async function renderKustomize(a: {
     await writeFile(join(target, file), editKustomization(text, k, posixJoin(app.path, file), app.name));
   }
   let out: string;
+  const helmRan = join(a.tmp, 'helm-ran');
   try {
-    out = await a.kustomize.build(target, a.capabilities, a.signal);
+    out = await a.kustomize.build(target, a.capabilities, a.signal, helmRan);
   } catch (e) {
     throw pullRefused(e, app, toRepo) ?? remoteFetchFailed(e, app, toRepo) ?? e;
   }
-  return parseManifests(out, app.path, { sourceComments: () => app.path }).objects;
+  const renderedCharts = await stat(helmRan).then(() => true, () => false);
+  return { objects: parseManifests(out, app.path, { sourceComments: () => app.path }).objects, renderedCharts };
 }
 
 const hasOptions = (k: KustomizeOptions | undefined): k is KustomizeOptions =>

@@ -19,6 +19,8 @@ export interface RenderedApp {
   objects: K8sObject[];
   /** sha256 over the canonical rendered objects: what the ledger records and compares. */
   digest: string;
+  /** Helm rendered a chart for it (a helm app, or a kustomization's helmCharts): the cluster's .Capabilities mattered. */
+  renderedCharts?: boolean;
   /** Things the user should know that did not stop the render (a YAML file with no Kubernetes objects, ...). */
   warnings?: string[];
 }

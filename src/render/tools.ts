@@ -80,15 +80,20 @@ export class Kustomize {
     private readonly tmpDir: string,
   ) {}
 
-  async build(dir: string, capabilities?: ClusterCapabilities, signal?: AbortSignal): Promise<string> {
+  /** `helmRan`: a file the helm command creates when kustomize renders a chart with it (helmCharts). */
+  async build(dir: string, capabilities?: ClusterCapabilities, signal?: AbortSignal, helmRan?: string): Promise<string> {
     const argv = ['kustomize', dir, '--enable-helm', '--helm-command', this.helmCommand];
     // helmCharts render for the cluster too, as Argo CD does it (--helm-kube-version, --helm-api-versions)
     argv.push(...capabilityFlags(capabilities, '--helm-kube-version', '--helm-api-versions'));
     // kustomize puts its helm home under TMPDIR: keep it inside the run's private temp dir
-    const r = await runTool(this.kubectlBin, argv, { env: { TMPDIR: this.tmpDir }, timeoutMs: RENDER_TIMEOUT_MS, signal });
+    const env = { TMPDIR: this.tmpDir, ...(helmRan ? { [HELM_RAN_VARIABLE]: helmRan } : {}) };
+    const r = await runTool(this.kubectlBin, argv, { env, timeoutMs: RENDER_TIMEOUT_MS, signal });
     return r.stdout;
   }
 }
+
+/** Names the file the helm command given to kustomize creates when it renders a chart (kustomize passes its environment on). */
+const HELM_RAN_VARIABLE = 'APP_OF_APPS_PIPE_HELM_RAN';
 
 /** What the helm command given to kustomize prints when kustomize wants to download a chart. */
 export const PULL_REFUSED = 'app-of-apps-pipe: refusing to download a chart:';
@@ -108,6 +113,7 @@ export async function writeKustomizeHelmCommand(dir: string, helmBin: string): P
     'case "$1" in',
     '  version) echo "v3.99.0"; exit 0 ;;',
     `  pull) echo "${PULL_REFUSED} helm $*" >&2; exit 1 ;;`,
+    `  template) if [ -n "$${HELM_RAN_VARIABLE}" ]; then : > "$${HELM_RAN_VARIABLE}"; fi ;;`,
     'esac',
     `exec ${quoted} "$@"`,
     '',

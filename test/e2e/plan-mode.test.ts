@@ -38,6 +38,8 @@ describe('plan mode on the native example', () => {
     expect(r.stdout).toContain('bases/web-service/deployment.yaml changed');
     expect(r.stdout).toMatch(/-\s+api\s+helm\s+unchanged/);
     expect(r.stdout).toContain('✔ Plan: 2 of 4 apps would be deployed');
+    // two kustomizations without helmCharts: no chart was rendered, so no note about charts
+    expect(r.stdout).not.toContain('plan mode has no cluster');
     // the plan in one line as soon as it is made, before the apps are rendered
     const parent = git(native, 'rev-parse', 'HEAD~1');
     const lines = r.stdout.split('\n');
@@ -78,6 +80,10 @@ describe('plan mode on the native example', () => {
     expect(names).toEqual(['api', 'platform-config', 'web']);
     // api changed (values) and web changed (shared base) since the first commit; api comes before web
     expect(report.plan.layers.flat()).toEqual(['api', 'web']);
+    // api is a Helm chart, rendered without a cluster
+    expect(report.plan.notes).toContain(
+      "plan mode has no cluster: Helm charts (helm apps, kustomize helmCharts) were rendered for helm's built-in Kubernetes version and API versions (.Capabilities); deploy and diff render them for the cluster's",
+    );
   });
 
   it('counts uncommitted files of the work tree as changes, and says so: it renders the files on disk', async () => {

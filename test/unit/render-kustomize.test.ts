@@ -35,6 +35,7 @@ describe('kustomize apps', () => {
     const ws = await makeWorkspace(repo);
     const r = await renderApp(kApp(), { ...ws, ...tools });
     expect(r.objects.map(objectId)).toEqual(['ConfigMap/web/web-config', 'Deployment/web/web']);
+    expect(r.renderedCharts).toBeUndefined();
   });
 
   it('renders an overlay (its own namespace and patches)', async () => {
@@ -109,6 +110,8 @@ describe('kustomize apps', () => {
     });
     const r = await renderApp(app({ name: 'cache', path: 'apps/cache', type: 'kustomize', namespace: 'cache' }), { ...ws, ...tools });
     expect(r.objects).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hot-cache', namespace: 'cache' }, data: { size: '7' } }]);
+    // helm rendered a chart for it: plan mode says the chart saw helm's built-in cluster, not the target's
+    expect(r.renderedCharts).toBe(true);
   });
 
   it('fails clearly, without downloading or writing anything, on a helmCharts chart from a network repository', async () => {
