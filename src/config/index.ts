@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, posix, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import { InputError, InputErrors, type Location } from '../util/errors.js';
@@ -301,7 +301,9 @@ function checkCombinations(c: Config): void {
   const err = (variable: string, message: string, hint?: string) =>
     errors.push(new InputError(message, { where: { variable }, hint }));
 
-  if (isAbsolute(c.rootManifest) || c.rootManifest.split(/[\\/]/).includes('..')) {
+  // a ".." that stays inside (apps/../app-of-apps.yaml) is the file it names, as for every path the root gives
+  const normalized = posix.normalize(c.rootManifest.replaceAll('\\', '/'));
+  if (isAbsolute(c.rootManifest) || normalized === '..' || normalized.startsWith('../')) {
     err('ROOT_MANIFEST', `"${c.rootManifest}" is outside the repository`, 'give a path relative to the repository root');
   }
   if (id.accessKeyId && !id.secretAccessKey) err('AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not');

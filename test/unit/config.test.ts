@@ -98,6 +98,10 @@ describe('config', () => {
 
   it('refuses a root manifest outside the repository', () => {
     expect(errorsOf({ ...base, ROOT_MANIFEST: '../other/app.yaml' })[0]).toMatch(/^ROOT_MANIFEST: .* outside the repository/);
+    expect(errorsOf({ ...base, ROOT_MANIFEST: 'apps/../../app.yaml' })[0]).toMatch(/^ROOT_MANIFEST: .* outside the repository/);
+    expect(errorsOf({ ...base, ROOT_MANIFEST: '/etc/app.yaml' })[0]).toMatch(/^ROOT_MANIFEST: .* outside the repository/);
+    // a ".." that stays inside names the file it leads to
+    expect(loadConfig({ ...base, ROOT_MANIFEST: 'apps/../app-of-apps.yaml' }).rootManifest).toBe('apps/../app-of-apps.yaml');
   });
 });
 
