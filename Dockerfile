@@ -72,7 +72,7 @@ COPY --from=build /pipe/ /pipe/
 ENV AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 # Bitbucket mounts the clone here (BITBUCKET_CLONE_DIR); the pipe also works from this directory.
 WORKDIR /opt/atlassian/pipelines/agent/build
-# entrypoint.sh runs `node --snapshot-blob /pipe/pipe.blob /pipe/main.js`. The kubeconfig the
-# pipe writes calls the pipe itself as a credential plugin the same way:
-# `/usr/local/bin/node --snapshot-blob /pipe/pipe.blob /pipe/main.js eks-token ...`.
+# entrypoint.sh runs `node --snapshot-blob /pipe/pipe.blob /pipe/main.js`. A pipe run signs its
+# EKS tokens in process; a user's kubeconfig can call the image's `eks-token` subcommand as its
+# credential plugin (README: kubectl credential plugin for EKS).
 ENTRYPOINT ["/pipe/entrypoint.sh"]
