@@ -5,14 +5,14 @@
 // The pipe is measured as it ships: built and started as the image does (scripts/bundle.mjs
 // --snapshot, entrypoint.sh), in plan mode, from its start to its "Planned in" line (the plan is
 // made; rendering the apps it names comes next and is not planning).
-//   npm run bench:plan            (BENCH_REPS=15 by default)
+//   npm run bench:plan            (BENCH_REPS=15 by default; BENCH_APPS=500 for a repository of that many apps, same mix)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { pipeBuildOptions } from '../scripts/bundle-options.mjs';
-import { cloneLikeBitbucket, generateMonorepo } from './lib/monorepo.js';
+import { cloneLikeBitbucket, DEFAULT_SPEC, generateMonorepo, specWithApps } from './lib/monorepo.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 15);
 const LIMIT = 3;
@@ -24,7 +24,7 @@ delete ENV.NODE_OPTIONS;
 const tmp = mkdtempSync(join(tmpdir(), 'bench-plan-'));
 try {
   let t = performance.now();
-  const repo = generateMonorepo(join(tmp, 'origin'));
+  const repo = generateMonorepo(join(tmp, 'origin'), process.env.BENCH_APPS ? specWithApps(Number(process.env.BENCH_APPS)) : DEFAULT_SPEC);
   console.log(`generated ${repo.apps} apps, ${repo.files} files, ${repo.commits} commits in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
   t = performance.now();

@@ -21,6 +21,13 @@ export interface MonorepoSpec {
 
 export const DEFAULT_SPEC: MonorepoSpec = { plain: 700, kustomize: 700, helm: 600, bases: 20, firstBaseUsers: 200, commits: 3000, dependsEvery: 10 };
 
+/** The default repository's shape with `apps` apps: the same mix, a tenth of them on the first base. */
+export function specWithApps(apps: number): MonorepoSpec {
+  const plain = Math.round(apps * 0.35);
+  const kustomize = Math.round(apps * 0.35);
+  return { ...DEFAULT_SPEC, plain, kustomize, helm: apps - plain - kustomize, bases: Math.max(2, Math.round(apps / 100)), firstBaseUsers: Math.round(apps / 10) };
+}
+
 export interface Monorepo {
   dir: string;
   apps: number;
@@ -157,7 +164,8 @@ export function generateMonorepo(dir: string, spec: MonorepoSpec = DEFAULT_SPEC)
     commit('refs/heads/main', `change ${c}`, changes);
   }
 
-  const oneApp = 'apps/kust-0350/overlays/production/replicas.yaml';
+  const one = `kust-${pad(Math.floor(spec.kustomize / 2))}`;
+  const oneApp = `apps/${one}/overlays/production/replicas.yaml`;
   const shared = 'libs/base-0000/deployment.yaml';
   commit('refs/heads/one-app', 'one app', [[oneApp, `${all.get(oneApp)!}# scenario\n`]], 'refs/heads/main');
   commit('refs/heads/shared-base', 'shared base', [[shared, `${all.get(shared)!}# scenario\n`]], 'refs/heads/main');
@@ -170,7 +178,7 @@ export function generateMonorepo(dir: string, spec: MonorepoSpec = DEFAULT_SPEC)
     files: all.size,
     commits: spec.commits + 2,
     scenarios: [
-      { branch: 'one-app', file: oneApp, expected: ['kust-0350'] },
+      { branch: 'one-app', file: oneApp, expected: [one] },
       { branch: 'shared-base', file: shared, expected: baseUsers.map((i) => `kust-${pad(i)}`) },
     ],
   };
