@@ -30,6 +30,8 @@ export interface DecideInput {
   uncommitted?: ReadonlySet<string>;
   /** Submodules (gitlinks) of the repository: a changed one changes every file below it. */
   submodules?: ReadonlySet<string>;
+  /** Changed paths that are a symbolic link at the base or now: one added, removed or pointed elsewhere changes every path below it. */
+  changedLinks?: ReadonlySet<string>;
   baseRoots: ReadonlyMap<string, BaseRoot>;
   deps: ReadonlyMap<string, AppDependencies>;
   deployed?: DeployedState;
@@ -177,23 +179,33 @@ function fileHits(input: DecideInput): Map<string, string[]> {
             const rendered = directoryFilter.get(app)?.(file) ?? true;
             // a kustomization or chart file added or deleted there changes how the folder is rendered
             const decidesType = !rendered && isTypeFile(dep.folder, file);
-            // a submodule bump changes the files below it: the folder's own when it is the folder, any with recurse
-            const submodule = !rendered && input.submodules?.has(file) === true && (file === dep.folder || dep.directory?.recurse === true);
-            if (!rendered && !decidesType && !submodule) continue;
+            // a submodule bump or a link pointed elsewhere changes the files below it: the folder's own when it is the folder, any with recurse
+            const below = file === dep.folder || dep.directory?.recurse === true;
+            const submodule = !rendered && input.submodules?.has(file) === true && below;
+            const linked = !rendered && !submodule && input.changedLinks?.has(file) === true && below;
+            if (!rendered && !decidesType && !submodule && !linked) continue;
             seen.add(app);
-            hit(app, file, decidesType ? `${file} changed (it decides whether the folder is a kustomization or a chart)` : submodule ? `submodule ${file} changed` : named(file));
+            const why = decidesType
+              ? `${file} changed (it decides whether the folder is a kustomization or a chart)`
+              : submodule
+                ? `submodule ${file} changed`
+                : linked
+                  ? `symbolic link ${file} changed (everything below it with it)`
+                  : named(file);
+            hit(app, file, why);
           } else if (kind !== undefined && !covers(dep.folder, file)) {
             seen.add(app);
             hit(app, file, `${kind} ${named(file)}`);
           }
         }
       }
-      // a submodule that moved to another commit changes the folders inside it, apps' own too
-      if (input.submodules?.has(file)) {
+      // a submodule that moved to another commit, or a link pointed elsewhere, changes the folders below it, apps' own too
+      const whole = input.submodules?.has(file) ? 'submodule' : input.changedLinks?.has(file) ? 'symbolic link' : undefined;
+      if (whole) {
         for (const [app, dep] of input.deps) {
           if (!seen.has(app) && basedHere(app) && dep.folder !== file && covers(file, dep.folder)) {
             seen.add(app);
-            hit(app, file, `submodule ${file} changed (the app's folder is inside it)`);
+            hit(app, file, `${whole} ${file} changed (the app's folder is ${whole === 'submodule' ? 'inside' : 'below'} it)`);
           }
         }
       }

@@ -157,6 +157,8 @@ export async function analyzeDependencies(o: {
   changed: Iterable<string>;
   /** Changed paths that are submodules: a reference to anything below one leads to it. */
   submodules?: readonly string[];
+  /** Changed paths that are a symbolic link at the base or now (added, removed, pointed elsewhere): the same. */
+  changedLinks?: readonly string[];
   /** The repository's symbolic links: each is a reference from its path to its target. */
   links?: readonly Link[];
   tree: Tree;
@@ -164,7 +166,11 @@ export async function analyzeDependencies(o: {
 }): Promise<DependencyAnalysis> {
   const reached = new Set<string>();
   for (const f of o.changed) for (const a of ancestors(f)) reached.add(a);
-  const graph = new ReferenceGraph(reached, o.submodules ?? []);
+  // changed paths that stand for everything below them
+  const wholes = [...(o.submodules ?? []), ...(o.changedLinks ?? [])];
+  const graph = new ReferenceGraph(reached, wholes);
+  /** A path the app reads directly, with the changed links and submodules above it (a values file below a link pointed elsewhere). */
+  const withAbove = (p: { path: string; kind: string }) => [p, ...wholes.filter((w) => w !== p.path && covers(w, p.path)).map((path) => ({ path, kind: p.kind }))];
   // a link leads wherever its target leads (a base linked in, which itself uses ../common)
   for (const l of o.links ?? []) graph.add({ from: l.path, to: l.target, kind: 'symbolic link' });
   const notes = new Set<string>();
@@ -198,14 +204,14 @@ export async function analyzeDependencies(o: {
 
   const deps = new Map<string, AppDependencies>();
   for (const app of o.apps) {
-    const values = [...(app.helm?.valueFiles ?? []), ...(app.helm?.missingValueFiles ?? [])].map((path) => ({ path, kind: 'values file' }));
-    const files = (app.helm?.fileParameters ?? []).map((f) => ({ path: f.path, kind: 'helm file parameter' }));
+    const values = [...(app.helm?.valueFiles ?? []), ...(app.helm?.missingValueFiles ?? [])].flatMap((path) => withAbove({ path, kind: 'values file' }));
+    const files = (app.helm?.fileParameters ?? []).flatMap((f) => withAbove({ path: f.path, kind: 'helm file parameter' }));
     const refs = app.type === 'directory' ? [] : [...(graph.leads.get(app.path) ?? [])].map(([path, kind]) => ({ path, kind }));
     // components the app's options add (Argo CD's kustomize.components): the folder, and what it reaches
     const components = (app.kustomize?.components ?? []).flatMap((c) => {
       const dir = resolveRef(app.path, c);
       if (dir === undefined) return [];
-      return [{ path: dir, kind: 'kustomize component' }, ...[...(graph.leads.get(dir)?.keys() ?? [])].map((path) => ({ path, kind: 'kustomize component' }))];
+      return [...withAbove({ path: dir, kind: 'kustomize component' }), ...[...(graph.leads.get(dir)?.keys() ?? [])].map((path) => ({ path, kind: 'kustomize component' }))];
     });
     deps.set(app.name, {
       folder: app.path,
@@ -236,7 +242,8 @@ class ReferenceGraph {
 
   constructor(
     private readonly reached: Set<string>,
-    private readonly submodules: readonly string[],
+    /** Changed submodules and links: a reference to anything below one leads to it. */
+    private readonly wholes: readonly string[],
   ) {}
 
   add(e: Edge): void {
@@ -244,8 +251,8 @@ class ReferenceGraph {
     const list = this.referrers.get(e.to);
     if (list) list.push(e);
     else this.referrers.set(e.to, [e]);
-    const inSubmodule = this.submodules.filter((s) => covers(s, e.to));
-    const paths = [...(this.reached.has(e.to) ? [e.to] : []), ...inSubmodule, ...(this.leads.get(e.to)?.keys() ?? [])];
+    const below = this.wholes.filter((s) => covers(s, e.to));
+    const paths = [...(this.reached.has(e.to) ? [e.to] : []), ...below, ...(this.leads.get(e.to)?.keys() ?? [])];
     if (paths.length) this.spread(e.from, e.kind, paths);
   }
 

@@ -56,22 +56,26 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   // one diff per distinct base (with a ledger, apps deployed at different commits have different bases)
   const limit = pLimit(GIT_CONCURRENCY);
   const [diffs, dirty] = await Promise.all([
-    Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? [] : await git.changedFiles(c, bases.head)] as const))),
+    Promise.all(commits.map((c) => limit(async () => [c, c === bases.head ? NO_CHANGES : await git.changes(c, bases.head)] as const))),
     o.uncommitted ?? [],
   ]);
   const uncommitted = new Set(dirty);
   // a changed file below a symbolic link's target has changed at the link's path too
-  const anyChange = uncommitted.size > 0 || diffs.some(([, files]) => files.length);
+  const anyChange = uncommitted.size > 0 || diffs.some(([, d]) => d.files.length);
   const links = anyChange ? await search.links() : [];
-  const submodules = new Set(anyChange ? await search.submodules() : []);
+  // a submodule at either commit (one removed since the base too)
+  const submodules = new Set([...(anyChange ? await search.submodules() : []), ...diffs.flatMap(([, d]) => d.submodules)]);
   const via = new Map<string, { file: string; link: string }>();
   const changed = new Map(
-    diffs.map(([c, files]) => {
-      const seen = throughLinks(uncommitted.size ? [...new Set([...files, ...uncommitted])] : files, links);
+    diffs.map(([c, d]) => {
+      const seen = throughLinks(uncommitted.size ? [...new Set([...d.files, ...uncommitted])] : d.files, links);
       for (const [path, v] of seen.via) via.set(path, v);
       return [c, seen.files] as const;
     }),
   );
+  // a link added, removed or pointed elsewhere changes everything below it, at every path it is seen at
+  const changedLinks = new Set(diffs.flatMap(([, d]) => d.links));
+  for (const [path, v] of via) if (changedLinks.has(v.file)) changedLinks.add(path);
   const union = new Set([...changed.values()].flat());
   time(`git diff: ${union.size} changed paths (${via.size} through symbolic links) against ${commits.length} base commit(s)`);
 
@@ -79,6 +83,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
     apps,
     changed: union,
     submodules: [...union].filter((p) => submodules.has(p)),
+    changedLinks: [...union].filter((p) => changedLinks.has(p)),
     links,
     tree: new WorkTree(o.workspace),
     search,
@@ -88,8 +93,9 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   // Root.file names the top of the repository "." (for messages); as a repository path it is ""
   const rootFile = repoPath(root.file);
   const rootPaths = [rootFile, ...analysis.reaches(rootFile)];
+  const whole = (f: string) => submodules.has(f) || changedLinks.has(f);
   const baseRoots = new Map(
-    await Promise.all(commits.map((c) => limit(async () => [c, await baseRootAt(c, changed.get(c)!, rootPaths, o)] as const))),
+    await Promise.all(commits.map((c) => limit(async () => [c, await baseRootAt(c, changed.get(c)!, rootPaths, whole, o)] as const))),
   );
   time(`root at base: ${[...baseRoots.values()].filter((r) => r.kind !== 'same').length} loaded`);
 
@@ -101,6 +107,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
     via,
     uncommitted,
     submodules,
+    changedLinks,
     baseRoots,
     deps: analysis.deps,
     deployed: o.deployed,
@@ -123,9 +130,14 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   };
 }
 
-/** The root at a base commit: loaded only when one of the files it is read from changed since. */
-async function baseRootAt(commit: string, changed: readonly string[], rootPaths: string[], o: PlanOptions): Promise<BaseRoot> {
-  if (!changed.some((f) => rootPaths.some((p) => covers(p, f)))) return { kind: 'same' };
+const NO_CHANGES = { files: [], links: [], submodules: [] };
+
+/**
+ * The root at a base commit: loaded only when one of the files it is read from changed since
+ * (or a link or submodule above one of them: `whole` tells those paths).
+ */
+async function baseRootAt(commit: string, changed: readonly string[], rootPaths: string[], whole: (path: string) => boolean, o: PlanOptions): Promise<BaseRoot> {
+  if (!changed.some((f) => rootPaths.some((p) => covers(p, f) || (whole(f) && covers(f, p))))) return { kind: 'same' };
   // a root added since the base: every app is new, which is no error (and no search for other roots)
   if (!(await o.git.exists(commit, rootPaths[0]!))) return { kind: 'absent' };
   try {

@@ -104,8 +104,30 @@ export class Git {
    * the work tree directory, so a workspace below the repository's top level still gets its own paths.
    */
   async changedFiles(base: string, head: string): Promise<string[]> {
-    const out = await this.run(['diff', '--name-only', '--no-renames', '--relative', '-z', base, head]);
-    return out.split('\0').filter(Boolean);
+    return (await this.changes(base, head)).files;
+  }
+
+  /**
+   * The changed paths as changedFiles lists them, and those of them that are a symbolic link
+   * (mode 120000) or a submodule (160000) at either commit: git lists such a path alone when it
+   * is added, removed or pointed elsewhere, though everything below it changes with it.
+   */
+  async changes(base: string, head: string): Promise<{ files: string[]; links: string[]; submodules: string[] }> {
+    // --raw -z: ":<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0" per path
+    const out = await this.run(['diff', '--raw', '--no-renames', '--no-abbrev', '--relative', '-z', base, head]);
+    const files: string[] = [];
+    const links: string[] = [];
+    const submodules: string[] = [];
+    const parts = out.split('\0');
+    for (let i = 0; i + 1 < parts.length; i += 2) {
+      const [oldMode, newMode] = parts[i]!.slice(1).split(' ');
+      const path = parts[i + 1]!;
+      if (!path) continue;
+      files.push(path);
+      if (oldMode === '120000' || newMode === '120000') links.push(path);
+      if (oldMode === '160000' || newMode === '160000') submodules.push(path);
+    }
+    return { files, links, submodules };
   }
 
   /** The best common ancestor of two commits, or undefined (unrelated, or history cut by a shallow clone). */
