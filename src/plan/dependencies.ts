@@ -63,6 +63,11 @@ export interface ManifestSearch {
   links(): Promise<Link[]>;
   /** The submodules (gitlinks): a changed one stands for a change of everything below it. */
   submodules(): Promise<string[]>;
+  /**
+   * Lines of any YAML file that name a `chartHome`: a HelmChartInflationGenerator's own config
+   * file (listed under a kustomization's `generators:`) names its chart folder there.
+   */
+  chartHomes?(): Promise<ManifestLine[]>;
 }
 
 const MANIFEST_SPECS = [...KUSTOMIZATION_FILES, ...CHART_FILES].map((n) => `:(glob)**/${n}`);
@@ -88,7 +93,23 @@ export function gitManifestSearch(git: Git): ManifestSearch {
       return found.filter((l): l is Link => l !== undefined);
     },
     submodules: async () => (await entries()).submodules,
+    chartHomes: async () => parseGrep(await git.grepLines(['chartHome'], ['*.yaml', '*.yml'])),
   };
+}
+
+/** Folders whose Chart.yaml is looked for before the chartHome search is skipped; past it, the search runs. */
+const MAX_CHART_LOOKUPS = 200;
+
+/** Whether a changed path is a chart's Chart.yaml or lies in a chart's folder (a file system lookup per folder, few for a small change). */
+async function chartChanged(changed: Iterable<string>, tree: Tree): Promise<boolean> {
+  const dirs = new Set<string>();
+  for (const f of changed) {
+    if (basename(f) === 'Chart.yaml') return true;
+    for (const d of ancestors(f)) dirs.add(d);
+    if (dirs.size > MAX_CHART_LOOKUPS) return true;
+  }
+  const found = await Promise.all([...dirs].map((d) => tree.exists(d ? `${d}/Chart.yaml` : 'Chart.yaml').catch(() => true)));
+  return found.includes(true);
 }
 
 /** Link hops followed from one changed file (a link to its own folder would lead on forever). */
@@ -165,7 +186,8 @@ export async function analyzeDependencies(o: {
   search: ManifestSearch;
 }): Promise<DependencyAnalysis> {
   const reached = new Set<string>();
-  for (const f of o.changed) for (const a of ancestors(f)) reached.add(a);
+  const changed = [...o.changed];
+  for (const f of changed) for (const a of ancestors(f)) reached.add(a);
   // changed paths that stand for everything below them
   const wholes = [...(o.submodules ?? []), ...(o.changedLinks ?? [])];
   const graph = new ReferenceGraph(reached, wholes);
@@ -190,6 +212,25 @@ export async function analyzeDependencies(o: {
 
   if (reached.size) {
     take(await o.search.outward(), false);
+    // a generator config's chartHome is relative to the kustomization that lists it under
+    // generators: one of the config's folders, or one that lists such a folder (`../../gens/web`);
+    // a reference from each (searched only when a chart changed)
+    if (o.search.chartHomes && (wholes.length || (await chartChanged(changed, o.tree)))) {
+      const found = await o.search.chartHomes();
+      lines += found.length;
+      for (const l of found) {
+        if (KUSTOMIZATION_FILES.includes(basename(l.file))) continue;
+        const value = /^\s*(?:-\s+)?chartHome\s*:\s*["']?([^"'\s#]+)/.exec(l.text)?.[1];
+        if (!value?.includes('..')) continue;
+        const folders = ancestors(dirOf(l.file));
+        const users = new Set([...folders, ...folders.flatMap((d) => graph.referrersOf(d))]);
+        for (const from of users) {
+          const to = resolveRef(from, value);
+          // (not the whole repository: a chart folder is never its top)
+          if (to) graph.add({ from, to, kind: 'kustomize helm chart' });
+        }
+      }
+    }
     let manifests: string[] | undefined;
     const readWhole = new Set<string>();
     for (let grown = graph.grown(); grown.length; grown = graph.grown()) {
@@ -254,6 +295,11 @@ class ReferenceGraph {
     const below = this.wholes.filter((s) => covers(s, e.to));
     const paths = [...(this.reached.has(e.to) ? [e.to] : []), ...below, ...(this.leads.get(e.to)?.keys() ?? [])];
     if (paths.length) this.spread(e.from, e.kind, paths);
+  }
+
+  /** The folders that reference `to` (so far). */
+  referrersOf(to: string): string[] {
+    return (this.referrers.get(to) ?? []).map((e) => e.from);
   }
 
   /** Folders that started to lead somewhere since the last call. */

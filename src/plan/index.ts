@@ -177,7 +177,8 @@ function prefetched(search: ManifestSearch): ManifestSearch {
   outward.catch(() => undefined);
   const links = search.links();
   links.catch(() => undefined);
-  return { outward: () => outward, all: () => search.all(), links: () => links, submodules: () => search.submodules() };
+  const chartHomes = search.chartHomes?.bind(search);
+  return { outward: () => outward, all: () => search.all(), links: () => links, submodules: () => search.submodules(), ...(chartHomes ? { chartHomes } : {}) };
 }
 
 function timer(logger: Logger): (what: string) => void {

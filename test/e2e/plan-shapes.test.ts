@@ -245,7 +245,51 @@ const submoduleShapes: Shape[] = [
   },
 ];
 
+// kustomize's HelmChartInflationGenerator, configured in a YAML file of its own that a kustomization
+// lists under generators: its chartHome may name a chart folder outside the kustomization
+// (helm reads the chart, not kustomize's loader), relative to that kustomization
+const generator = (chartHome: string) =>
+  `apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata:\n  name: web\nname: web\nreleaseName: web\nchartHome: ${chartHome}\nvaluesFile: values.yaml\n`;
+const webChart = (v: number) => ({
+  'charts/web/Chart.yaml': chart('web'),
+  'charts/web/values.yaml': 'a: 0\n',
+  'charts/web/templates/cm.yaml': cm('web', v),
+});
+const generatorShapes: Shape[] = [
+  {
+    name: "a generator config in a subfolder of the app's kustomization",
+    files: {
+      'app-of-apps.yaml': root('  - name: web\n    path: apps/web\n  - name: other\n    path: apps/other\n'),
+      'apps/web/kustomization.yaml': `${K}generators: [gen/helm.yaml]\n`,
+      'apps/web/gen/helm.yaml': generator('../../charts'),
+      'apps/web/values.yaml': 'a: 1\n',
+      'apps/other/kustomization.yaml': `${K}resources: [cm.yaml]\n`,
+      'apps/other/cm.yaml': cm('other', 1),
+      ...webChart(1),
+    },
+    change: (repo) => repo.write({ 'charts/web/templates/cm.yaml': cm('web', 2) }),
+    render: { web: kustomize('apps/web'), other: kustomize('apps/other') },
+    deploy: ['web'],
+  },
+  {
+    name: 'a folder of generator configs outside the app, at another depth than the app',
+    files: {
+      'app-of-apps.yaml': root('  - name: web\n    path: apps/team/web\n'),
+      'apps/team/web/kustomization.yaml': `${K}generators: [../../../generators/web]\n`,
+      'apps/team/web/values.yaml': 'a: 1\n',
+      'generators/web/kustomization.yaml': `${K}resources: [helm.yaml]\n`,
+      // relative to apps/team/web, the kustomization that uses it
+      'generators/web/helm.yaml': generator('../../../charts'),
+      ...webChart(1),
+    },
+    change: (repo) => repo.write({ 'charts/web/templates/cm.yaml': cm('web', 2) }),
+    render: { web: kustomize('apps/team/web') },
+    deploy: ['web'],
+  },
+];
+
 describe('the change plan on repository shapes, against the real renderers', () => {
+  for (const shape of generatorShapes) it(`kustomize generators: ${shape.name}`, () => check(shape));
   for (const shape of linkShapes) it(`symbolic links: ${shape.name}`, () => check(shape));
   for (const shape of submoduleShapes) it(`submodules: ${shape.name}`, () => check({ ...shape, setup: (repo) => submodule(repo, 'vendor/envs', vendored) }));
 });
