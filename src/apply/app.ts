@@ -294,7 +294,7 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
  * such as a Pod's ServiceAccount; a server error) may not hold once the app's earlier objects are
  * applied.
  */
-function refusedForWhatItIs(err: unknown): boolean {
+export function refusedForWhatItIs(err: unknown): boolean {
   const api = err instanceof ObjectError ? err.cause : err;
   if (!(api instanceof KubeApiError)) return true;
   const message = api.body.message ?? '';
@@ -306,7 +306,7 @@ function refusedForWhatItIs(err: unknown): boolean {
 }
 
 /** Who else deployed a live object, when that is another environment, or an app this run does not deploy; and what to do. */
-function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): { what: string; hint: string } | undefined {
+export function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): { what: string; hint: string } | undefined {
   const labels = live?.metadata.labels;
   if (!live || labels?.[LABEL.managedBy] !== MANAGED_BY) return undefined;
   const annotations = live.metadata.annotations ?? {};

@@ -4,13 +4,15 @@ import { repositoryOf } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import type { K8sObject } from '../render/model.js';
 import { applyObject, readLive } from './apply-object.js';
-import { missingNamespace, unchangedByDigest, type RunContext } from './app.js';
+import { missingNamespace, otherOwner, refusedForWhatItIs, unchangedByDigest, type RunContext } from './app.js';
+import { KubeApiError } from './client.js';
+import { ObjectError } from './errors.js';
 import { unifiedDiff } from './diff-format.js';
 import { dryRunHook } from './hook-run.js';
 import { context, environmentOf, withSession, type EngineOptions } from './engine.js';
 import { changesToDeploy } from '../plan/model.js';
 import { appError, logAppError } from './errors.js';
-import { PipeError } from '../util/errors.js';
+import { errorMessage, PipeError } from '../util/errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { AppDiff, AppError, DiffResult, ObjectDiff } from './model.js';
 import type { PreparedApp, Target } from './prepare.js';
@@ -96,8 +98,12 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
   if (t.fromNewCrd) {
     return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object), note: 'its CRD is created by this deploy: not dry-run' };
   }
+  const live = await readLive(ctx.client, t, ctx.hardSignal);
+  // the deploy refuses an object another environment, or an app it does not deploy, deployed
+  const owner = otherOwner(ctx, t.app, live.object);
+  if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
   try {
-    const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true });
+    const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, live);
     const diff = unifiedDiff(t.id, r.before, r.after);
     return { id: t.id, change: !r.before ? 'create' : diff ? 'update' : 'none', diff };
   } catch (err) {
@@ -107,8 +113,18 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
     if (missing && creates.has(missing)) {
       return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: `its namespace ${missing} is created by this deploy: not dry-run` };
     }
+    // Refused for what it needs, not for what it is (a Pod's ServiceAccount the app creates first):
+    // the deploy's preflight leaves it to the apply, so a new object is shown as rendered.
+    if (!live.object && !refusedForWhatItIs(err)) {
+      return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: `not dry-run: the server checks it against objects this deploy creates first (${serverMessage(err)})` };
+    }
     throw err;
   }
+}
+
+function serverMessage(err: unknown): string {
+  const api = err instanceof ObjectError ? err.cause : err;
+  return api instanceof KubeApiError ? (api.body.message ?? api.message) : errorMessage(err);
 }
 
 /**
@@ -119,6 +135,8 @@ async function diffHook(ctx: RunContext, t: Target, creates: ReadonlySet<string>
   const h = t.hook!;
   if (h.phases.every((p) => p === 'SyncFail')) return { id: t.id, change: 'none', diff: '', note: 'SyncFail hook: runs only when the deploy fails' };
   const live = await readLive(ctx.client, t, ctx.hardSignal);
+  const owner = otherOwner(ctx, t.app, live.object);
+  if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
   let note = `${h.phases.filter((p) => p !== 'SyncFail').join(',')} hook: would run${live.object && h.policies.includes('BeforeHookCreation') ? ' (replacing the live one: BeforeHookCreation)' : ''}`;
   if (t.fromNewCrd) note += '; its CRD is created by this deploy: not dry-run';
   else {

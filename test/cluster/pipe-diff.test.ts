@@ -1,0 +1,116 @@
+// MODE=diff through the pipe's real entrypoint against the test bed: what the diff promises must be
+// what the deploy of the same commit does, and the Code Insights report must say the same as the log.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestbed } from '../support/cluster-global-setup.js';
+import { startBitbucketProxy, type FakeBitbucketProxy } from '../support/bitbucket-proxy.js';
+import { bitbucketEnv, runPipe } from '../support/pipe.js';
+import { getJson, uid } from './helpers/engine.js';
+import { Repo, yamlConfigMap } from './helpers/repo.js';
+
+const bed = useTestbed();
+const admin = bed.adminKubeconfig;
+const id = uid();
+const ns = `diff-${id}`;
+const [one, two] = [`one-${id}`, `two-${id}`];
+
+// Two environments in one namespace: app shared-one (environment one) and app shared-two
+// (environment two) render the same ConfigMap; app runner creates a ServiceAccount and a Pod using it.
+const root = `apiVersion: app-of-apps/v1
+kind: Root
+defaults:
+  createNamespace: true
+  namespace: ${ns}
+  timeout: 60s
+environments:
+  ${one}: {}
+  ${two}: {}
+apps:
+  - name: shared-one
+    path: apps/shared-one
+    environments: {${two}: {enabled: false}}
+  - name: shared-two
+    path: apps/shared-two
+    environments: {${one}: {enabled: false}}
+  - name: runner
+    path: apps/runner
+    environments: {${one}: {enabled: false}}
+`;
+const lineOf = (app: string) => root.split('\n').indexOf(`  - name: ${app}`) + 1;
+
+const repo = new Repo({
+  'app-of-apps.yaml': root,
+  'apps/shared-one/cm.yaml': yamlConfigMap('shared', { v: '1' }),
+  'apps/shared-two/cm.yaml': yamlConfigMap('shared', { v: '2' }),
+  'apps/runner/sa.yaml': 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: runner\n',
+  'apps/runner/pod.yaml': 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: runner\nspec:\n  serviceAccountName: runner\n  containers: [{name: app, image: registry.example/app:1}]\n',
+});
+afterAll(() => repo.remove());
+let proxy: FakeBitbucketProxy;
+beforeAll(async () => {
+  proxy = await startBitbucketProxy();
+});
+afterAll(() => proxy.close());
+
+let build = 300;
+const pipe = (environment: string, vars: Record<string, string> = {}) =>
+  runPipe(
+    bitbucketEnv(repo.dir, repo.head(), {
+      BITBUCKET_BUILD_NUMBER: String(build++),
+      BITBUCKET_DEPLOYMENT_ENVIRONMENT: environment,
+      KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64'),
+      REPORT_FILE: join(repo.dir, '..', 'report.json'),
+      CODE_INSIGHTS: 'true',
+      CODE_INSIGHTS_PROXY: proxy.url,
+      ...vars,
+    }),
+    [],
+    { timeoutMs: 180_000 },
+  );
+/** The report and annotations a run sent (the requests from `from` on). */
+const sent = (from: number) => {
+  const reqs = proxy.requests.slice(from);
+  return { report: reqs.find((q) => q.method === 'PUT')?.body as { result: string; details: string; data: { title: string; value: unknown }[] }, annotations: reqs.filter((q) => q.method === 'POST').flatMap((q) => q.body as Record<string, unknown>[]) };
+};
+
+describe('MODE=diff says what the deploy of the commit would do', () => {
+  beforeAll(async () => {
+    const r = await pipe(one, { CODE_INSIGHTS: 'false' });
+    expect(r.exitCode, r.all).toBe(0);
+  });
+
+  it('an object another environment deployed: the diff fails the app as the deploy does, not "1 to update"', async () => {
+    const from = proxy.requests.length;
+    const r = await pipe(two, { MODE: 'diff', APPS: 'shared-two' });
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.stderr).toContain(`ERROR: shared-two: could not diff: ConfigMap/${ns}/shared: is deployed by app shared-one of environment ${one}`);
+    expect(r.all).toContain('What to do: an object is deployed for one environment: give each environment its own namespace, or its own object name');
+    expect(r.stdout).not.toContain(`+++ desired/ConfigMap/${ns}/shared`);
+    const { annotations } = sent(from);
+    expect(annotations).toEqual([
+      expect.objectContaining({ result: 'FAILED', path: 'app-of-apps.yaml', line: lineOf('shared-two'), summary: `shared-two could not be compared: ConfigMap/${ns}/shared: is deployed by app shared-one of environment ${one}` }),
+    ]);
+
+    // what the diff said: the deploy refuses it, and the ConfigMap stays environment one's
+    const deploy = await pipe(two, { APPS: 'shared-two', CODE_INSIGHTS: 'false' });
+    expect(deploy.exitCode, deploy.all).toBe(1);
+    expect(deploy.stderr).toContain(`ConfigMap/${ns}/shared: is deployed by app shared-one of environment ${one}`);
+    expect((await getJson(admin, ['configmap', '-n', ns, 'shared']))!.data).toEqual({ v: '1' });
+  });
+
+  it('a Pod whose ServiceAccount the same app creates: shown as a create, as the deploy then creates it', async () => {
+    const r = await pipe(two, { MODE: 'diff', APPS: 'runner', FAIL_ON_DIFF: 'true' });
+    expect(r.exitCode, r.all).toBe(3);
+    expect(r.stdout).toContain('runner: 2 to create, 0 to update, 0 to delete');
+    expect(r.stdout).toMatch(new RegExp(`^# Pod/${ns}/runner: not dry-run: the server checks it against objects this deploy creates first \\(.*serviceaccount "runner" not found\\)$`, 'm'));
+    expect(r.stdout).toContain(`+++ desired/Pod/${ns}/runner`);
+    expect(r.stdout).toContain(`+++ desired/ServiceAccount/${ns}/runner`);
+    expect(r.all).not.toContain('RBAC');
+
+    const deploy = await pipe(two, { APPS: 'runner', WAIT: 'false', CODE_INSIGHTS: 'false' });
+    expect(deploy.exitCode, deploy.all).toBe(0);
+    expect(deploy.stdout).toMatch(/runner: deployed in [\d.]+s \(2 created/);
+    expect(await getJson(admin, ['pod', '-n', ns, 'runner'])).toBeDefined();
+  });
+});
