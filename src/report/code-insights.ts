@@ -62,6 +62,17 @@ const MAX_ANNOTATIONS = 1000;
 const ANNOTATIONS_PER_REQUEST = 100;
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/** Items joined with ", " up to about `budget` characters, then "and N more". */
+function listed(items: string[], budget: number): string {
+  let out = '';
+  for (const [i, item] of items.entries()) {
+    const next = out ? `${out}, ${item}` : item;
+    if (next.length > budget && out) return `${out} and ${items.length - i} more`;
+    out = next;
+  }
+  return out;
+}
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** One report per mode and environment: a diff on a pull request and the deploy of its merge never replace each other. */
@@ -83,7 +94,7 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
     const toDeploy = plan.apps.filter((a) => a.deploy);
     data.push({ title: 'Apps in the root', type: 'NUMBER', value: plan.apps.length });
     if (o.mode === 'plan') data.push({ title: 'Apps to deploy', type: 'NUMBER', value: toDeploy.length });
-    data.push({ title: 'Compared with', type: 'TEXT', value: plan.base ? `${plan.base.slice(0, 12)} (${plan.baseSource})` : plan.baseSource });
+    data.push({ title: 'Compared with', type: 'TEXT', value: plan.base ? `${plan.base.slice(0, 12)} (${plan.baseSource})` : plan.baseSource === 'ledger' ? 'the commits deployed (ledger)' : plan.baseSource === 'none' ? 'nothing (first commit)' : plan.baseSource });
     if (o.mode === 'plan') {
       lines.push(`${plural(toDeploy.length, 'app')} of ${plan.apps.length} would be deployed${toDeploy.length ? `: ${toDeploy.map((a) => a.name).join(', ')}` : ''}.`);
     }
@@ -99,7 +110,7 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
         line: u.line,
       });
     }
-    if (plan.unsupported.length) lines.push(`${plural(plan.unsupported.length, 'child', 'children')} cannot be rendered and are not deployed: ${plan.unsupported.map((u) => u.name).join(', ')}.`);
+    if (plan.unsupported.length) lines.push(`${plural(plan.unsupported.length, 'child', 'children')} cannot be rendered and ${plan.unsupported.length === 1 ? 'is' : 'are'} not deployed: ${listed(plan.unsupported.map((u) => u.name), 600)}.`);
   }
   const where = new Map(plan?.apps.map((a) => [a.name, a]) ?? []);
 
@@ -131,10 +142,15 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
 
   if (o.diff) {
     const changed = o.diff.apps.filter((a) => a.changed);
+    const failed = o.diff.apps.filter((a) => a.error);
     const objects = changed.reduce((n, a) => n + a.objects.filter((x) => x.change !== 'none').length, 0);
     data.push({ title: 'Apps that would change', type: 'NUMBER', value: changed.length });
     data.push({ title: 'Objects that would change', type: 'NUMBER', value: objects });
-    lines.push(changed.length ? `${plural(changed.length, 'app')} would change: ${changed.map((a) => a.app).join(', ')}.` : 'No differences: the cluster matches this commit.');
+    data.push({ title: 'Apps that could not be compared', type: 'NUMBER', value: failed.length });
+    // first, so that clipping the details never drops them
+    if (failed.length) lines.push(`${plural(failed.length, 'app')} could not be compared: ${listed(failed.map((a) => `${a.app} (${a.error!.message})`), 1200)}.`);
+    if (changed.length) lines.push(`${plural(changed.length, 'app')} would change: ${listed(changed.map((a) => a.app), 600)}.`);
+    else if (!failed.length) lines.push('No differences: the cluster matches this commit.');
     for (const a of o.diff.apps) {
       const app = where.get(a.app);
       if (a.error) {

@@ -87,7 +87,12 @@ describe('MODE=diff says what the deploy of the commit would do', () => {
     expect(r.stderr).toContain(`ERROR: shared-two: could not diff: ConfigMap/${ns}/shared: is deployed by app shared-one of environment ${one}`);
     expect(r.all).toContain('What to do: an object is deployed for one environment: give each environment its own namespace, or its own object name');
     expect(r.stdout).not.toContain(`+++ desired/ConfigMap/${ns}/shared`);
-    const { annotations } = sent(from);
+    // the report says what went wrong, not that the cluster matches
+    const { report, annotations } = sent(from);
+    expect(report.result).toBe('FAILED');
+    expect(report.details).toBe(`1 app could not be compared: shared-two (ConfigMap/${ns}/shared: is deployed by app shared-one of environment ${one}).`);
+    expect(report.data).toContainEqual({ title: 'Apps that could not be compared', type: 'NUMBER', value: 1 });
+    expect(report.data).toContainEqual({ title: 'Compared with', type: 'TEXT', value: 'the commits deployed (ledger)' });
     expect(annotations).toEqual([
       expect.objectContaining({ result: 'FAILED', path: 'app-of-apps.yaml', line: lineOf('shared-two'), summary: `shared-two could not be compared: ConfigMap/${ns}/shared: is deployed by app shared-one of environment ${one}` }),
     ]);
@@ -113,4 +118,5 @@ describe('MODE=diff says what the deploy of the commit would do', () => {
     expect(deploy.stdout).toMatch(/runner: deployed in [\d.]+s \(2 created/);
     expect(await getJson(admin, ['pod', '-n', ns, 'runner'])).toBeDefined();
   });
+
 });

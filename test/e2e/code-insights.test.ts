@@ -152,6 +152,24 @@ describe('Code Insights report', () => {
     expect(r.stderr).toContain('CODE_INSIGHTS: a Code Insights report needs the repository: BITBUCKET_REPO_FULL_NAME (workspace/slug) is not set');
   });
 
+  it('an Argo CD child that cannot be rendered is annotated on its Application, and the details say so in a sentence', async () => {
+    const app = (name: string, repoURL: string) =>
+      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: ${name}, namespace: argocd}\nspec:\n  project: default\n  destination: {server: https://kubernetes.default.svc, namespace: shop}\n  source: {repoURL: '${repoURL}', path: apps/${name}}\n`;
+    const repo = new TestRepo().write({
+      'argo/web.yaml': app('web', 'git@bitbucket.org:acme/platform-apps.git'),
+      'argo/vendor.yaml': app('vendor', 'https://github.com/acme/elsewhere.git'),
+      'apps/web/cm.yaml': CM('web'),
+    });
+    made.push(repo);
+    const head = repo.commit('one');
+    const from = proxy.requests.length;
+    const r = await runPipe(pipelineEnv(repo.dir, head, { ROOT_MANIFEST: 'argo', FORCE: 'true' }));
+    expect(r.exitCode, r.all).toBe(0);
+    const [, put, post] = since(from);
+    expect((put!.body as { details: string }).details).toBe('1 app of 1 would be deployed: web.\n1 child cannot be rendered and is not deployed: vendor.');
+    expect(post!.body).toEqual([expect.objectContaining({ external_id: 'unsupported-vendor', result: 'SKIPPED', path: 'argo/vendor.yaml', line: 1 })]);
+  });
+
   it('the JSON report names where each app is defined (what the annotations point at)', async () => {
     const { repo, head } = twoCommits();
     const file = join(repo.dir, '..', `${Date.now()}-where.json`);
