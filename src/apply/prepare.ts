@@ -1,7 +1,7 @@
 import type { AppChange } from '../plan/model.js';
 import { objectId, type K8sObject, type RenderedApp } from '../render/model.js';
 import type { Root } from '../root/model.js';
-import { InputError } from '../util/errors.js';
+import { InputError, PipeError } from '../util/errors.js';
 import { stamp, type AuditContext } from './audit.js';
 import type { Discovery, ResourceInfo } from './discovery.js';
 import { checkGuardrails, type Touch } from './guardrails.js';
@@ -69,7 +69,9 @@ export async function prepare(opts: {
   signal?: AbortSignal;
 }): Promise<Map<string, PreparedApp>> {
   const newKinds = crdKinds([...opts.rendered.values()].flatMap((r) => r.objects));
-  const problems: string[] = [];
+  const problems: { text: string; hint?: string }[] = [];
+  const problem = (text: string, hint?: string) => problems.push({ text, hint });
+  const fromError = (err: unknown) => problem((err as Error).message, err instanceof PipeError ? err.hint : undefined);
   const touches: Touch[] = [];
   const owner = new Map<string, string>();
   const prepared = new Map<string, PreparedApp>();
@@ -77,7 +79,7 @@ export async function prepare(opts: {
     const app = change.app;
     const rendered = opts.rendered.get(app.name);
     if (!rendered) {
-      problems.push(`app ${app.name}: was not rendered`);
+      problem(`app ${app.name}: was not rendered`);
       continue;
     }
     const targets: Target[] = [];
@@ -88,7 +90,7 @@ export async function prepare(opts: {
       try {
         kind = classifyHook(raw, `app ${app.name}: ${objectId(raw)}`);
       } catch (err) {
-        problems.push((err as Error).message);
+        fromError(err);
         continue;
       }
       if (kind.kind === 'skipped') {
@@ -98,7 +100,7 @@ export async function prepare(opts: {
       const known = await opts.discovery.find(raw.apiVersion, raw.kind, opts.signal);
       const info = known ?? newKinds.get(`${raw.apiVersion}:${raw.kind}`);
       if (!info) {
-        problems.push(`app ${app.name}: ${objectId(raw)}: the cluster has no kind ${raw.kind} in ${raw.apiVersion} (is its CRD installed?)`);
+        problem(`app ${app.name}: ${objectId(raw)}: the cluster has no kind ${raw.kind} in ${raw.apiVersion} (is its CRD installed?)`, 'install CRDs with, or before, the apps that use them');
         continue;
       }
       const namespace = info.namespaced ? (raw.metadata.namespace ?? app.namespace) : undefined;
@@ -109,7 +111,7 @@ export async function prepare(opts: {
       const key = `${info.group}:${id}`;
       const other = owner.get(key);
       if (other) {
-        problems.push(other === app.name ? `app ${app.name}: ${id} is rendered twice` : `app ${app.name}: ${id} is also rendered by app ${other}`);
+        problem(other === app.name ? `app ${app.name}: ${id} is rendered twice` : `app ${app.name}: ${id} is also rendered by app ${other}`, 'render each object in one app only: remove it from all but one of them (or give the copies other names or namespaces)');
         continue;
       }
       owner.set(key, app.name);
@@ -118,7 +120,7 @@ export async function prepare(opts: {
         if (kind.kind === 'hook') hooks.push({ ...base, wave: kind.hook.weight, hook: kind.hook });
         else targets.push({ ...base, wave: syncWave(raw, app.name, id) });
       } catch (err) {
-        problems.push((err as Error).message);
+        fromError(err);
       }
       touches.push({ app: app.name, id, kind: info.kind, group: info.group, name: raw.metadata.name, namespace });
     }
@@ -129,8 +131,9 @@ export async function prepare(opts: {
   }
   if (problems.length) {
     throw new InputError(`${problems.length === 1 ? 'a rendered object cannot' : `${problems.length} rendered objects cannot`} be applied; nothing was applied`, {
-      details: problems,
-      hint: 'fix the manifests (install CRDs with, or before, the apps that use them)',
+      details: problems.map((p) => p.text),
+      // what to do about each kind of problem found, once
+      hint: [...new Set(problems.map((p) => p.hint ?? 'fix the manifests'))].join('; '),
     });
   }
   checkGuardrails(touches, opts.root.environment, opts.root.file);

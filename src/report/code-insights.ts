@@ -60,6 +60,8 @@ const MAX_DETAILS = 2000;
 const MAX_SUMMARY = 450;
 const MAX_ANNOTATIONS = 1000;
 const ANNOTATIONS_PER_REQUEST = 100;
+/** Lines of an error's details in the report's details (the log has them all). */
+const MAX_ERROR_DETAILS = 10;
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
@@ -187,6 +189,12 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
     for (const e of errorParts(o.error)) {
       const located = e instanceof PipeError ? e.located : errorMessage(e);
       lines.push(located);
+      // what exactly is wrong is often in the details (each object refused, each problem found)
+      if (e instanceof PipeError) {
+        const shown = e.details.slice(0, MAX_ERROR_DETAILS);
+        lines.push(...shown.map((d) => `  ${d}`));
+        if (e.details.length > shown.length) lines.push(`  and ${e.details.length - shown.length} more (see the pipeline log)`);
+      }
       if (e instanceof PipeError && e.where?.file) {
         annotations.push({
           external_id: `error-${annotations.length}`,

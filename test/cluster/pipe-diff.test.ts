@@ -119,4 +119,20 @@ describe('MODE=diff says what the deploy of the commit would do', () => {
     expect(await getJson(admin, ['pod', '-n', ns, 'runner'])).toBeDefined();
   });
 
+  it('two apps rendering one object: the report says which, and what to do', async () => {
+    repo.commit({ 'apps/runner/shared.yaml': yamlConfigMap('shared', { v: '3' }) });
+    const from = proxy.requests.length;
+    const r = await pipe(two, { MODE: 'diff' });
+    expect(r.exitCode, r.all).toBe(2);
+    // (whichever of the two comes first in the plan is named as the other)
+    const problem = new RegExp(`app (runner|shared-two): ConfigMap/${ns}/shared is also rendered by app (runner|shared-two)`).exec(r.stderr)?.[0];
+    expect(problem, r.all).toBeDefined();
+    const hint = 'render each object in one app only: remove it from all but one of them (or give the copies other names or namespaces)';
+    expect(r.all).toContain(`What to do: ${hint}`);
+    expect(r.all).not.toContain('install CRDs');
+    const { report } = sent(from);
+    expect(report.result).toBe('FAILED');
+    expect(report.details).toBe(`a rendered object cannot be applied; nothing was applied\n  ${problem}\nWhat to do: ${hint}`);
+    repo.commit({ 'apps/runner/shared.yaml': null });
+  });
 });
