@@ -197,5 +197,14 @@ function logAppDiff(logger: Logger, a: AppDiff): void {
     return;
   }
   logger.info(`${a.app}: ${n('create')} to create, ${n('update')} to update, ${n('delete')} to delete`);
-  for (const obj of a.objects) if (obj.diff) logger.info(`${obj.note ? `# ${obj.id}: ${obj.note}\n` : ''}${obj.diff}`);
+  for (const obj of a.objects) if (obj.diff) logger.info(`${obj.note ? `# ${obj.id}: ${obj.note}\n` : ''}${logged(obj.diff, logger.debugEnabled)}`);
+}
+
+/** Lines of one object's diff in the log: a CRD's schema or a dashboard's ConfigMap would bury the rest. */
+const MAX_LOGGED_DIFF_LINES = 200;
+
+function logged(diff: string, all: boolean): string {
+  const lines = diff.split('\n');
+  if (all || lines.length <= MAX_LOGGED_DIFF_LINES) return diff;
+  return [...lines.slice(0, MAX_LOGGED_DIFF_LINES), `... ${lines.length - MAX_LOGGED_DIFF_LINES} more lines of this diff (DEBUG=true prints them all; the JSON report has all of it)`].join('\n');
 }

@@ -36,6 +36,9 @@ apps:
   - name: runner
     path: apps/runner
     environments: {${one}: {enabled: false}}
+  - name: big
+    path: apps/big
+    environments: {${one}: {enabled: false}}
 `;
 const lineOf = (app: string) => root.split('\n').indexOf(`  - name: ${app}`) + 1;
 
@@ -44,6 +47,7 @@ const repo = new Repo({
   'apps/shared-one/cm.yaml': yamlConfigMap('shared', { v: '1' }),
   'apps/shared-two/cm.yaml': yamlConfigMap('shared', { v: '2' }),
   'apps/runner/sa.yaml': 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: runner\n',
+  'apps/big/dashboards.yaml': yamlConfigMap('dashboards', Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`panel-${i}.json`, `dashboard ${i}`]))),
   'apps/runner/pod.yaml': 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: runner\nspec:\n  serviceAccountName: runner\n  containers: [{name: app, image: registry.example/app:1}]\n',
 });
 afterAll(() => repo.remove());
@@ -134,5 +138,23 @@ describe('MODE=diff says what the deploy of the commit would do', () => {
     expect(report.result).toBe('FAILED');
     expect(report.details).toBe(`a rendered object cannot be applied; nothing was applied\n  ${problem}\nWhat to do: ${hint}`);
     repo.commit({ 'apps/runner/shared.yaml': null });
+  });
+  it("a large object's diff is bounded in the log: DEBUG=true and the JSON report have all of it", async () => {
+    const r = await pipe(two, { MODE: 'diff', APPS: 'big' });
+    expect(r.exitCode, r.all).toBe(0);
+    const lines = r.stdout.split('\n');
+    const start = lines.indexOf(`+++ desired/ConfigMap/${ns}/dashboards`);
+    expect(start, r.stdout.slice(0, 2000)).toBeGreaterThan(0);
+    // 1,009 lines of diff: the first 200 (from the --- line before), then how many more and where they are
+    expect(lines[start + 198]).toMatch(/^\+ {2}panel-\d+\.json: /);
+    expect(lines[start + 199]).toBe('... 809 more lines of this diff (DEBUG=true prints them all; the JSON report has all of it)');
+    expect(r.stdout).not.toContain('panel-999.json');
+    const report = JSON.parse(readFileSync(join(repo.dir, '..', 'report.json'), 'utf8'));
+    expect(report.result.apps[0].objects.find((o: { id: string }) => o.id === `ConfigMap/${ns}/dashboards`).diff).toContain('panel-999.json');
+
+    const debug = await pipe(two, { MODE: 'diff', APPS: 'big', DEBUG: 'true', CODE_INSIGHTS: 'false' });
+    expect(debug.exitCode, debug.all).toBe(0);
+    expect(debug.stdout).toContain('panel-999.json');
+    expect(debug.stdout).not.toContain('more lines of this diff');
   });
 });
