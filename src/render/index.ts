@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { withBuildEnvironment } from '../root/build-environment.js';
 import type { App } from '../root/model.js';
@@ -79,7 +80,7 @@ class Renderer {
       const objects = finalizeObjects(sourced, app.namespace);
       return { app: app.name, objects, digest: digestObjects(objects), ...(renderedCharts ? { renderedCharts } : {}), ...(warnings.length ? { warnings } : {}) };
     } catch (e) {
-      throw toRenderError(given, e, signal);
+      throw toRenderError(given, e, signal, this.opts.workspace);
     }
   }
 }
@@ -97,7 +98,7 @@ export async function renderApps(apps: App[], opts: RenderOptions & { concurrenc
   const renderer = new Renderer(opts);
   const tools = pLimit(Math.max(1, opts.concurrency));
   const inProcess = pLimit(DIRECTORY_CONCURRENCY);
-  const settle = (app: App) => renderer.render(app).catch((e: unknown) => (e instanceof RenderError ? e : toRenderError(app, e)));
+  const settle = (app: App) => renderer.render(app).catch((e: unknown) => (e instanceof RenderError ? e : toRenderError(app, e, undefined, opts.workspace)));
   // tool renders first: their processes run while directory apps are parsed here
   const pending = new Map<string, Promise<RenderedApp | RenderError>>();
   for (const app of apps) if (app.type !== 'directory') pending.set(app.name, tools(() => settle(app)));
@@ -107,7 +108,7 @@ export async function renderApps(apps: App[], opts: RenderOptions & { concurrenc
   return results;
 }
 
-function toRenderError(app: App, e: unknown, signal?: AbortSignal): RenderError {
+function toRenderError(app: App, e: unknown, signal: AbortSignal | undefined, workspace: string): RenderError {
   if (e instanceof RenderError) return e;
   if (signal?.aborted) return new RenderError(app.name, 'render cancelled', { exitCode: ExitCode.deployFailed, cause: e });
   if (e instanceof PipeError) {
@@ -131,7 +132,7 @@ function toRenderError(app: App, e: unknown, signal?: AbortSignal): RenderError 
     }
     return new RenderError(app.name, `${verb} ${app.path || '.'} ${why}`, {
       exitCode: rejected ? ExitCode.badInput : ExitCode.deployFailed,
-      where: { file: app.path || '.' },
+      where: toolErrorPlace(app, e, workspace),
       details: mask(e.stderr).trim().split('\n').slice(-20),
       hint: rejected
         ? `fix the ${app.type === 'helm' ? 'chart or its values' : 'kustomization'}; the lines above are ${e.tool}'s own message`
@@ -140,4 +141,22 @@ function toRenderError(app: App, e: unknown, signal?: AbortSignal): RenderError 
     });
   }
   return new RenderError(app.name, `render failed: ${mask(errorMessage(e))}`, { exitCode: ExitCode.deployFailed, cause: e });
+}
+
+/**
+ * The file a tool's failure is about (a Code Insights annotation needs a file, not a folder): the
+ * template and line helm names ("execution error at (web/templates/cm.yaml:5:8)", the chart's name
+ * first), else the chart's Chart.yaml or the kustomization; the app's folder when none is found.
+ */
+function toolErrorPlace(app: App, e: ToolError, workspace: string): { file: string; line?: number } {
+  const dir = app.path || '.';
+  const inApp = (file: string) => (existsSync(join(workspace, dir, file)) ? posix.join(dir, file) : undefined);
+  if (e.tool === 'helm') {
+    const at = /\(([^()\s:]+\/[^()\s:]+):(\d+)(?::\d+)?\)/.exec(e.stderr) ?? /parse error on ([^()\s:]+\/[^()\s:]+)/.exec(e.stderr);
+    const template = at && inApp(at[1]!.split('/').slice(1).join('/'));
+    if (template) return { file: template, ...(at[2] ? { line: Number(at[2]) } : {}) };
+    return { file: inApp('Chart.yaml') ?? dir };
+  }
+  const kustomization = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].map(inApp).find(Boolean);
+  return { file: kustomization ?? dir };
 }

@@ -189,8 +189,9 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
     for (const e of errorParts(o.error)) {
       const located = e instanceof PipeError ? e.located : errorMessage(e);
       lines.push(located);
-      // what exactly is wrong is often in the details (each object refused, each problem found)
-      if (e instanceof PipeError) {
+      // what exactly is wrong is often in the details (each object refused, each problem found);
+      // an error annotated on its file carries them in its annotation
+      if (e instanceof PipeError && !e.where?.file) {
         const shown = e.details.slice(0, MAX_ERROR_DETAILS);
         lines.push(...shown.map((d) => `  ${d}`));
         if (e.details.length > shown.length) lines.push(`  and ${e.details.length - shown.length} more (see the pipeline log)`);

@@ -170,6 +170,32 @@ describe('Code Insights report', () => {
     expect(post!.body).toEqual([expect.objectContaining({ external_id: 'unsupported-vendor', result: 'SKIPPED', path: 'argo/vendor.yaml', line: 1 })]);
   });
 
+  it("an app that does not render is annotated on a file: the template and line helm names, the kustomization; the tool's message in the annotation", async () => {
+    const root = 'apiVersion: app-of-apps/v1\nkind: Root\nenvironments:\n  staging: {}\napps:\n  - name: chart\n    path: apps/chart\n  - name: kust\n    path: apps/kust\n';
+    const repo = new TestRepo().write({
+      'app-of-apps.yaml': root,
+      'apps/chart/Chart.yaml': 'apiVersion: v2\nname: web-chart\nversion: 1.0.0\n',
+      'apps/chart/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  key: {{ required "set apiKey" .Values.apiKey }}\n',
+      'apps/kust/kustomization.yaml': 'resources: [missing.yaml]\n',
+    });
+    made.push(repo);
+    const head = repo.commit('one');
+    const from = proxy.requests.length;
+    const r = await runPipe(pipelineEnv(repo.dir, head, { FORCE: 'true' }));
+    expect(r.exitCode, r.all).toBe(2);
+    const [, put, post] = since(from);
+    const annotations = post!.body as { path: string; line?: number; summary: string; details: string }[];
+    expect(annotations.map((a) => [a.path, a.line, a.summary])).toEqual([
+      ['apps/chart/templates/cm.yaml', 5, 'app chart: helm template apps/chart failed (exit 1)'],
+      ['apps/kust/kustomization.yaml', undefined, 'app kust: kubectl kustomize apps/kust failed (exit 1)'],
+    ]);
+    expect(annotations[0]!.details).toContain('set apiKey');
+    // the details name each problem in a line; the tools' messages are in the annotations
+    expect((put!.body as { details: string }).details).toBe(
+      '2 apps of 2 would be deployed: chart, kust.\napps/chart/templates/cm.yaml:5: app chart: helm template apps/chart failed (exit 1)\napps/kust/kustomization.yaml: app kust: kubectl kustomize apps/kust failed (exit 1)\nWhat to do: fix each problem listed above (each names its place and what to do), then run again',
+    );
+  });
+
   it('the JSON report names where each app is defined (what the annotations point at)', async () => {
     const { repo, head } = twoCommits();
     const file = join(repo.dir, '..', `${Date.now()}-where.json`);
