@@ -214,6 +214,10 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
   }
   if (!passed && o.error === undefined && !o.deploy && !o.diff) lines.push('The run failed: see the pipeline log.');
   data.push({ title: 'Duration', type: 'DURATION', value: o.durationMs });
+  // Bitbucket keeps 1000 a report: the most severe first (a failure before a child skipped), stable otherwise
+  const rank = { HIGH: 0, MEDIUM: 1, LOW: 2 } as const;
+  const kept = annotations.map((a, i) => ({ a, i })).sort((x, y) => rank[x.a.severity] - rank[y.a.severity] || x.i - y.i).slice(0, MAX_ANNOTATIONS).map((x) => x.a);
+  if (annotations.length > kept.length) lines.push(`${annotations.length} annotations: the ${kept.length} most severe are attached.`);
 
   const report: InsightsReport = {
     title,
@@ -227,7 +231,7 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
   return {
     id: reportId(o.mode, o.environment),
     report,
-    annotations: annotations.slice(0, MAX_ANNOTATIONS).map((a) => ({
+    annotations: kept.map((a) => ({
       ...a,
       summary: clip(mask(a.summary), MAX_SUMMARY),
       ...(a.details ? { details: clip(mask(a.details), MAX_DETAILS) } : {}),

@@ -196,6 +196,28 @@ describe('Code Insights report', () => {
     );
   });
 
+  it("more annotations than Bitbucket keeps (1000): the most severe are sent, and the details say how many were left out", async () => {
+    const app = (name: string, repoURL: string) =>
+      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: ${name}, namespace: argocd}\nspec:\n  project: default\n  destination: {server: https://kubernetes.default.svc, namespace: shop}\n  source: {repoURL: '${repoURL}', path: apps/${name}}\n`;
+    const elsewhere = Array.from({ length: 1005 }, (_, i) => app(`vendor-${i}`, 'https://github.com/acme/elsewhere.git')).join('---\n');
+    const repo = new TestRepo().write({
+      'argo/vendors.yaml': elsewhere,
+      'argo/web.yaml': app('web', 'git@bitbucket.org:acme/platform-apps.git'),
+      'apps/web/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n---\nkind: ConfigMap\nmetadata: {name: broken}\n',
+    });
+    made.push(repo);
+    const head = repo.commit('one');
+    const from = proxy.requests.length;
+    const r = await runPipe(pipelineEnv(repo.dir, head, { ROOT_MANIFEST: 'argo', FORCE: 'true' }));
+    expect(r.exitCode, r.all).toBe(2);
+    const reqs = since(from);
+    const annotations = reqs.filter((q) => q.method === 'POST').flatMap((q) => q.body as { result: string; path: string; line?: number }[]);
+    expect(annotations).toHaveLength(1000);
+    // the broken manifest is among them, first
+    expect(annotations[0]).toMatchObject({ result: 'FAILED', path: 'apps/web/cm.yaml', line: 5 });
+    expect((reqs[1]!.body as { details: string }).details).toMatch(/^1006 annotations: the 1000 most severe are attached\./m);
+  });
+
   it('the JSON report names where each app is defined (what the annotations point at)', async () => {
     const { repo, head } = twoCommits();
     const file = join(repo.dir, '..', `${Date.now()}-where.json`);
