@@ -274,18 +274,26 @@ export async function publishInsights(target: PublishTarget, built: ReturnType<t
     const message = (res.data as { error?: { message?: string } } | undefined)?.error?.message;
     throw new Error(`${method} ${url}${path} answered HTTP ${res.status}${message ? `: ${message}` : ''}`);
   };
+  let reported = false;
+  let sent = 0;
   try {
     await send('DELETE', '');
     await send('PUT', '', built.report);
+    reported = true;
     for (let i = 0; i < built.annotations.length; i += ANNOTATIONS_PER_REQUEST) {
-      await send('POST', '/annotations', built.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
+      const batch = built.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST);
+      await send('POST', '/annotations', batch);
+      sent += batch.length;
     }
     logger.info(`Code Insights report "${built.report.title}" published on ${target.commit.slice(0, 12)} (${plural(built.annotations.length, 'annotation')})`);
     return true;
   } catch (err) {
     const why = signal.aborted ? `no answer within ${timeoutMs / 1000}s` : errorMessage(err);
+    // the report may be in without (all) its annotations: say which
     logger.warn(
-      `the Code Insights report was not published (${why}, through the proxy ${target.proxy}); the run's result is unchanged. Outside a Bitbucket pipeline, set CODE_INSIGHTS=false`,
+      reported
+        ? `the Code Insights report was published without ${sent ? 'all ' : ''}its annotations (${sent} of ${built.annotations.length} sent: ${why}, through the proxy ${target.proxy}); the run's result is unchanged`
+        : `the Code Insights report was not published (${why}, through the proxy ${target.proxy}); the run's result is unchanged. Outside a Bitbucket pipeline, set CODE_INSIGHTS=false`,
     );
     return false;
   }

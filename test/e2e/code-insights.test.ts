@@ -133,6 +133,17 @@ describe('Code Insights report', () => {
       expect(hung.exitCode).toBe(0);
       expect(Date.now() - started).toBeLessThan(40_000);
       expect(hung.stderr).toMatch(/WARNING: the Code Insights report was not published \(timeout of 10000ms exceeded, through the proxy /);
+
+      // the report is in, its annotations are refused: said as it is
+      proxy.failWith(400, 'The summary field cannot contain more than 450 characters.', ['POST']);
+      const unknown = new TestRepo().write({ 'app-of-apps.yaml': ROOT.replace('    path: apps/api\n', '    path: apps/api\n    dependsOn: [database]\n'), 'apps/web/cm.yaml': CM('web'), 'apps/api/cm.yaml': CM('api') });
+      made.push(unknown);
+      const unknownHead = unknown.commit('one');
+      const bad = await runPipe(pipelineEnv(unknown.dir, unknownHead));
+      expect(bad.exitCode, bad.all).toBe(2);
+      expect(bad.stderr).toContain(
+        `WARNING: the Code Insights report was published without its annotations (0 of 1 sent: POST http://api.bitbucket.org/2.0/repositories/acme/platform-apps/commit/${unknownHead}/reports/app-of-apps-pipe-plan-staging/annotations answered HTTP 400: The summary field cannot contain more than 450 characters., through the proxy ${proxy.url}); the run's result is unchanged`,
+      );
     } finally {
       proxy.failWith(undefined);
     }

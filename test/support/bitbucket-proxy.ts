@@ -15,14 +15,14 @@ export interface ProxiedRequest {
 export interface FakeBitbucketProxy {
   url: string;
   requests: ProxiedRequest[];
-  /** Answer every request with this status and Bitbucket's error body, or never (`'hang'`). */
-  failWith(status: number | 'hang' | undefined, message?: string): void;
+  /** Answer every request (or those of `methods`) with this status and Bitbucket's error body, or never (`'hang'`). */
+  failWith(status: number | 'hang' | undefined, message?: string, methods?: string[]): void;
   close(): Promise<void>;
 }
 
 export async function startBitbucketProxy(): Promise<FakeBitbucketProxy> {
   const requests: ProxiedRequest[] = [];
-  let failure: { status: number | 'hang'; message: string } | undefined;
+  let failure: { status: number | 'hang'; message: string; methods?: string[] } | undefined;
   const reports = new Set<string>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -36,12 +36,13 @@ export async function startBitbucketProxy(): Promise<FakeBitbucketProxy> {
         body = raw;
       }
       requests.push({ method: req.method ?? '?', url: req.url ?? '', body, raw });
-      if (failure?.status === 'hang') return;
+      const failing = failure && (!failure.methods || failure.methods.includes(req.method ?? '')) ? failure : undefined;
+      if (failing?.status === 'hang') return;
       const send = (status: number, json?: unknown) => {
         res.writeHead(status, { 'Content-Type': 'application/json' });
         res.end(json === undefined ? '' : JSON.stringify(json));
       };
-      if (failure) return send(failure.status, { type: 'error', error: { message: failure.message } });
+      if (failing) return send(failing.status as number, { type: 'error', error: { message: failing.message } });
       const url = new URL(req.url ?? '/', 'http://proxy');
       if (url.host !== 'api.bitbucket.org' || !url.pathname.startsWith('/2.0/repositories/')) return send(400, { type: 'error', error: { message: `not a Bitbucket API URL: ${req.url}` } });
       const report = url.pathname.replace(/\/annotations$/, '');
@@ -63,8 +64,8 @@ export async function startBitbucketProxy(): Promise<FakeBitbucketProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    failWith(status, message = 'Something went wrong') {
-      failure = status === undefined ? undefined : { status, message };
+    failWith(status, message = 'Something went wrong', methods) {
+      failure = status === undefined ? undefined : { status, message, methods };
     },
     close: () =>
       new Promise<void>((resolve) => {
