@@ -63,7 +63,12 @@ const ANNOTATIONS_PER_REQUEST = 100;
 /** Lines of an error's details in the report's details (the log has them all). */
 const MAX_ERROR_DETAILS = 10;
 
-const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+/** At most `max` UTF-16 units, ending in "…" when clipped; never half of a character (a lone surrogate, which no UTF-8 text can hold). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = /[\uD800-\uDBFF]/.test(text[max - 2] ?? '') ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
+}
 
 /** Items joined with ", " up to about `budget` characters, then "and N more". */
 function listed(items: string[], budget: number): string {

@@ -229,6 +229,26 @@ describe('Code Insights report', () => {
     expect((reqs[1]!.body as { details: string }).details).toMatch(/^1006 annotations: the 1000 most severe are attached\./m);
   });
 
+  it('a text clipped to its limit never ends in half a character (an emoji is two UTF-16 units)', async () => {
+    const root = 'apiVersion: app-of-apps/v1\nkind: Root\nenvironments:\n  staging: {}\napps:\n  - name: chart\n    path: apps/chart\n';
+    const repo = new TestRepo().write({
+      'app-of-apps.yaml': root,
+      'apps/chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 1.0.0\n',
+      // helm's message is longer than an annotation's 2000 characters, and its 1999th unit starts an emoji
+      'apps/chart/templates/cm.yaml': `{{ fail "x${'\u{1F680}'.repeat(1000)}" }}\n`,
+    });
+    made.push(repo);
+    const head = repo.commit('one');
+    const from = proxy.requests.length;
+    expect((await runPipe(pipelineEnv(repo.dir, head, { FORCE: 'true' }))).exitCode).toBe(2);
+    const post = since(from).find((q) => q.method === 'POST')!;
+    const details = (post.body as { details: string }[])[0]!.details;
+    expect(details.length).toBeLessThanOrEqual(2000);
+    expect(details).toMatch(/\u{1F680}…$/u);
+    // no lone surrogate: JSON.stringify writes one as an escape that stands for no character
+    expect(post.raw).not.toMatch(/\\ud[89ab][0-9a-f]{2}/i);
+  });
+
   it('the JSON report names where each app is defined (what the annotations point at)', async () => {
     const { repo, head } = twoCommits();
     const file = join(repo.dir, '..', `${Date.now()}-where.json`);
