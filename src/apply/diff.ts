@@ -15,7 +15,7 @@ import { appError, logAppError } from './errors.js';
 import { errorMessage, PipeError } from '../util/errors.js';
 import { itemKey, parseInventoryRef } from './inventory.js';
 import type { AppDiff, AppError, DiffResult, ObjectDiff } from './model.js';
-import type { PreparedApp, Target } from './prepare.js';
+import { crdKinds, type PreparedApp, type Target } from './prepare.js';
 import { readLedger } from './ledger.js';
 import { prune, pruneCandidates } from './prune.js';
 
@@ -25,7 +25,7 @@ import { prune, pruneCandidates } from './prune.js';
  * object; plus the namespace CreateNamespace would make and what prune would delete. `creates`:
  * the namespaces this deploy would create (see namespacesCreated).
  */
-export async function diffApp(ctx: RunContext, p: PreparedApp, creates: ReadonlySet<string> = new Set()): Promise<AppDiff> {
+export async function diffApp(ctx: RunContext, p: PreparedApp, creates: ReadonlySet<string> = new Set(), changingCrds: ReadonlyMap<string, string> = new Map()): Promise<AppDiff> {
   const app = p.change.app;
   const previous = ctx.previous.get(app.name);
   if (unchangedByDigest(p, previous)) {
@@ -43,7 +43,7 @@ export async function diffApp(ctx: RunContext, p: PreparedApp, creates: Readonly
     [...p.targets, ...p.hooks].map((t) =>
       limit(async () => {
         try {
-          objects.push(await (t.hook ? diffHook(ctx, t, creates) : diffObject(ctx, t, creates)));
+          objects.push(await (t.hook ? diffHook(ctx, t, creates) : diffObject(ctx, t, creates, changingCrds)));
         } catch (err) {
           problems.push(err instanceof Error ? err : new Error(String(err)));
         }
@@ -86,6 +86,28 @@ export function namespacesCreated(apps: Iterable<PreparedApp>): Set<string> {
   return out;
 }
 
+/**
+ * The kinds ("group:Kind") whose CRD, rendered in this run, differs from the live one, with the
+ * CRD's name: the deploy applies it before the objects of its kind (in the app's first stage, or
+ * in an app they depend on), so a dry run of those objects today may be refused for what changes.
+ */
+async function crdsChanged(ctx: RunContext, apps: Iterable<PreparedApp>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const crds = [...apps].flatMap((p) => p.targets).filter((t) => t.object.kind === 'CustomResourceDefinition' && t.object.apiVersion.startsWith('apiextensions.k8s.io/'));
+  await Promise.all(
+    crds.map(async (t) => {
+      try {
+        const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true });
+        if (r.before && !unifiedDiff(t.id, r.before, r.after)) return;
+      } catch {
+        return; // its own diff says why
+      }
+      for (const k of crdKinds([t.object]).values()) out.set(`${k.group}:${k.kind}`, t.object.metadata.name);
+    }),
+  );
+  return out;
+}
+
 async function namespaceExists(ctx: RunContext, name: string): Promise<boolean> {
   try {
     return Boolean(await ctx.client.get(`/api/v1/namespaces/${name}`, { signal: ctx.hardSignal }));
@@ -94,7 +116,7 @@ async function namespaceExists(ctx: RunContext, name: string): Promise<boolean> 
   }
 }
 
-async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<string>): Promise<ObjectDiff> {
+async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<string>, changingCrds: ReadonlyMap<string, string>): Promise<ObjectDiff> {
   if (t.fromNewCrd) {
     return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object), note: 'its CRD is created by this deploy: not dry-run' };
   }
@@ -117,6 +139,14 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
     // the deploy's preflight leaves it to the apply, so a new object is shown as rendered.
     if (!live.object && !refusedForWhatItIs(err)) {
       return { id: t.id, change: 'create', diff: unifiedDiff(t.id, undefined, t.object as K8sObject), note: `not dry-run: the server checks it against objects this deploy creates first (${serverMessage(err)})` };
+    }
+    // Refused by the CRD of today, which this deploy changes before it applies the object (a field
+    // the CRD gains): compared as rendered, as a custom resource has little the server adds.
+    const crd = changingCrds.get(`${t.info.group}:${t.object.kind}`);
+    if (crd) {
+      const diff = unifiedDiff(t.id, live.object, t.object);
+      const note = `its CRD ${crd} changes in this deploy: not dry-run, compared as rendered (${serverMessage(err)})`;
+      return { id: t.id, change: !live.object ? 'create' : diff ? 'update' : 'none', diff, note };
     }
     throw err;
   }
@@ -164,11 +194,12 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
       const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard, AbortSignal.abort());
       const limit = pLimit(o.config.concurrency);
       const creates = namespacesCreated(prepared.values());
+      const changingCrds = await crdsChanged(ctx, prepared.values());
       return Promise.all(
         o.plan.layers.flat().map((app) =>
           limit(async (): Promise<AppDiff> => {
             try {
-              return await diffApp(ctx, prepared.get(app)!, creates);
+              return await diffApp(ctx, prepared.get(app)!, creates, changingCrds);
             } catch (err) {
               return { app, changed: false, objects: [], error: appError(err) };
             }

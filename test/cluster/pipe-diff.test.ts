@@ -157,4 +157,31 @@ describe('MODE=diff says what the deploy of the commit would do', () => {
     expect(debug.stdout).toContain('panel-999.json');
     expect(debug.stdout).not.toContain('more lines of this diff');
   });
+  it('a custom resource using a field its CRD gains in the same commit (the CRD in another app): shown as it will be, not "could not be compared"', async () => {
+    const crd = (fields: string) => `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets${id}.example.com}
+spec:
+  group: example.com
+  names: {kind: Gadget${id}, plural: gadgets${id}}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, properties: {spec: {type: object, properties: {${fields}}}}}}}]
+`;
+    const gadget = (spec: string) => `apiVersion: example.com/v1\nkind: Gadget${id}\nmetadata: {name: g1}\nspec: {${spec}}\n`;
+    const crds = `  - name: crds\n    path: apps/crds\n    environments: {${one}: {enabled: false}}\n  - name: gadgets\n    path: apps/gadgets\n    dependsOn: [crds]\n    environments: {${one}: {enabled: false}}\n`;
+    repo.commit({ 'app-of-apps.yaml': root + crds, 'apps/crds/crd.yaml': crd('size: {type: integer}'), 'apps/gadgets/g1.yaml': gadget('size: 1') });
+    const first = await pipe(two, { APPS: 'crds,gadgets', CODE_INSIGHTS: 'false' });
+    expect(first.exitCode, first.all).toBe(0);
+
+    repo.commit({ 'apps/crds/crd.yaml': crd('size: {type: integer}, color: {type: string}'), 'apps/gadgets/g1.yaml': gadget('size: 1, color: red') });
+    const r = await pipe(two, { MODE: 'diff', APPS: 'crds,gadgets', CODE_INSIGHTS: 'false' });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain('gadgets: 0 to create, 1 to update, 0 to delete');
+    expect(r.stdout).toMatch(new RegExp(`^# Gadget${id}/${ns}/g1: its CRD gadgets${id}.example.com changes in this deploy: not dry-run, compared as rendered \\(.*field not declared in schema\\)$`, 'm'));
+    expect(r.stdout).toMatch(/^\+\s+color: red$/m);
+
+    const deploy = await pipe(two, { APPS: 'crds,gadgets', CODE_INSIGHTS: 'false' });
+    expect(deploy.exitCode, deploy.all).toBe(0);
+    expect((await getJson(admin, [`gadgets${id}.example.com`, '-n', ns, 'g1']))!.spec).toEqual({ size: 1, color: 'red' });
+  });
 });
