@@ -111,7 +111,23 @@ function validate(v: Record<string, unknown>): { message: string; hint: string }
       };
     }
   }
+  if (kind === 'Secret' && v.apiVersion === 'v1') return secretDataProblem(`${kind}/${name}`, v.data);
   return undefined;
+}
+
+/** Base64 as the API server decodes a Secret's data (Go's StdEncoding, line breaks ignored). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** A Secret's data value the API server cannot decode, named by key: never the value, which is the secret. */
+function secretDataProblem(id: string, data: unknown): { message: string; hint: string } | undefined {
+  if (data === undefined || data === null) return undefined;
+  if (!isObject(data)) return { message: `${id} data must be a mapping`, hint: 'write data as key: base64-value pairs (or plain text under stringData)' };
+  const bad = Object.entries(data).find(([, val]) => val !== null && (typeof val !== 'string' || !BASE64.test(val.replace(/[\r\n]/g, ''))));
+  if (!bad) return undefined;
+  return {
+    message: `${id} data.${bad[0]} is ${typeof bad[1] === 'string' ? 'not base64' : `a ${typeof bad[1]}, not a base64 string`}`,
+    hint: "encode each value of data in base64 (printf %s 'value' | base64 -w0), or give it as plain text under stringData",
+  };
 }
 
 function checkName(gk: string, name: string): string | undefined {

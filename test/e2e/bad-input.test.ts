@@ -142,6 +142,18 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     );
   });
 
+  it("a Secret whose data is not base64: file, line and key, never the value (the API server would refuse it in a deploy, with a 500)", async () => {
+    const value = 'hunter2-plain-text!';
+    const secret = `apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ndata:\n  user: YWRtaW4=\n  password: ${value}\n`;
+    const r = await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/secret.yaml': secret },
+      { FORCE: 'true' },
+      /apps\/a\/secret\.yaml:1: app a: Secret\/db data\.password is not base64/,
+      /What to do: encode each value of data in base64 \(printf %s 'value' \| base64 -w0\), or give it as plain text under stringData/,
+    );
+    expect(r.all).not.toContain(value);
+  });
+
   it('every app that cannot be rendered is named, with its file, in one run', async () => {
     const r = await expectBadInput(
       {
