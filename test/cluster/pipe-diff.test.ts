@@ -184,4 +184,29 @@ spec:
     expect(deploy.exitCode, deploy.all).toBe(0);
     expect((await getJson(admin, [`gadgets${id}.example.com`, '-n', ns, 'g1']))!.spec).toEqual({ size: 1, color: 'red' });
   });
+  it("a Secret's values appear nowhere, as text or base64, with DEBUG=true: not in the log, the JSON report or the Code Insights report", async () => {
+    const [first, second, pruned] = ['s3cret-first-value', 's3cret-second-value', 's3cret-pruned-value'];
+    const secret = (name: string, value: string) => `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}}\nstringData: {password: ${value}}\ndata: {token: ${Buffer.from(`t-${value}`).toString('base64')}}\n`;
+    const vault = `  - name: vault\n    path: apps/vault\n    environments: {${one}: {enabled: false}}\n`;
+    repo.commit({ 'app-of-apps.yaml': root + vault, 'apps/vault/db.yaml': secret('db', first), 'apps/vault/old.yaml': secret('old', pruned) });
+    expect((await pipe(two, { APPS: 'vault', CODE_INSIGHTS: 'false' })).exitCode).toBe(0);
+
+    repo.commit({ 'apps/vault/db.yaml': secret('db', second), 'apps/vault/old.yaml': null });
+    const from = proxy.requests.length;
+    const r = await pipe(two, { MODE: 'diff', APPS: 'vault', PRUNE: 'true', DEBUG: 'true' });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain('vault: 0 to create, 1 to update, 1 to delete');
+    expect(r.stdout).toMatch(/^-\s+password: "\*\*\* \(before\)"$/m);
+    expect(r.stdout).toMatch(/^\+\s+password: "\*\*\* \(after\)"$/m);
+    expect(r.stdout).toContain(`--- live/Secret/${ns}/old`);
+    const report = readFileSync(join(repo.dir, '..', 'report.json'), 'utf8');
+    const insights = proxy.requests.slice(from).map((q) => q.raw).join('\n');
+    for (const value of [first, second, pruned]) {
+      for (const text of [value, Buffer.from(value).toString('base64'), `t-${value}`, Buffer.from(`t-${value}`).toString('base64')]) {
+        expect(r.all).not.toContain(text);
+        expect(report).not.toContain(text);
+        expect(insights).not.toContain(text);
+      }
+    }
+  });
 });
