@@ -294,6 +294,19 @@ async function renderAll(
   return { rendered, errors };
 }
 
+/** Apps named in a last line before "and N more". */
+const MAX_APPS_IN_LINE = 20;
+
+/**
+ * The commit deployed or compared, as the user knows it: on a pull-request build HEAD is the merge
+ * Bitbucket made of the source commit (BITBUCKET_COMMIT) into the destination branch.
+ */
+function describeHead(head: string, build: Config['build']): string {
+  const commit = build.commit;
+  if (!commit || head.startsWith(commit) || !build.prDestinationBranch) return head.slice(0, 12);
+  return `${head.slice(0, 12)} (${commit.slice(0, 12)} merged into ${build.prDestinationBranch}, as the pull request would merge it)`;
+}
+
 async function applyStage(
   config: Config,
   plan: Plan,
@@ -324,10 +337,11 @@ async function applyStage(
       return ExitCode.deployFailed;
     }
     if (!result.changed) {
-      logger.success(`No differences: the cluster matches ${plan.head.slice(0, 12)}`);
+      logger.success(`No differences: the cluster matches ${describeHead(plan.head, config.build)}`);
       return ExitCode.ok;
     }
-    const line = `${changed.length} app(s) would change: ${changed.join(', ')}`;
+    const shown = changed.length > MAX_APPS_IN_LINE ? `${changed.slice(0, MAX_APPS_IN_LINE).join(', ')} and ${changed.length - MAX_APPS_IN_LINE} more (see above)` : changed.join(', ');
+    const line = `${changed.length} app(s) would change: ${shown}`;
     if (config.failOnDiff) {
       logger.failure(`${line} (FAIL_ON_DIFF=true)`);
       return ExitCode.diffFound;

@@ -51,15 +51,16 @@ afterAll(() => repo.remove());
 
 let build = 500;
 const reportFile = join(repo.dir, '..', 'report.json');
-const pipe = () =>
+const pipe = (vars: Record<string, string> = {}, commit = repo.head()) =>
   runPipe(
-    bitbucketEnv(repo.dir, repo.head(), {
+    bitbucketEnv(repo.dir, commit, {
       BITBUCKET_BUILD_NUMBER: String(build++),
       BITBUCKET_DEPLOYMENT_ENVIRONMENT: env,
       ROOT_MANIFEST: 'argo',
       KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64'),
       REPORT_FILE: reportFile,
       LOCK_TIMEOUT: '20',
+      ...vars,
     }),
     [],
     { timeoutMs: 180_000 },
@@ -95,5 +96,17 @@ describe("Argo CD's build environment in an imported Application", () => {
     const apps = planned();
     expect([apps.web!.deploy, apps.static!.deploy]).toEqual([false, false]);
     expect(await buildData()).toMatchObject({ revision: repo.head() });
+  });
+
+  it("a pull request's diff that finds nothing names the merge it compared and the pull request's commit", async () => {
+    // Bitbucket merges the destination into the source and builds the merge; BITBUCKET_COMMIT is the source's
+    repo.git('checkout', '-q', '-b', 'feature', 'HEAD~1');
+    const source = repo.commit({ 'docs/notes.md': 'notes\n' }, 'notes');
+    repo.git('checkout', '-q', 'main');
+    repo.git('merge', '-q', '--no-ff', '-m', 'Merge feature', 'feature');
+    const merge = repo.head();
+    const r = await pipe({ MODE: 'diff', APPS: 'static', BITBUCKET_BRANCH: 'feature', BITBUCKET_PR_ID: '7', BITBUCKET_PR_DESTINATION_BRANCH: 'main' }, source);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain(`✔ No differences: the cluster matches ${merge.slice(0, 12)} (${source.slice(0, 12)} merged into main, as the pull request would merge it)`);
   });
 });
