@@ -94,7 +94,8 @@ export function errorMessage(err: unknown): string {
  */
 export function combineErrors(errors: PipeError[], summary: string): PipeError {
   if (errors.length === 1) return errors[0]!;
-  const details = errors.flatMap((e) => [e.located + (e.hint ? ` (what to do: ${e.hint})` : ''), ...e.details.map((d) => `  ${d}`)]);
+  // each problem, its own lines (a tool's message), then what to do about it: a hint may speak of "the lines above"
+  const details = errors.flatMap((e) => [e.located, ...e.details.map((d) => `  ${d}`), ...(e.hint ? [`  what to do: ${e.hint}`] : [])]);
   const exitCode = errors.every((e) => e.exitCode === ExitCode.badInput) ? ExitCode.badInput : ExitCode.deployFailed;
   return new CombinedError(summary, errors, { exitCode, details, hint: EACH_PROBLEM });
 }

@@ -170,6 +170,30 @@ describe.concurrent('bad input stops the pipe with exit 2, the place and what to
     expect(r.stdout).toMatch(/c\s+directory\s+forced\s+ConfigMap 1/);
   });
 
+  it("charts helm refuses: each app's helm lines, then what to do about them, in that order", async () => {
+    const chart = (name: string) => ({
+      [`apps/${name}/Chart.yaml`]: `apiVersion: v2\nname: ${name}\nversion: 1.0.0\n`,
+      [`apps/${name}/templates/cm.yaml`]: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name | required "name is required" }}\n',
+    });
+    const r = await expectBadInput(
+      { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n  - name: b\n    path: apps/b\n'), ...chart('a'), ...chart('b') },
+      { FORCE: 'true' },
+      /2 apps cannot be rendered/,
+      /name is required/,
+    );
+    // each app's lines: where, helm's message, what to do (which speaks of "the lines above")
+    const lines = r.stderr.split('\n');
+    const starts = ['a', 'b'].map((app) => lines.findIndex((l) => l.includes(`app ${app}: helm template apps/${app} failed`)));
+    expect(starts[0], r.all).toBeGreaterThan(-1);
+    expect(starts[1], r.all).toBeGreaterThan(starts[0]!);
+    for (const [i, from] of starts.entries()) {
+      const own = lines.slice(from, i + 1 < starts.length ? starts[i + 1] : undefined);
+      const message = own.findIndex((l) => l.includes('name is required'));
+      const hint = own.findIndex((l) => l.includes("what to do: fix the chart or its values; the lines above are helm's own message"));
+      expect([message > 0, hint > message], r.all).toEqual([true, true]);
+    }
+  });
+
   it('a BASE_REVISION that is no commit names the variable', async () => {
     await expectBadInput(
       { 'app-of-apps.yaml': root('  - name: a\n    path: apps/a\n'), 'apps/a/cm.yaml': APP },
