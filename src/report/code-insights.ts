@@ -70,6 +70,16 @@ function clip(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
+/**
+ * An annotation's details: a problem's own lines (a tool's message, often long), clipped so that
+ * the "What to do" line after them always fits in Bitbucket's limit.
+ */
+function detailsWithHint(lines: string[], hint: string | undefined): string | undefined {
+  const advice = hint ? `What to do: ${clip(hint, MAX_DETAILS / 2)}` : '';
+  const body = clip(lines.join('\n'), MAX_DETAILS - advice.length - 1);
+  return [body, advice].filter(Boolean).join('\n') || undefined;
+}
+
 /** Items joined with ", " up to about `budget` characters, then "and N more". */
 function listed(items: string[], budget: number): string {
   let out = '';
@@ -167,7 +177,7 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
           severity: 'HIGH',
           result: 'FAILED',
           summary: `${a.app} could not be compared: ${a.error.message}`,
-          details: [...a.error.details, ...(a.error.hint ? [`What to do: ${a.error.hint}`] : [])].join('\n') || undefined,
+          details: detailsWithHint(a.error.details, a.error.hint),
           path: app?.file,
           line: app?.line,
         });
@@ -208,7 +218,7 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
           severity: 'HIGH',
           result: 'FAILED',
           summary: e.message,
-          details: [...e.details, ...(e.hint ? [`What to do: ${e.hint}`] : [])].join('\n') || undefined,
+          details: detailsWithHint(e.details, e.hint),
           path: e.where.file,
           line: e.where.line,
         });

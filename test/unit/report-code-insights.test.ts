@@ -74,6 +74,16 @@ describe('Code Insights report', () => {
     ]);
   });
 
+  it("a tool's long message is clipped before the line of what to do, which always stays in the annotation", () => {
+    const helm = Array.from({ length: 60 }, (_, i) => `Error: template: web/templates/cm.yaml:${i + 1}: ${'y'.repeat(60)}`);
+    const err = new InputError('helm template apps/web failed (exit 1)', { where: { file: 'apps/web/Chart.yaml' }, details: helm, hint: "fix the chart or its values; the lines above are helm's own message" });
+    const built = insightsReport({ mode: 'plan', environment: 'staging', exitCode: 2, durationMs: 1, error: err });
+    const details = built.annotations[0]!.details!;
+    expect(details.length).toBeLessThanOrEqual(2000);
+    expect(details.startsWith(helm[0]!)).toBe(true);
+    expect(details.split('\n').slice(-2)).toEqual([expect.stringMatching(/…$/), "What to do: fix the chart or its values; the lines above are helm's own message"]);
+  });
+
   it('masks secrets in every text it sends', () => {
     registerSecret('SECRET-in-a-message-0042');
     const built = insightsReport({
