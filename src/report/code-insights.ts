@@ -139,6 +139,8 @@ export function insightsReport(o: RunOutcome): { id: string; report: InsightsRep
     data.push({ title: 'Unchanged', type: 'NUMBER', value: count('unchanged') });
     const parts = [`${count('deployed')} deployed`, `${failed.length} failed`, `${count('unchanged')} unchanged`, `${count('skipped')} skipped`].filter((p) => !p.startsWith('0 '));
     lines.push(`${o.deploy.cancelled ? 'Cancelled' : o.deploy.lockLost ? 'Stopped, the environment lock lost' : 'Deploy'}: ${parts.join(', ') || 'nothing to deploy'}.`);
+    // which apps failed, first: the annotations say why, on each app's line
+    if (failed.length) lines.push(`Failed: ${listed(failed.map((x) => x.app), 600)}.`);
     for (const a of failed) {
       const app = where.get(a.app);
       annotations.push({

@@ -166,7 +166,7 @@ describe('the pipe deploys an App of Apps', () => {
     expect(r.exitCode).toBe(1);
     expect(outcomes()).toEqual({ api: 'failed', web: 'skipped' });
     const { report: failedReport, annotations } = sent(from);
-    expect(failedReport!.body).toMatchObject({ title: `App of Apps deploy: ${env}`, result: 'FAILED', details: 'Deploy: 1 failed, 1 skipped.' });
+    expect(failedReport!.body).toMatchObject({ title: `App of Apps deploy: ${env}`, result: 'FAILED', details: 'Deploy: 1 failed, 1 skipped.\nFailed: api.' });
     expect((failedReport!.body as { data: { title: string; value: unknown }[] }).data).toContainEqual({ title: 'Failed', type: 'NUMBER', value: 1 });
     expect(annotations).toEqual([expect.objectContaining({ annotation_type: 'BUG', severity: 'HIGH', result: 'FAILED', path: 'app-of-apps.yaml', line: lineOf('api') })]);
     expect(annotations[0]!.summary).toMatch(new RegExp(`^api failed: .*Deployment/${ns('api')}/api: rollout failed: ProgressDeadlineExceeded`));

@@ -48,7 +48,8 @@ describe('Code Insights report', () => {
   it("annotates each failed app on its root-manifest line, within Bitbucket's limits", () => {
     const built = insightsReport({ mode: 'deploy', environment: 'production', exitCode: 1, durationMs: 1234, plan: plan(1500), deploy: deploy(1200, 300) });
     expect(built.id).toBe('app-of-apps-pipe-deploy-production');
-    expect(built.report).toMatchObject({ result: 'FAILED', details: 'Deploy: 300 deployed, 1200 failed.\n1200 annotations: the 1000 most severe are attached.' });
+    const names = Array.from({ length: 76 }, (_, i) => `app-${i}`).join(', ');
+    expect(built.report).toMatchObject({ result: 'FAILED', details: `Deploy: 300 deployed, 1200 failed.\nFailed: ${names} and 1124 more.\n1200 annotations: the 1000 most severe are attached.` });
     expect(built.report.data.length).toBeLessThanOrEqual(10);
     expect(built.report.data).toContainEqual({ title: 'Duration', type: 'DURATION', value: 1234 });
     expect(built.annotations).toHaveLength(1000);
