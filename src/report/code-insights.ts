@@ -1,6 +1,7 @@
 import axios, { type AxiosProxyConfig } from 'axios';
 import type { Config } from '../config/index.js';
 import type { DeployResult, DiffResult } from '../apply/model.js';
+import { environmentSlug } from '../apply/names.js';
 import { errorMessage, PipeError } from '../util/errors.js';
 import type { Logger } from './logger.js';
 import { mask } from './mask.js';
@@ -94,8 +95,8 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 /** One report per mode and environment: a diff on a pull request and the deploy of its merge never replace each other. */
 export function reportId(mode: Config['mode'], environment: string | undefined): string {
-  const env = (environment ?? 'default').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'default';
-  return `app-of-apps-pipe-${mode}-${env}`.slice(0, 200);
+  // spelled as the ledger and the lock spell it: environments that differ only in case or punctuation keep apart
+  return `app-of-apps-pipe-${mode}-${environmentSlug(environment)}`;
 }
 
 export function insightsReport(o: RunOutcome): { id: string; report: InsightsReport; annotations: Annotation[] } {

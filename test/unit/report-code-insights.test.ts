@@ -99,7 +99,10 @@ describe('Code Insights report', () => {
   });
 
   it('report ids: one per mode and environment, valid in a URL', () => {
-    expect(reportId('diff', 'Prod EU/West')).toBe('app-of-apps-pipe-diff-prod-eu-west');
+    expect(reportId('diff', 'production')).toBe('app-of-apps-pipe-diff-production');
+    expect(reportId('diff', 'Prod EU/West')).toMatch(/^app-of-apps-pipe-diff-prod-eu-west-[0-9a-f]{8}$/);
+    // names that differ only in punctuation or case are different environments, with different reports
+    expect(new Set(['prod_eu', 'prod.eu', 'Prod-EU'].map((e) => reportId('deploy', e))).size).toBe(3);
     expect(reportId('plan', undefined)).toBe('app-of-apps-pipe-plan-default');
   });
 });
