@@ -6,6 +6,7 @@ import { withBuildEnvironment } from '../root/build-environment.js';
 import type { App } from '../root/model.js';
 import { errorMessage, ExitCode, PipeError } from '../util/errors.js';
 import { ToolError } from '../util/exec.js';
+import { KUSTOMIZATION_FILES } from '../util/source-files.js';
 import { WorkTree } from '../util/tree.js';
 import { mask } from '../report/mask.js';
 import { renderDirectory } from './directory.js';
@@ -157,6 +158,6 @@ function toolErrorPlace(app: App, e: ToolError, workspace: string): { file: stri
     if (template) return { file: template, ...(at[2] ? { line: Number(at[2]) } : {}) };
     return { file: inApp('Chart.yaml') ?? dir };
   }
-  const kustomization = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].map(inApp).find(Boolean);
+  const kustomization = KUSTOMIZATION_FILES.map(inApp).find(Boolean);
   return { file: kustomization ?? dir };
 }
