@@ -7,7 +7,7 @@ import { definitionDigest } from './digest.js';
 import type { RepoFiles } from './files.js';
 import type { App, DirectoryOptions, HelmOptions, KustomizeOptions, Origin, SourceType, UnsupportedApp } from './model.js';
 import { normalizeRepoUrl } from './repo-url.js';
-import { chartNeedsNetwork, detectType, jsonnetFiles, ksonnetApp, relativeTo } from './source.js';
+import { chartNeedsNetwork, detectArgoType, jsonnetFiles, ksonnetApp, relativeTo, typeMismatch } from './source.js';
 import { applicationVariables, CLUSTER_VARIABLES, expand, REVISION_VARIABLES, substitutedTexts, variablesIn } from './build-environment.js';
 import { describePath } from './issues.js';
 import { lazyLocation, parseYaml, type PathKey } from './yaml.js';
@@ -219,11 +219,12 @@ export async function mapApplication(
     });
   }
   const explicit: SourceType | undefined = src.helm ? 'helm' : src.kustomize ? 'kustomize' : src.directory ? 'directory' : undefined;
-  const detected = await detectType(ctx.files, path);
-  if (explicit && explicit !== detected) {
+  const detected = await detectArgoType(ctx.files, path);
+  // an explicit helm or kustomize block is the tool Argo CD renders with, when the folder has its file
+  const type = explicit && explicit !== 'directory' && !(await typeMismatch(ctx.files, path, explicit)) ? explicit : detected;
+  if (explicit && explicit !== type) {
     return unsupported(explicit, `spec.source.${explicit} is set, but ${path || '.'} is a ${detected} source`);
   }
-  const type = detected;
 
   const notes: string[] = [];
   // what Argo CD's build environment takes from the Application (the commit comes at render time)

@@ -12,10 +12,21 @@ export const READ_CONCURRENCY = 8;
 
 
 
-/** Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory (as Argo CD decides). */
+/** The native root's rule: Chart.yaml -> helm, a kustomization file -> kustomize, anything else -> directory. */
 export async function detectType(files: RepoFiles, path: string): Promise<SourceType> {
   if (await files.isFile(join(path, 'Chart.yaml'))) return 'helm';
   return (await isKustomization(files, path)) ? 'kustomize' : 'directory';
+}
+
+/**
+ * Argo CD's rule for an Application without an explicit tool: a kustomization file -> kustomize,
+ * else Chart.yaml -> helm, else directory. A folder with both is a kustomization there: its repo
+ * server walks the folder's files in name order, and the kustomization, after Chart.yaml,
+ * replaces the type Chart.yaml set.
+ */
+export async function detectArgoType(files: RepoFiles, path: string): Promise<SourceType> {
+  if (await isKustomization(files, path)) return 'kustomize';
+  return (await files.isFile(join(path, 'Chart.yaml'))) ? 'helm' : 'directory';
 }
 
 async function isKustomization(files: RepoFiles, path: string): Promise<boolean> {
