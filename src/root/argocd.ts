@@ -181,8 +181,7 @@ export async function mapApplication(
   if (multi) {
     const sources = spec.sources!;
     if (sources.length !== 1 || sources[0]?.ref) {
-      const why = sources.some((x) => x?.ref) ? ' (values from one source for a chart in another)' : '';
-      return unsupported('multi-source', `spec.sources has ${sources.length} sources${why}; the pipe renders single-source Applications`);
+      return unsupported('multi-source', `spec.sources has ${sources.length} sources${multiSourceAdvice(ctx, sources)}`);
     }
     src = sources[0];
   }
@@ -303,6 +302,28 @@ export async function mapApplication(
     ...(notes.length ? { notes: [...new Set(notes)] } : {}),
   };
   return { ...app, definitionDigest: definitionDigest(app) };
+}
+
+/**
+ * What to do with a multi-source Application: where its values come from a `ref` source, how to
+ * write it as one source (a ref source of this repository is this repository's root).
+ */
+function multiSourceAdvice(ctx: ArgoContext, sources: Source[]): string {
+  const refs = sources.filter((x) => x?.ref);
+  const single = '; the pipe renders single-source Applications';
+  if (!refs.length) return `${single}: give each source an Application of its own`;
+  const example = sources
+    .flatMap((x) => (Array.isArray(x?.helm?.valueFiles) ? x.helm.valueFiles : []))
+    .map(String)
+    .find((f) => refs.some((r) => f.startsWith(`$${r.ref}/`)));
+  const foreign = refs.filter((r) => typeof r.repoURL !== 'string' || !isThisRepository(ctx, r.repoURL));
+  if (foreign.length) {
+    const which = foreign.map((r) => `"${r.ref}" (${r.repoURL ?? 'no repoURL'})`).join(', ');
+    return ` (values from one source for a chart in another)${single}: ref source ${which} is another repository; copy the values files into this repository and name them in one source's helm.valueFiles`;
+  }
+  const named = refs.map((r) => `"${r.ref}"`).join(', ');
+  const rewrite = example ? ` (${example.replace(/^\$[^/]+\//, '/')} for ${example})` : '';
+  return ` (values from one source for a chart in another)${single}: ref source ${named} is this repository, so write the Application as one source whose helm.valueFiles name the files from the repository root${rewrite}`;
 }
 
 /**

@@ -85,3 +85,44 @@ describe('argoproj/argocd-example-apps', () => {
     expect(r.all).toContain('all.yaml');
   });
 });
+
+describe('ConsciousML/argocd-app-of-apps-template', () => {
+  const origin = 'https://github.com/ConsciousML/argocd-app-of-apps-template';
+  // apps/: a chart rendering one Application per entry; an entry with extraValueFiles becomes two
+  // sources, the chart and a `ref: values` source of this same repository for the values files
+  const multiSource = (valuesRepo: string) =>
+    `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: gateway-public\n  namespace: argocd\nspec:\n  destination:\n    namespace: gateway\n    server: https://kubernetes.default.svc\n  project: default\n  sources:\n    - path: "helm-gateway-api-gateway"\n      repoURL: ${origin}\n      targetRevision: main\n      helm:\n        valueFiles:\n          - $values/helm-gateway-api-gateway-class/values.yaml\n          - $values/helm-gateway-api-gateway/public-gateway-values.yaml\n    - repoURL: ${valuesRepo}\n      targetRevision: main\n      ref: values\n  syncPolicy:\n    syncOptions:\n      - CreateNamespace=false\n    automated:\n      prune: true\n      selfHeal: true\n`;
+  const files = {
+    'helm-gateway-api-gateway/Chart.yaml': 'apiVersion: v2\nname: gateway\nversion: 0.1.0\n',
+    'helm-gateway-api-gateway/public-gateway-values.yaml': 'name: public\n',
+    'helm-gateway-api-gateway/templates/gateway.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n',
+    'helm-gateway-api-gateway-class/values.yaml': 'className: alb\n',
+  };
+
+  it('a multi-source Application whose values come from a ref source of this repository says how to write it as one source', async () => {
+    const repo = new TestRepo();
+    repos.push(repo);
+    repo.write({ ...files, 'applications/gateway-public.yaml': multiSource(origin) }).commit('base');
+    repo.write({ 'helm-gateway-api-gateway/public-gateway-values.yaml': 'name: public-gw\n' }).commit('rename');
+
+    const { r } = await plan(repo, origin, { ROOT_MANIFEST: 'applications', BITBUCKET_BRANCH: 'main' });
+    expect(r.exitCode).toBe(0);
+    const line = r.all.split('\n').find((l) => l.includes('gateway-public cannot be rendered')) ?? '';
+    expect(line).toContain('spec.sources has 2 sources');
+    expect(line).toContain('ref source "values" is this repository');
+    expect(line).toContain('/helm-gateway-api-gateway-class/values.yaml');
+  });
+
+  it('one whose ref source is another repository says to bring the values files into this one', async () => {
+    const repo = new TestRepo();
+    repos.push(repo);
+    repo.write({ ...files, 'applications/gateway-public.yaml': multiSource('https://github.com/acme/values') }).commit('base');
+    repo.write({ 'README.md': 'x\n' }).commit('readme');
+
+    const { r } = await plan(repo, origin, { ROOT_MANIFEST: 'applications', BITBUCKET_BRANCH: 'main' });
+    expect(r.exitCode).toBe(0);
+    const line = r.all.split('\n').find((l) => l.includes('gateway-public cannot be rendered')) ?? '';
+    expect(line).toContain('https://github.com/acme/values');
+    expect(line).toContain('copy the values files into this repository');
+  });
+});

@@ -400,9 +400,11 @@ describe('Argo CD directory of Applications', () => {
     expect(reasons.plugin![0]).toBe('plugin');
     expect(reasons['jsonnet-option']![0]).toBe('jsonnet');
     expect(reasons['jsonnet-files']![1]).toContain('mixed holds jsonnet (mixed/extra.jsonnet)');
-    expect(reasons.multi![1]).toBe('spec.sources has 2 sources (values from one source for a chart in another); the pipe renders single-source Applications');
-    expect(reasons['two-paths']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
-    expect(reasons['both-multi']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications');
+    expect(reasons.multi![1]).toBe(
+      'spec.sources has 2 sources (values from one source for a chart in another); the pipe renders single-source Applications: ref source "values" is this repository, so write the Application as one source whose helm.valueFiles name the files from the repository root',
+    );
+    expect(reasons['two-paths']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications: give each source an Application of its own');
+    expect(reasons['both-multi']![1]).toBe('spec.sources has 2 sources; the pipe renders single-source Applications: give each source an Application of its own');
     expect(reasons['kube-version']![1]).toBe('spec.source.helm.kubeVersion is not supported by the pipe');
     expect(reasons['without-selector']![1]).toBe('spec.source.kustomize.labelWithoutSelector is not supported by the pipe');
     expect(reasons['envsubst-kube']![1]).toBe('kustomize commonAnnotations kube uses $KUBE_VERSION, which Argo CD fills from the target cluster; the pipe does not substitute it: write the value out');
