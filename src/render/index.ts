@@ -79,6 +79,8 @@ class Renderer {
         }
       }
       const objects = finalizeObjects(sourced, app.namespace);
+      const nested = nestedArgoApps(objects);
+      if (nested) warnings = [...warnings, nested];
       return { app: app.name, objects, digest: digestObjects(objects), ...(renderedCharts ? { renderedCharts } : {}), ...(warnings.length ? { warnings } : {}) };
     } catch (e) {
       throw toRenderError(given, e, signal, this.opts.workspace);
@@ -142,6 +144,18 @@ function toRenderError(app: App, e: unknown, signal: AbortSignal | undefined, wo
     });
   }
   return new RenderError(app.name, `render failed: ${mask(errorMessage(e))}`, { exitCode: ExitCode.deployFailed, cause: e });
+}
+
+/**
+ * An app that renders Argo CD Applications (an app of apps inside an app): the pipe applies them as
+ * objects, and only an Argo CD in the cluster would deploy what they name; say so, and how to
+ * have the pipe deploy it.
+ */
+function nestedArgoApps(objects: { apiVersion: string; kind: string; metadata: { name: string } }[]): string | undefined {
+  const argo = objects.filter((o) => o.apiVersion.startsWith('argoproj.io/') && (o.kind === 'Application' || o.kind === 'ApplicationSet'));
+  if (!argo.length) return undefined;
+  const names = argo.slice(0, 3).map((o) => `${o.kind} ${o.metadata.name}`).join(', ') + (argo.length > 3 ? ` and ${argo.length - 3} more` : '');
+  return `renders ${names}: the pipe applies ${argo.length === 1 ? 'it as an object' : 'them as objects'} and does not deploy what ${argo.length === 1 ? 'it names' : 'they name'} (an Argo CD in the cluster would); to deploy that with the pipe, list it in the root manifest instead`;
 }
 
 /**

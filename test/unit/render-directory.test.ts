@@ -16,6 +16,15 @@ const cm = (name: string, extra = '') => `apiVersion: v1\nkind: ConfigMap\nmetad
 const plain = (over: Partial<App> = {}) => app({ name: 'web', path: 'apps/web', type: 'directory', namespace: 'web', ...over });
 
 describe('directory apps', () => {
+  it('says when an app renders Argo CD Applications: applied as objects, what they name is not deployed by the pipe', async () => {
+    const application = (name: string) => `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: ${name}\nspec:\n  source: { repoURL: https://github.com/org/crds, path: gateway }\n`;
+    const r = await render({ 'apps/web/crds.yaml': application('gateway-crds'), 'apps/web/cm.yaml': cm('one') }, plain());
+    expect(r.objects.map(objectId).sort()).toEqual(['Application/web/gateway-crds', 'ConfigMap/web/one']);
+    expect(r.warnings).toEqual([
+      'renders Application gateway-crds: the pipe applies it as an object and does not deploy what it names (an Argo CD in the cluster would); to deploy that with the pipe, list it in the root manifest instead',
+    ]);
+  });
+
   it('reads multi-document YAML (empty documents, Lists), JSON, and ignores files that are not manifests', async () => {
     const r = await render(
       {
