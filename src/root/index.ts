@@ -7,6 +7,7 @@ import type { Root } from './model.js';
 import { loadNative } from './native.js';
 import { API_VERSION } from './schema.js';
 import { KUSTOMIZATION_FILES } from '../util/source-files.js';
+import { posix } from 'node:path';
 import { join } from './source.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
 
@@ -69,12 +70,15 @@ export async function loadRoot(opts: LoadRootOptions): Promise<Root> {
       return root('argocd-helm', path, opts.environment, environments, result, envNote);
     }
     for (const k of KUSTOMIZATION_FILES) {
-      if (await files.isFile(join(path, k))) {
-        throw new InputError(`${join(path, k)}: a kustomize root is not supported`, {
-          where: ROOT_VAR,
-          hint: 'point ROOT_MANIFEST at the directory of Application files itself, or at a Helm chart rendering them',
-        });
-      }
+      const kustomization = join(path, k);
+      if (!(await files.isFile(kustomization))) continue;
+      // a kustomization that only gathers Application files (for kubectl apply -k): those files
+      const listed = await listedApplicationFiles(files, path, kustomization);
+      await files.prefetch(listed);
+      const docs = (await Promise.all(listed.map((f) => readDocs(files, f)))).flat();
+      const result = await loadArgoDocs(docs, argo, 'argocd-directory', path || '.');
+      result.notes.push(`${kustomization} lists ${listed.length} file(s) of Applications: the pipe reads those, as kustomize would gather them`);
+      return root('argocd-directory', path, opts.environment, [], result, labelNote(opts.environment));
     }
     const manifests = (await files.filesIn(path, false)).filter((f) => /\.(ya?ml|json)$/i.test(f));
     await files.prefetch(manifests);
@@ -125,6 +129,45 @@ async function likelyRoots(files: RepoFiles): Promise<string[]> {
     }
   }
   return found.slice(0, 5);
+}
+
+/** The only fields of a kustomization root the pipe reads: one that changes what it lists is refused. */
+const GATHERING_FIELDS = ['apiVersion', 'kind', 'resources'];
+
+/**
+ * The files a kustomization root lists, when it only gathers files of Applications in its folder
+ * (`resources: [guestbook.yaml, apps/api.yaml]`). A field that makes kustomize change them
+ * (namePrefix, patches, ...) or a resource that is no file of the folder (a folder, a file
+ * outside it, a URL) is an input error naming it: the pipe would read other Applications than
+ * kustomize builds.
+ */
+async function listedApplicationFiles(files: RepoFiles, dir: string, kustomization: string): Promise<string[]> {
+  const [doc] = await readDocs(files, kustomization);
+  const value = doc?.value;
+  const k = value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  const at = (...key: (string | number)[]): Location => ({ file: kustomization, line: doc?.lineOf(key) ?? 1 });
+  const other = k ? Object.keys(k).filter((key) => !GATHERING_FIELDS.includes(key)) : [];
+  if (!k || other.length) {
+    throw new InputError(`${kustomization}: the pipe reads a kustomization root only when it lists files of Applications; ${other.length ? `${other.join(', ')} would change them as kustomize builds them` : 'it is not a map'}`, {
+      where: at(other[0] ?? 'resources'),
+      hint: 'keep only resources: [<files of Applications in this folder>] in it, and write the changes into the Application files themselves; or point ROOT_MANIFEST at a Helm chart that renders the Applications',
+    });
+  }
+  const listed: string[] = [];
+  for (const [i, r] of (Array.isArray(k.resources) ? k.resources : []).entries()) {
+    const where = at('resources', i);
+    const raw = String(r);
+    const file = /^[a-z][a-z0-9+.-]*:\/\/|^git@/i.test(raw) || raw.startsWith('/') ? undefined : posix.normalize(posix.join(dir || '.', raw));
+    const inside = file !== undefined && file !== '..' && !file.startsWith('../') && (dir === '' || file.startsWith(`${dir}/`));
+    if (!inside || (await files.kind(file, where)) !== 'file') {
+      throw new InputError(`${kustomization}: resources entry "${raw}" is not a file of ${dir || '.'}${inside ? ' (a folder, or missing)' : ''}`, {
+        where,
+        hint: 'list the files of Applications in this folder (a kustomization root is read as the files it gathers); for anything else, point ROOT_MANIFEST at a Helm chart that renders the Applications',
+      });
+    }
+    listed.push(file!);
+  }
+  return listed;
 }
 
 async function readDocs(files: RepoFiles, file: string): Promise<YamlDoc[]> {

@@ -126,3 +126,28 @@ describe('ConsciousML/argocd-app-of-apps-template', () => {
     expect(line).toContain('copy the values files into this repository');
   });
 });
+
+describe('infrasam/openshift-app-of-apps-kustomize', () => {
+  const origin = 'https://github.com/infrasam/openshift-app-of-apps-kustomize';
+  it('a root folder whose kustomization gathers the Application files is read as those files, and a change to one child plans that child', async () => {
+    const repo = new TestRepo();
+    repos.push(repo);
+    repo.write({
+      // cluster/base/kustomization.yaml lists the Applications for `oc apply -k`
+      'cluster/base/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - vault.yaml\n  - cert-manager.yaml\n',
+      'cluster/base/vault.yaml': application('vault', 'cluster/applications/vault', `${origin}.git`),
+      'cluster/base/cert-manager.yaml': application('cert-manager', 'cluster/applications/cert-manager', `${origin}.git`),
+      'cluster/applications/vault/configmap.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vault}\ndata: {mode: dev}\n',
+      'cluster/applications/cert-manager/issuer.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: issuer}\ndata: {acme: staging}\n',
+    });
+    repo.commit('base');
+    repo.write({ 'cluster/applications/vault/configmap.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vault}\ndata: {mode: ha}\n' }).commit('vault in ha mode');
+    const { r, apps } = await plan(repo, origin, { ROOT_MANIFEST: 'cluster/base' });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(Object.values(apps).map((a) => [a.name, a.type, a.status]).sort()).toEqual([
+      ['cert-manager', 'directory', 'unchanged'],
+      ['vault', 'directory', 'changed'],
+    ]);
+    expect(r.stdout).toContain('cluster/base/kustomization.yaml lists 2 file(s) of Applications: the pipe reads those, as kustomize would gather them');
+  });
+});

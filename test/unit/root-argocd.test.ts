@@ -327,6 +327,39 @@ describe('Argo CD directory of Applications', () => {
     expect(located).toEqual(['bad/apps.yaml:7: Application odd: annotation argocd.argoproj.io/sync-wave is "1.5", not a whole number']);
   });
 
+  it('reads a kustomization root that gathers files of Applications (for kubectl apply -k) as those files, and refuses one kustomize would change', async () => {
+    const dir = makeRepo({
+      ...CHILDREN,
+      'cluster/base/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - plain.yaml\n  - ./more/chart.yaml\n',
+      'cluster/base/plain.yaml': application('plain', src('plain')),
+      'cluster/base/more/chart.yaml': application('chart', src('chart')),
+      // not listed: kustomize would not gather it, nor does the pipe
+      'cluster/base/draft.yaml': application('draft', src('kust')),
+      'prefixed/kustomization.yaml': 'resources: [a.yaml]\nnamePrefix: staging-\n',
+      'prefixed/a.yaml': application('a', src('plain')),
+      'outside/kustomization.yaml': 'resources:\n  - a.yaml\n  - ../cluster/base/plain.yaml\n',
+      'outside/a.yaml': application('a', src('plain')),
+      'folder/kustomization.yaml': 'resources:\n  - nested\n',
+      'folder/nested/kustomization.yaml': 'resources: []\n',
+    });
+    const root = await load(dir, 'cluster/base', { repoUrls });
+    expect(root.format).toBe('argocd-directory');
+    expect(root.apps.map((a) => [a.name, a.origin.file])).toEqual([
+      ['plain', 'cluster/base/plain.yaml'],
+      ['chart', 'cluster/base/more/chart.yaml'],
+    ]);
+    expect(root.notes).toContain('cluster/base/kustomization.yaml lists 2 file(s) of Applications: the pipe reads those, as kustomize would gather them');
+    expect((await inputErrors(load(dir, 'prefixed', { repoUrls }))).located).toEqual([
+      'prefixed/kustomization.yaml:2: prefixed/kustomization.yaml: the pipe reads a kustomization root only when it lists files of Applications; namePrefix would change them as kustomize builds them',
+    ]);
+    expect((await inputErrors(load(dir, 'outside', { repoUrls }))).located).toEqual([
+      'outside/kustomization.yaml:3: outside/kustomization.yaml: resources entry "../cluster/base/plain.yaml" is not a file of outside',
+    ]);
+    expect((await inputErrors(load(dir, 'folder', { repoUrls }))).located).toEqual([
+      'folder/kustomization.yaml:2: folder/kustomization.yaml: resources entry "nested" is not a file of folder (a folder, or missing)',
+    ]);
+  });
+
   it('reads the Applications of any list kind (an ApplicationList as kubectl get writes it), never dropping them', async () => {
     const dir = makeRepo({
       ...CHILDREN,
