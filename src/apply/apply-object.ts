@@ -1,4 +1,4 @@
-import type { K8sObject } from '../render/model.js';
+import { namedByServer, type K8sObject } from '../render/model.js';
 import { withoutAudit } from './audit.js';
 import type { KubeClient } from './client.js';
 import { objectPath } from './discovery.js';
@@ -62,6 +62,8 @@ export interface Live {
 }
 
 export async function readLive(client: KubeClient, t: Target, signal?: AbortSignal): Promise<Live> {
+  // a hook the server names is created anew: no live object is it
+  if (namedByServer(t.object)) return {};
   try {
     return { object: await client.get<K8sObject>(objectPath(t.info, t.object), { signal }) };
   } catch (err) {

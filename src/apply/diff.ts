@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { diffSummaryTable } from '../report/deploy-summary.js';
 import { repositoryOf } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
-import type { K8sObject } from '../render/model.js';
+import { namedByServer, type K8sObject } from '../render/model.js';
 import { applyObject, readLive } from './apply-object.js';
 import { missingNamespace, otherOwner, refusedForWhatItIs, unchangedByDigest, type RunContext } from './app.js';
 import { KubeApiError } from './client.js';
@@ -167,7 +167,12 @@ async function diffHook(ctx: RunContext, t: Target, creates: ReadonlySet<string>
   const live = await readLive(ctx.client, t, ctx.hardSignal);
   const owner = otherOwner(ctx, t.app, live.object);
   if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
-  let note = `${h.phases.filter((p) => p !== 'SyncFail').join(',')} hook: would run${live.object && h.policies.includes('BeforeHookCreation') ? ' (replacing the live one: BeforeHookCreation)' : ''}`;
+  const how = namedByServer(t.object)
+    ? ' (a new object, named by the server: generateName)'
+    : live.object && h.policies.includes('BeforeHookCreation')
+      ? ' (replacing the live one: BeforeHookCreation)'
+      : '';
+  let note = `${h.phases.filter((p) => p !== 'SyncFail').join(',')} hook: would run${how}`;
   if (t.fromNewCrd) note += '; its CRD is created by this deploy: not dry-run';
   else {
     try {

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { K8sObject } from '../render/model.js';
+import { namedByServer, objectId, type K8sObject } from '../render/model.js';
 import { sleep } from '../util/retry.js';
 import { applyObject, deleteObject, readLive, type Applied, type Live } from './apply-object.js';
 import type { RunContext } from './app.js';
@@ -29,7 +29,9 @@ const replaces = (t: Target) => t.hook!.policies.includes('BeforeHookCreation');
  * dry-run as the server-side apply they get.
  */
 export async function dryRunHook(ctx: RunContext, t: Target, live: Live): Promise<void> {
-  if (!live.object || !replaces(t)) {
+  // a hook the server names (generateName) is always created: dry-run as the create it gets
+  const generated = namedByServer(t.object);
+  if (!generated && (!live.object || !replaces(t))) {
     await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, live);
     return;
   }
@@ -40,8 +42,8 @@ export async function dryRunHook(ctx: RunContext, t: Target, live: Live): Promis
       signal: ctx.hardSignal,
     });
   } catch (err) {
-    if (err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists') return;
-    throw objectError(t.id, 'server-side dry run (as a create: BeforeHookCreation replaces the live one)', err);
+    if (!generated && err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists') return;
+    throw objectError(t.id, `server-side dry run (as a create: ${generated ? 'the server names it' : 'BeforeHookCreation replaces the live one'})`, err);
   }
 }
 
@@ -64,10 +66,10 @@ export async function runHooks(ctx: RunContext, app: string, phase: HookPhase, h
       if (ctx.signal.aborted) throw new CancelledError();
       const settled = await Promise.allSettled(batch.map((t) => limit(() => createHook(ctx, t, phase, timing))));
       // results in the batch's order (kind, name), whatever order the requests finished in
-      for (const [i, s] of settled.entries()) {
+      for (const s of settled) {
         if (s.status === 'fulfilled') {
-          objects.push(...s.value);
-          created.push(batch[i]!);
+          objects.push(...s.value.results);
+          created.push(s.value.target);
         }
       }
       const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -84,8 +86,27 @@ export async function runHooks(ctx: RunContext, app: string, phase: HookPhase, h
   ctx.logger.info(`${app}: ${phase} hook(s) completed`);
 }
 
-/** Creates one hook: with BeforeHookCreation, the live one (a previous run) is deleted first and waited out. */
-async function createHook(ctx: RunContext, t: Target, phase: HookPhase, timing: HookTiming): Promise<ObjectResult[]> {
+/**
+ * Creates one hook: with BeforeHookCreation, the live one (a previous run) is deleted first and
+ * waited out. A hook the server names (generateName) is created anew (POST), as Argo CD creates it:
+ * the target returned carries the name it got, for the wait and the delete policies.
+ */
+async function createHook(ctx: RunContext, t: Target, phase: HookPhase, timing: HookTiming): Promise<{ results: ObjectResult[]; target: Target }> {
+  if (namedByServer(t.object)) {
+    let made: K8sObject;
+    try {
+      ({ body: made } = await ctx.client.request<K8sObject>('POST', resourcePath(t.info, t.object.metadata.namespace), {
+        body: t.object,
+        query: { fieldManager: ctx.config.fieldManager },
+        signal: ctx.hardSignal,
+      }));
+    } catch (err) {
+      throw objectError(t.id, 'creating the hook', err);
+    }
+    const object = { ...t.object, metadata: { ...t.object.metadata, name: made.metadata.name } };
+    const target = { ...t, object, id: objectId(object) };
+    return { results: [{ id: target.id, action: 'created', hook: phase, note: t.hook!.source }], target };
+  }
   const out: ObjectResult[] = [];
   let before = (await readLive(ctx.client, t, ctx.hardSignal)).object;
   if (before && replaces(t)) {
@@ -95,7 +116,7 @@ async function createHook(ctx: RunContext, t: Target, phase: HookPhase, timing: 
   }
   const r: Applied = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal }, { object: before });
   out.push({ id: t.id, action: r.action, hook: phase, note: t.hook!.source });
-  return out;
+  return { results: out, target: t };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { K8sObject } from '../render/model.js';
+import { nameOf, type K8sObject } from '../render/model.js';
 
 /**
  * An app's inventory entry for one object, as the ledger stores it:
@@ -14,7 +14,7 @@ export interface InventoryItem {
 
 export function inventoryRef(o: Pick<K8sObject, 'apiVersion' | 'kind' | 'metadata'>): string {
   const ns = o.metadata.namespace;
-  return `${o.apiVersion} ${o.kind} ${ns ? `${ns}/` : ''}${o.metadata.name}`;
+  return `${o.apiVersion} ${o.kind} ${ns ? `${ns}/` : ''}${nameOf(o)}`;
 }
 
 export function itemRef(i: InventoryItem): string {

@@ -1,4 +1,4 @@
-import type { K8sObject } from '../render/model.js';
+import { nameOf, type K8sObject } from '../render/model.js';
 import { InputError } from '../util/errors.js';
 
 /** Argo CD's kind order (gitops-engine sync_tasks.go); kinds not listed go last, by name. */
@@ -53,7 +53,7 @@ export function compareObjects(a: K8sObject, b: K8sObject): number {
     kindRank(a.kind) - kindRank(b.kind) ||
     a.kind.localeCompare(b.kind) ||
     (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') ||
-    a.metadata.name.localeCompare(b.metadata.name)
+    nameOf(a).localeCompare(nameOf(b))
   );
 }
 

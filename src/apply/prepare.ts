@@ -1,5 +1,5 @@
 import type { AppChange } from '../plan/model.js';
-import { objectId, type K8sObject, type RenderedApp } from '../render/model.js';
+import { nameOf, objectId, type K8sObject, type RenderedApp } from '../render/model.js';
 import type { Root } from '../root/model.js';
 import { InputError, PipeError } from '../util/errors.js';
 import { stamp, type AuditContext } from './audit.js';
@@ -122,7 +122,7 @@ export async function prepare(opts: {
       } catch (err) {
         fromError(err);
       }
-      touches.push({ app: app.name, id, kind: info.kind, group: info.group, name: raw.metadata.name, namespace });
+      touches.push({ app: app.name, id, kind: info.kind, group: info.group, name: nameOf(raw), namespace });
     }
     if (app.createNamespace && app.namespace) {
       touches.push({ app: app.name, id: `Namespace/${app.namespace}`, kind: 'Namespace', group: '', name: app.namespace });

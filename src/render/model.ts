@@ -27,7 +27,17 @@ export interface RenderedApp {
 
 /** The one object id format used in every message: Kind/namespace/name (Kind/name when cluster-scoped). */
 export function objectId(o: Pick<K8sObject, 'kind' | 'metadata'>): string {
-  return o.metadata.namespace ? `${o.kind}/${o.metadata.namespace}/${o.metadata.name}` : `${o.kind}/${o.metadata.name}`;
+  return o.metadata.namespace ? `${o.kind}/${o.metadata.namespace}/${nameOf(o)}` : `${o.kind}/${nameOf(o)}`;
+}
+
+/** The object's name; a hook the server names (metadata.generateName) is its prefix and "*" until it is created. */
+export function nameOf(o: Pick<K8sObject, 'metadata'>): string {
+  return o.metadata.name ?? `${String(o.metadata.generateName ?? '')}*`;
+}
+
+/** A hook the server names when it is created (metadata.generateName, no name): created anew at every run. */
+export function namedByServer(o: Pick<K8sObject, 'metadata'>): boolean {
+  return !o.metadata.name && typeof o.metadata.generateName === 'string';
 }
 
 /**

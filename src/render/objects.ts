@@ -84,34 +84,40 @@ function validate(v: Record<string, unknown>): { message: string; hint: string }
     if (!meta.generateName) return { message: `${kind} has no metadata.name`, hint: 'add metadata.name' };
     const annotations = isObject(meta.annotations) ? meta.annotations : {};
     const hook = annotations['argocd.argoproj.io/hook'] ?? annotations['helm.sh/hook'];
-    // Hooks run by name: server-side apply needs one, and BeforeHookCreation finds the previous run by it.
-    return {
-      message: `${kind} ${String(meta.generateName)}* uses metadata.generateName${hook ? ` (a ${String(hook)} hook)` : ''}, which the pipe does not support`,
-      hint: hook
-        ? "give the hook a fixed metadata.name: the pipe runs hooks at their phase, and by default (BeforeHookCreation) deletes the previous run's object before creating it again, so a fixed name runs it afresh every deploy"
-        : 'give the object a fixed metadata.name (server-side apply needs one)',
-    };
+    // a hook is created (POST) at its phase, and the server names it; any other object is applied by name
+    if (!hook) {
+      return {
+        message: `${kind} ${String(meta.generateName)}* uses metadata.generateName, which only hooks may use`,
+        hint: 'give the object a fixed metadata.name (server-side apply needs one), or make it a hook (argocd.argoproj.io/hook)',
+      };
+    }
+    if (typeof meta.generateName !== 'string' || !/^[a-z0-9]([-a-z0-9.]*)?$/.test(meta.generateName) || meta.generateName.length > 248) {
+      return { message: `${kind} metadata.generateName "${String(meta.generateName)}" is not the start of a name`, hint: 'use lowercase letters, digits, "-" and "."' };
+    }
+    delete meta.name;
+  } else {
+    const nameProblem = checkName(groupKind(v.apiVersion as string, kind), name);
+    if (nameProblem) return { message: `${kind} name "${name}" ${nameProblem}`, hint: 'rename the object' };
   }
-  const nameProblem = checkName(groupKind(v.apiVersion as string, kind), name);
-  if (nameProblem) return { message: `${kind} name "${name}" ${nameProblem}`, hint: 'rename the object' };
+  const label = `${kind}/${typeof name === 'string' && name ? name : `${String(meta.generateName)}*`}`;
   const ns = meta.namespace;
   if (ns !== undefined && ns !== null && (typeof ns !== 'string' || (ns !== '' && (ns.length > 63 || !DNS_LABEL.test(ns))))) {
-    return { message: `${kind}/${name} has an invalid metadata.namespace "${String(ns)}"`, hint: 'use a lowercase DNS label (a-z, 0-9, "-")' };
+    return { message: `${label} has an invalid metadata.namespace "${String(ns)}"`, hint: 'use a lowercase DNS label (a-z, 0-9, "-")' };
   }
   if (ns === null || ns === '') delete meta.namespace;
   for (const field of ['labels', 'annotations'] as const) {
     const map = meta[field];
     if (map === undefined || map === null) continue;
-    if (!isObject(map)) return { message: `${kind}/${name} metadata.${field} must be a mapping`, hint: `write metadata.${field} as key: value pairs` };
+    if (!isObject(map)) return { message: `${label} metadata.${field} must be a mapping`, hint: `write metadata.${field} as key: value pairs` };
     const bad = Object.entries(map).find(([, val]) => typeof val !== 'string');
     if (bad) {
       return {
-        message: `${kind}/${name} metadata.${field}.${bad[0]} is ${bad[1] === null ? 'null' : `a ${typeof bad[1]}`}, not a string`,
+        message: `${label} metadata.${field}.${bad[0]} is ${bad[1] === null ? 'null' : `a ${typeof bad[1]}`}, not a string`,
         hint: `quote the value ("${String(bad[1])}")`,
       };
     }
   }
-  if (kind === 'Secret' && v.apiVersion === 'v1') return secretDataProblem(`${kind}/${name}`, v.data);
+  if (kind === 'Secret' && v.apiVersion === 'v1') return secretDataProblem(label, v.data);
   return undefined;
 }
 

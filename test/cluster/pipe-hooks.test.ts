@@ -99,3 +99,72 @@ describe('the pipe runs a Helm chart\'s pre-upgrade migration Job as a hook', ()
     }
   });
 });
+
+// A hook the server names (metadata.generateName, as argocd-example-apps' helm-hooks and
+// sync-waves write them): created anew at every deploy (POST), waited for by the name it got, and
+// deleted by its policy.
+const seedNs = `seedpipe-${id}`;
+const seedEnv = `seedpipe-${id}`;
+const seedRepo = new Repo({
+  'app-of-apps.yaml': `apiVersion: app-of-apps/v1
+kind: Root
+defaults: { createNamespace: true, timeout: 60s }
+environments:
+  ${seedEnv}: {}
+apps:
+  - name: seeded
+    path: apps/seeded
+    namespace: ${seedNs}
+`,
+  'apps/seeded/Chart.yaml': 'apiVersion: v2\nname: seeded\nversion: 1.0.0\n',
+  'apps/seeded/values.yaml': 'tag: "1"\n',
+  'apps/seeded/templates/configmap.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: seeded-config\ndata:\n  tag: "{{ .Values.tag }}"\n',
+  'apps/seeded/templates/seed.yaml': migrateJob
+    .replace('name: {{ .Release.Name }}-migrate', 'generateName: seed-')
+    .replace('helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-delete-policy: before-hook-creation', 'argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: HookSucceeded'),
+});
+afterAll(() => seedRepo.remove());
+const seedPipe = (vars: Record<string, string> = {}) =>
+  runPipe(
+    bitbucketEnv(seedRepo.dir, seedRepo.head(), {
+      BITBUCKET_BUILD_NUMBER: String(build++),
+      BITBUCKET_DEPLOYMENT_ENVIRONMENT: seedEnv,
+      KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64'),
+      REPORT_FILE: join(seedRepo.dir, '..', 'report.json'),
+      LOCK_TIMEOUT: '20',
+      ...vars,
+    }),
+    [],
+    { timeoutMs: 180_000 },
+  );
+const seedReported = () => (JSON.parse(readFileSync(join(seedRepo.dir, '..', 'report.json'), 'utf8')).result.apps as Reported[])[0]!;
+
+describe('a hook the server names (generateName)', () => {
+  it('is created anew at every deploy, waited for under the name it got, and deleted when it succeeded', async () => {
+    const names: string[] = [];
+    for (const tag of ['1', '2']) {
+      if (tag !== '1') seedRepo.commit({ 'apps/seeded/values.yaml': `tag: "${tag}"\n` }, `tag ${tag}`);
+      const r = await seedPipe();
+      expect(r.exitCode, r.all).toBe(0);
+      const hooks = seedReported().objects.filter((o) => o.hook);
+      expect(hooks.map((o) => o.action)).toEqual(['created', 'deleted']);
+      const [created, deleted] = hooks;
+      expect(created!.id).toMatch(new RegExp(`^Job/${seedNs}/seed-[a-z0-9]{5}$`));
+      expect(deleted!.id).toBe(created!.id);
+      names.push(created!.id);
+      expect((await getJson(admin, ['configmap', '-n', seedNs, 'seeded-config']))!.data).toEqual({ tag });
+      // deleted (HookSucceeded): no Job is left in the namespace
+      expect((await getJson(admin, ['jobs', '-n', seedNs]))!.items).toEqual([]);
+    }
+    expect(new Set(names).size).toBe(2);
+    expect((await ledger(admin, seedEnv)).seeded!.objects).toEqual([`v1 ConfigMap ${seedNs}/seeded-config`]);
+  });
+
+  it('diff mode dry-runs it as the create it gets, and shows it as a hook that would run', async () => {
+    seedRepo.commit({ 'apps/seeded/values.yaml': 'tag: "3"\n' }, 'tag 3');
+    const r = await seedPipe({ MODE: 'diff' });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain(`# Job/${seedNs}/seed-*: PreSync hook: would run (a new object, named by the server: generateName)`);
+    expect((await getJson(admin, ['jobs', '-n', seedNs]))!.items).toEqual([]);
+  });
+});

@@ -126,13 +126,17 @@ describe('directory apps', () => {
     ]);
   });
 
-  it('explains that generateName is not supported, also for hooks, which run by name', async () => {
-    const err = await renderError(
+  it('renders a hook that the server names (generateName); any other object needs a name', async () => {
+    const hook = await render(
       { 'apps/web/hook.yaml': 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n' },
       plain(),
     );
-    expect(err.located).toBe('apps/web/hook.yaml:1: app web: Job migrate-* uses metadata.generateName (a PreSync hook), which the pipe does not support');
-    expect(err.hint).toMatch(/^give the hook a fixed metadata.name: the pipe runs hooks at their phase, and by default \(BeforeHookCreation\) deletes the previous run's object/);
+    expect(hook.objects.map(objectId)).toEqual(['Job/web/migrate-*']);
+    expect(hook.objects[0]!.metadata).toMatchObject({ generateName: 'migrate-', namespace: 'web' });
+    expect(hook.objects[0]!.metadata.name).toBeUndefined();
+    const err = await renderError({ 'apps/web/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: settings-\n' }, plain());
+    expect(err.located).toBe('apps/web/cm.yaml:1: app web: ConfigMap settings-* uses metadata.generateName, which only hooks may use');
+    expect(err.hint).toBe('give the object a fixed metadata.name (server-side apply needs one), or make it a hook (argocd.argoproj.io/hook)');
   });
 
   it('rejects a duplicate object, naming both origins', async () => {
