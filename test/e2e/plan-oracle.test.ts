@@ -11,13 +11,12 @@
 // Every edit is first made alone; then a seeded random walk: PLAN_ORACLE_SEED=<n> replays one,
 // PLAN_ORACLE_STEPS=<n> makes it longer.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toolPath } from '../../src/util/tools.js';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
-import { TestRepo } from '../support/repo.js';
+import { scratchSpace, TestRepo } from '../support/repo.js';
 
 const SEED = Number(process.env.PLAN_ORACLE_SEED ?? 20261128);
 const STEPS = Number(process.env.PLAN_ORACLE_STEPS ?? 10);
@@ -246,12 +245,7 @@ function random(seed: number): () => number {
   };
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'plan-oracle-'));
-const repos: TestRepo[] = [];
-afterAll(() => {
-  for (const r of repos) r.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const { scratch, repos } = scratchSpace('plan-oracle-');
 
 const kubectl = toolPath('kubectl');
 const helm = toolPath('helm');

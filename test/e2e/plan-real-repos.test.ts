@@ -1,19 +1,13 @@
 // Plan mode on trimmed copies of public GitOps repositories, through the pipe's real entrypoint:
 // shapes found there that the project's own fixtures do not have. Each fixture names the
 // repository it comes from; only the files that show the behaviour are kept.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
-import { TestRepo } from '../support/repo.js';
+import { scratchSpace, TestRepo } from '../support/repo.js';
 
-const scratch = mkdtempSync(join(tmpdir(), 'plan-real-'));
-const repos: TestRepo[] = [];
-afterAll(() => {
-  for (const r of repos) r.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const { scratch, repos } = scratchSpace('plan-real-');
 
 interface PlannedApp {
   name: string;

@@ -5,25 +5,19 @@
 // every app whose output differs when the real renderers (kubectl kustomize, helm template, the
 // files themselves) run on a checkout of each commit is among them.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toolPath } from '../../src/util/tools.js';
 import { bitbucketEnv, runPipe } from '../support/pipe.js';
-import { TestRepo } from '../support/repo.js';
+import { scratchSpace, TestRepo } from '../support/repo.js';
 
 const K = 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n';
 const cm = (name: string, v: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${v}"\n`;
 const chart = (name: string, more = '') => `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n${more}`;
 const root = (apps: string) => `apiVersion: app-of-apps/v1\nkind: Root\ndefaults: { namespace: shop }\nenvironments:\n  production: {}\napps:\n${apps}`;
 
-const scratch = mkdtempSync(join(tmpdir(), 'plan-shapes-'));
-const repos: TestRepo[] = [];
-afterAll(() => {
-  for (const r of repos) r.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const { scratch, repos } = scratchSpace('plan-shapes-');
 
 const kubectl = toolPath('kubectl');
 const helm = toolPath('helm');

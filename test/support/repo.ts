@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { afterAll } from 'vitest';
 
 const GIT_ENV = {
   GIT_AUTHOR_NAME: 'Test',
@@ -83,4 +84,18 @@ export function committedRepo(files: Record<string, string>): { repo: TestRepo; 
   const repo = new TestRepo().write(files);
   const head = repo.commit('initial');
   return { repo, dir: repo.dir, head };
+}
+
+/**
+ * A scratch folder for a test file, and the list of repositories it makes: both removed once the
+ * file's tests are done (call it at the top of the file).
+ */
+export function scratchSpace(prefix: string): { scratch: string; repos: TestRepo[] } {
+  const scratch = mkdtempSync(join(tmpdir(), prefix));
+  const repos: TestRepo[] = [];
+  afterAll(() => {
+    for (const r of repos) r.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  return { scratch, repos };
 }
