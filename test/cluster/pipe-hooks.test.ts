@@ -53,21 +53,24 @@ apps:
 afterAll(() => repo.remove());
 
 let build = 300;
-const pipe = () =>
+/** A deploy (or `vars.MODE`) of `of` to `environment`, its JSON report next to the repository. */
+const pipeOf = (of: Repo, environment: string) => (vars: Record<string, string> = {}) =>
   runPipe(
-    bitbucketEnv(repo.dir, repo.head(), {
+    bitbucketEnv(of.dir, of.head(), {
       BITBUCKET_BUILD_NUMBER: String(build++),
-      BITBUCKET_DEPLOYMENT_ENVIRONMENT: env,
+      BITBUCKET_DEPLOYMENT_ENVIRONMENT: environment,
       KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64'),
-      REPORT_FILE: join(repo.dir, '..', 'report.json'),
+      REPORT_FILE: join(of.dir, '..', 'report.json'),
       LOCK_TIMEOUT: '20',
-      PRUNE: 'true',
+      ...vars,
     }),
     [],
     { timeoutMs: 180_000 },
   );
+const pipe = () => pipeOf(repo, env)({ PRUNE: 'true' });
 type Reported = { app: string; outcome: string; objects: { id: string; action: string; hook?: string }[] };
-const reported = () => (JSON.parse(readFileSync(join(repo.dir, '..', 'report.json'), 'utf8')).result.apps as Reported[])[0]!;
+const reportedOf = (of: Repo) => () => (JSON.parse(readFileSync(join(of.dir, '..', 'report.json'), 'utf8')).result.apps as Reported[])[0]!;
+const reported = reportedOf(repo);
 const image = async () => (await getJson(admin, ['job', '-n', ns, 'shop-migrate']))?.spec.template.spec.containers[0].image as string | undefined;
 
 describe('the pipe runs a Helm chart\'s pre-upgrade migration Job as a hook', () => {
@@ -124,20 +127,8 @@ apps:
     .replace('helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-delete-policy: before-hook-creation', 'argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: HookSucceeded'),
 });
 afterAll(() => seedRepo.remove());
-const seedPipe = (vars: Record<string, string> = {}) =>
-  runPipe(
-    bitbucketEnv(seedRepo.dir, seedRepo.head(), {
-      BITBUCKET_BUILD_NUMBER: String(build++),
-      BITBUCKET_DEPLOYMENT_ENVIRONMENT: seedEnv,
-      KUBE_CONFIG: Buffer.from(readFileSync(admin)).toString('base64'),
-      REPORT_FILE: join(seedRepo.dir, '..', 'report.json'),
-      LOCK_TIMEOUT: '20',
-      ...vars,
-    }),
-    [],
-    { timeoutMs: 180_000 },
-  );
-const seedReported = () => (JSON.parse(readFileSync(join(seedRepo.dir, '..', 'report.json'), 'utf8')).result.apps as Reported[])[0]!;
+const seedPipe = pipeOf(seedRepo, seedEnv);
+const seedReported = reportedOf(seedRepo);
 
 describe('a hook the server names (generateName)', () => {
   it('is created anew at every deploy, waited for under the name it got, and deleted when it succeeded', async () => {
