@@ -6,7 +6,7 @@ import { renderHelmRoot } from './helm-root.js';
 import type { Root } from './model.js';
 import { loadNative } from './native.js';
 import { API_VERSION } from './schema.js';
-import { KUSTOMIZATION_FILES } from '../util/source-files.js';
+import { isRemote, KUSTOMIZATION_FILES } from '../util/source-files.js';
 import { posix } from 'node:path';
 import { join } from './source.js';
 import { parseYaml, type YamlDoc } from './yaml.js';
@@ -157,7 +157,7 @@ async function listedApplicationFiles(files: RepoFiles, dir: string, kustomizati
   for (const [i, r] of (Array.isArray(k.resources) ? k.resources : []).entries()) {
     const where = at('resources', i);
     const raw = String(r);
-    const file = /^[a-z][a-z0-9+.-]*:\/\/|^git@/i.test(raw) || raw.startsWith('/') ? undefined : posix.normalize(posix.join(dir || '.', raw));
+    const file = isRemote(raw) || raw.startsWith('/') ? undefined : posix.normalize(posix.join(dir || '.', raw));
     const inside = file !== undefined && file !== '..' && !file.startsWith('../') && (dir === '' || file.startsWith(`${dir}/`));
     if (!inside || (await files.kind(file, where)) !== 'file') {
       throw new InputError(`${kustomization}: resources entry "${raw}" is not a file of ${dir || '.'}${inside ? ' (a folder, or missing)' : ''}`, {
