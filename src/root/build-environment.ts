@@ -96,13 +96,36 @@ function shellName(s: string, at: number): { name: string; width: number } {
   return { name: s.slice(at, i), width: i - at };
 }
 
-/** The texts of an app that Argo CD substitutes its build environment into when it renders. */
-export function substitutedTexts(helm: HelmOptions | undefined, kustomize: (KustomizeOptions & { commonAnnotationsEnvsubst?: boolean }) | undefined): { field: string; text: string }[] {
+/**
+ * The one list of the texts Argo CD substitutes its build environment into when it renders: the
+ * helm parameters' values, kustomize images, commonLabels values, and commonAnnotations values
+ * with commonAnnotationsEnvsubst. Each goes through `sub` (with the field it is in); the options
+ * come back with what it returned.
+ */
+export function mapSubstituted(
+  helm: HelmOptions | undefined,
+  kustomize: KustomizeOptions | undefined,
+  sub: (text: string, field: string) => string,
+): { helm: HelmOptions | undefined; kustomize: KustomizeOptions | undefined } {
+  const subAll = (m: Record<string, string> | undefined, field: string) => (m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, sub(v, `${field} ${k}`)])) : undefined);
+  return {
+    helm: helm && { ...helm, parameters: helm.parameters.map((p) => ({ ...p, value: sub(p.value, `helm parameter ${p.name}`) })) },
+    kustomize: kustomize && {
+      ...kustomize,
+      images: kustomize.images?.map((image) => sub(image, 'kustomize images')),
+      commonLabels: subAll(kustomize.commonLabels, 'kustomize commonLabels'),
+      commonAnnotations: kustomize.commonAnnotationsEnvsubst ? subAll(kustomize.commonAnnotations, 'kustomize commonAnnotations') : kustomize.commonAnnotations,
+    },
+  };
+}
+
+/** The texts of an app that Argo CD substitutes its build environment into, with their fields. */
+export function substitutedTexts(helm: HelmOptions | undefined, kustomize: KustomizeOptions | undefined): { field: string; text: string }[] {
   const texts: { field: string; text: string }[] = [];
-  for (const p of helm?.parameters ?? []) texts.push({ field: `helm parameter ${p.name}`, text: p.value });
-  for (const image of kustomize?.images ?? []) texts.push({ field: 'kustomize images', text: image });
-  for (const [k, v] of Object.entries(kustomize?.commonLabels ?? {})) texts.push({ field: `kustomize commonLabels ${k}`, text: v });
-  if (kustomize?.commonAnnotationsEnvsubst) for (const [k, v] of Object.entries(kustomize.commonAnnotations ?? {})) texts.push({ field: `kustomize commonAnnotations ${k}`, text: v });
+  mapSubstituted(helm, kustomize, (text, field) => {
+    texts.push({ field, text });
+    return text;
+  });
   return texts;
 }
 
@@ -115,15 +138,5 @@ export function withBuildEnvironment(app: App, commit: string | undefined): App 
   if (!env) return app;
   if (env.usesRevision && !commit) throw new Error(`app ${app.name} uses the commit being deployed ($ARGOCD_APP_REVISION), which the render was not given`);
   const values: Record<string, string> = { ...env.variables, ...(commit ? revisionVariables(commit) : {}) };
-  const sub = (text: string) => expand(text, (name) => values[name] ?? '');
-  const subAll = (m: Record<string, string> | undefined) => (m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, sub(v)])) : undefined);
-  const helm = app.helm && { ...app.helm, parameters: app.helm.parameters.map((p) => ({ ...p, value: sub(p.value) })) };
-  const k = app.kustomize;
-  const kustomize = k && {
-    ...k,
-    images: k.images?.map(sub),
-    commonLabels: subAll(k.commonLabels),
-    commonAnnotations: k.commonAnnotationsEnvsubst ? subAll(k.commonAnnotations) : k.commonAnnotations,
-  };
-  return { ...app, helm, kustomize };
+  return { ...app, ...mapSubstituted(app.helm, app.kustomize, (text) => expand(text, (name) => values[name] ?? '')) };
 }
