@@ -25,7 +25,7 @@ import { prune, pruneCandidates } from './prune.js';
  * object; plus the namespace CreateNamespace would make and what prune would delete. `creates`:
  * the namespaces this deploy would create (see namespacesCreated).
  */
-export async function diffApp(ctx: RunContext, p: PreparedApp, creates: ReadonlySet<string> = new Set(), changingCrds: ReadonlyMap<string, string> = new Map()): Promise<AppDiff> {
+export async function diffApp(ctx: RunContext, p: PreparedApp, creates: ReadonlySet<string> = new Set(), crds: CrdChanges = NO_CRD_CHANGES): Promise<AppDiff> {
   const app = p.change.app;
   const previous = ctx.previous.get(app.name);
   if (unchangedByDigest(p, previous)) {
@@ -43,7 +43,7 @@ export async function diffApp(ctx: RunContext, p: PreparedApp, creates: Readonly
     [...p.targets, ...p.hooks].map((t) =>
       limit(async () => {
         try {
-          objects.push(await (t.hook ? diffHook(ctx, t, creates) : diffObject(ctx, t, creates, changingCrds)));
+          objects.push(await (t.hook ? diffHook(ctx, t, creates) : (crds.diffs.get(t) ?? diffObject(ctx, t, creates, crds.kinds))));
         } catch (err) {
           problems.push(err instanceof Error ? err : new Error(String(err)));
         }
@@ -86,26 +86,35 @@ export function namespacesCreated(apps: Iterable<PreparedApp>): Set<string> {
   return out;
 }
 
+/** The CRDs a diff compares first: the kinds they change, and each CRD's own diff, which its app's diff reuses. */
+interface CrdChanges {
+  /** "group:Kind" -> the name of its CRD, for CRDs that differ from the live ones. */
+  kinds: ReadonlyMap<string, string>;
+  diffs: ReadonlyMap<Target, Promise<ObjectDiff>>;
+}
+const NO_CRD_CHANGES: CrdChanges = { kinds: new Map(), diffs: new Map() };
+
 /**
  * The kinds ("group:Kind") whose CRD, rendered in this run, differs from the live one, with the
  * CRD's name: the deploy applies it before the objects of its kind (in the app's first stage, or
  * in an app they depend on), so a dry run of those objects today may be refused for what changes.
+ * Each CRD is compared once: its app's diff takes the same result.
  */
-async function crdsChanged(ctx: RunContext, apps: Iterable<PreparedApp>): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+async function crdsChanged(ctx: RunContext, apps: Iterable<PreparedApp>, creates: ReadonlySet<string>): Promise<CrdChanges> {
+  const kinds = new Map<string, string>();
+  const diffs = new Map<Target, Promise<ObjectDiff>>();
   const crds = [...apps].flatMap((p) => p.targets).filter((t) => t.object.kind === 'CustomResourceDefinition' && t.object.apiVersion.startsWith('apiextensions.k8s.io/'));
   await Promise.all(
     crds.map(async (t) => {
-      try {
-        const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true });
-        if (r.before && !unifiedDiff(t.id, r.before, r.after)) return;
-      } catch {
-        return; // its own diff says why
-      }
-      for (const k of crdKinds([t.object]).values()) out.set(`${k.group}:${k.kind}`, t.object.metadata.name);
+      const diff = diffObject(ctx, t, creates, NO_CRD_CHANGES.kinds);
+      diffs.set(t, diff);
+      // a CRD that cannot be compared changes nothing here: its app's diff says why
+      const d = await diff.catch(() => undefined);
+      if (!d || d.change === 'none') return;
+      for (const k of crdKinds([t.object]).values()) kinds.set(`${k.group}:${k.kind}`, t.object.metadata.name);
     }),
   );
-  return out;
+  return { kinds, diffs };
 }
 
 async function namespaceExists(ctx: RunContext, name: string): Promise<boolean> {
@@ -199,12 +208,12 @@ export async function diffPlan(o: EngineOptions): Promise<DiffResult> {
       const ctx = context(o, client, discovery, prepared, snapshot, o.signal, hard, AbortSignal.abort());
       const limit = pLimit(o.config.concurrency);
       const creates = namespacesCreated(prepared.values());
-      const changingCrds = await crdsChanged(ctx, prepared.values());
+      const crds = await crdsChanged(ctx, prepared.values(), creates);
       return Promise.all(
         o.plan.layers.flat().map((app) =>
           limit(async (): Promise<AppDiff> => {
             try {
-              return await diffApp(ctx, prepared.get(app)!, creates, changingCrds);
+              return await diffApp(ctx, prepared.get(app)!, creates, crds);
             } catch (err) {
               return { app, changed: false, objects: [], error: appError(err) };
             }
