@@ -257,8 +257,7 @@ async function preflight(ctx: RunContext, app: string, targets: Target[], live: 
         if (first && (t.fromNewCrd || first.crdKinds.has(`${t.info.group}:${t.object.kind}`))) return void later.push(t);
         try {
           const l = await readLive(ctx.client, t, ctx.hardSignal);
-          const owner = otherOwner(ctx, app, l.object);
-          if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
+          refuseOtherOwner(ctx, app, t.id, l.object);
           try {
             if (t.hook) await dryRunHook(ctx, t, l);
             else await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, l);
@@ -305,8 +304,14 @@ export function refusedForWhatItIs(err: unknown): boolean {
   return false;
 }
 
+/** Throws, naming the owner and what to do, when a live object belongs to another environment or to an app this run does not deploy. */
+export function refuseOtherOwner(ctx: RunContext, app: string, id: string, live: K8sObject | undefined): void {
+  const owner = otherOwner(ctx, app, live);
+  if (owner) throw new ObjectError(id, `is ${owner.what}`, { hint: owner.hint });
+}
+
 /** Who else deployed a live object, when that is another environment, or an app this run does not deploy; and what to do. */
-export function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): { what: string; hint: string } | undefined {
+function otherOwner(ctx: RunContext, app: string, live: K8sObject | undefined): { what: string; hint: string } | undefined {
   const labels = live?.metadata.labels;
   if (!live || labels?.[LABEL.managedBy] !== MANAGED_BY) return undefined;
   const annotations = live.metadata.annotations ?? {};

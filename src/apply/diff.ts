@@ -4,7 +4,7 @@ import { repositoryOf } from '../config/index.js';
 import type { Logger } from '../report/logger.js';
 import { namedByServer, type K8sObject } from '../render/model.js';
 import { applyObject, readLive } from './apply-object.js';
-import { missingNamespace, otherOwner, refusedForWhatItIs, unchangedByDigest, type RunContext } from './app.js';
+import { missingNamespace, refuseOtherOwner, refusedForWhatItIs, unchangedByDigest, type RunContext } from './app.js';
 import { KubeApiError } from './client.js';
 import { ObjectError } from './errors.js';
 import { unifiedDiff } from './diff-format.js';
@@ -131,8 +131,7 @@ async function diffObject(ctx: RunContext, t: Target, creates: ReadonlySet<strin
   }
   const live = await readLive(ctx.client, t, ctx.hardSignal);
   // the deploy refuses an object another environment, or an app it does not deploy, deployed
-  const owner = otherOwner(ctx, t.app, live.object);
-  if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
+  refuseOtherOwner(ctx, t.app, t.id, live.object);
   try {
     const r = await applyObject(ctx.client, t, { fieldManager: ctx.config.fieldManager, force: ctx.config.forceConflicts, signal: ctx.hardSignal, dryRun: true }, live);
     const diff = unifiedDiff(t.id, r.before, r.after);
@@ -174,8 +173,7 @@ async function diffHook(ctx: RunContext, t: Target, creates: ReadonlySet<string>
   const h = t.hook!;
   if (h.phases.every((p) => p === 'SyncFail')) return { id: t.id, change: 'none', diff: '', note: 'SyncFail hook: runs only when the deploy fails' };
   const live = await readLive(ctx.client, t, ctx.hardSignal);
-  const owner = otherOwner(ctx, t.app, live.object);
-  if (owner) throw new ObjectError(t.id, `is ${owner.what}`, { hint: owner.hint });
+  refuseOtherOwner(ctx, t.app, t.id, live.object);
   const how = namedByServer(t.object)
     ? ' (a new object, named by the server: generateName)'
     : live.object && h.policies.includes('BeforeHookCreation')
